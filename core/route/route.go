@@ -1,0 +1,27 @@
+// Package route holds the name normaliser and the route table: which tunnel
+// serves a public name (an HTTP host, a TLS SNI name or a TCP "host:port"),
+// and which public name an account gets for the remote name its SSH client
+// asked for.
+//
+// Every name that reaches the table or a policy check goes through
+// Normalize first, so routing and auth compare the same strings.
+package route
+
+import "github.com/sshgress/sshgress/core/route/dnsname"
+
+// Normalize returns the canonical form of a host name (Host header, SNI,
+// remote name, reservation or certificate name): port and one trailing dot
+// stripped, lowercased, IDNA to ASCII, validated; IP addresses are
+// rejected. It is idempotent and does not allocate when the input is
+// already normal. Errors are usererr errors. See dnsname.Normalize.
+func Normalize(name string) (string, error) { return dnsname.Normalize(name) }
+
+// NormalizeHostPort returns the canonical "host:port" key of a TCP address;
+// see dnsname.NormalizeHostPort.
+func NormalizeHostPort(hostport string) (string, error) {
+	return dnsname.NormalizeHostPort(hostport)
+}
+
+// IsIP reports whether s is an IP address literal (IPv4, IPv6, or IPv6 in
+// brackets).
+func IsIP(s string) bool { return dnsname.IsIP(s) }
