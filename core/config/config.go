@@ -1,0 +1,347 @@
+// Package config loads the operator's configuration for an sshgress edge.
+//
+// Configuration is layered with koanf: built-in defaults, then a YAML file
+// (--config FILE), then SSHGRESS_… environment variables, then command-line
+// flags; each layer overrides the ones before it. The defaults run a
+// complete edge on one machine with no file at all: base domain "localhost",
+// every listener on loopback.
+//
+// Load validates everything once and fails fast: every error names the key
+// that is wrong ("config: ssh.addr: ...") and unknown keys or environment
+// variables are errors, so a typo never passes silently.
+package config
+
+import (
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of one edge node. Load returns it
+// validated and normalised; the zero value is not usable, start from
+// Defaults.
+type Config struct {
+	// Domain is the base domain under which tunnels get their public
+	// names (random-label.Domain). Default "localhost". Load lowercases it
+	// and strips a trailing dot; it must be an ASCII DNS name (use the
+	// xn-- form for internationalised names).
+	Domain string `koanf:"domain"`
+
+	// DataDir is the directory for state the edge creates itself: the
+	// generated SSH host key and generated secrets. Default
+	// $XDG_STATE_HOME/sshgress, else ~/.local/state/sshgress, else
+	// "./sshgress-data". A relative path is relative to the working
+	// directory. It holds private keys: keep it readable by the edge's
+	// user only.
+	DataDir string `koanf:"data_dir"`
+
+	// Log configures the edge's own log output.
+	Log Log `koanf:"log"`
+
+	// SSH configures the SSH server users connect to.
+	SSH SSH `koanf:"ssh"`
+
+	// HTTP configures the public HTTP listener.
+	HTTP HTTP `koanf:"http"`
+
+	// Limits bounds what one connection or account may hold.
+	Limits Limits `koanf:"limits"`
+
+	// Accounts are the users allowed to open tunnels, each with its SSH
+	// public keys and reservations. Default none. Accounts can be set only
+	// in the config file, never from the environment or flags.
+	Accounts []Account `koanf:"accounts"`
+
+	// Plugins configures plugins by name: the bundled ones (basicauth,
+	// oauth, tcp, tls) and third-party executables. Default none, which
+	// leaves every bundled plugin disabled. Names are lowercase letters,
+	// digits and hyphens, starting with a letter.
+	Plugins map[string]Plugin `koanf:"plugins"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is the minimum level logged: debug, info, warn or error.
+	// Default "info". Debug logs may include client addresses.
+	Level string `koanf:"level"`
+
+	// Format is the log line format: text or json. Default "text".
+	Format string `koanf:"format"`
+}
+
+// SSH configures the SSH server.
+type SSH struct {
+	// Addr is the host:port the SSH server listens on. Default
+	// "127.0.0.1:2222" (loopback only); use ":2222" to accept users from
+	// other machines. Port 0 picks a free port.
+	Addr string `koanf:"addr"`
+
+	// PublicHost is the host name users type in their ssh command; it is
+	// shown in help and banners only. Default: Domain. It may be a DNS
+	// name or an IP address.
+	PublicHost string `koanf:"public_host"`
+
+	// HostKeyFile is the path of the server's private host key. Default ""
+	// means <data_dir>/ssh_host_ed25519_key, generated on first start (see
+	// Config.HostKeyPath). A file named here explicitly must exist. The
+	// key is the server's identity: keep it private.
+	HostKeyFile string `koanf:"host_key_file"`
+
+	// HandshakeTimeout bounds the SSH handshake plus authentication of a
+	// new connection; slower clients are dropped. Default 30s.
+	HandshakeTimeout time.Duration `koanf:"handshake_timeout"`
+
+	// KeepaliveInterval is how often the server sends a keepalive request
+	// to each client. Default 15s.
+	KeepaliveInterval time.Duration `koanf:"keepalive_interval"`
+
+	// KeepaliveCount is how many keepalives in a row may go unanswered
+	// before the connection is closed. Default 3.
+	KeepaliveCount int `koanf:"keepalive_count"`
+
+	// CommandWait is how long port-forward requests wait for the
+	// session's exec request before the connection is treated as having
+	// no command (ssh -N). Default 500ms.
+	CommandWait time.Duration `koanf:"command_wait"`
+
+	// ExecWait is how long, once a session channel is open, the server
+	// waits for its exec or shell request. Default 10s.
+	ExecWait time.Duration `koanf:"exec_wait"`
+
+	// IdleNoForward closes an authenticated connection that has no
+	// forwards after this long. Default 60s.
+	IdleNoForward time.Duration `koanf:"idle_no_forward"`
+
+	// Ciphers are the SSH ciphers offered, in order of preference.
+	// Default aes128-gcm@openssh.com, aes256-gcm@openssh.com,
+	// chacha20-poly1305@openssh.com, aes128-ctr, aes192-ctr, aes256-ctr;
+	// only names from that list are accepted (no CBC, no arcfour).
+	Ciphers []string `koanf:"ciphers"`
+}
+
+// HTTP configures the public HTTP listener and its proxy.
+type HTTP struct {
+	// Addr is the host:port of the public HTTP listener. Default
+	// "127.0.0.1:8080"; it must not be empty.
+	Addr string `koanf:"addr"`
+
+	// PublicPort is the port shown in http:// URLs when the listener sits
+	// behind a port mapping. Default 0 means the port of Addr (see
+	// Config.HTTPPublicPort); port 80 is omitted from URLs.
+	PublicPort int `koanf:"public_port"`
+
+	// ReadHeaderTimeout bounds reading a visitor's request head. Default
+	// 10s.
+	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
+
+	// MaxHeaderBytes bounds the size of a visitor's request head, in
+	// bytes. Default 65536.
+	MaxHeaderBytes int `koanf:"max_header_bytes"`
+
+	// IdleTimeout is how long a visitor's keep-alive connection may sit
+	// idle. Default 120s.
+	IdleTimeout time.Duration `koanf:"idle_timeout"`
+
+	// UpstreamIdle is how many idle upstream connections (forwarded
+	// channels) are kept per tunnel for reuse. Default 64.
+	UpstreamIdle int `koanf:"upstream_idle"`
+
+	// UpstreamIdleTimeout closes an idle upstream connection after this
+	// long. Default 60s.
+	UpstreamIdleTimeout time.Duration `koanf:"upstream_idle_timeout"`
+
+	// DialTimeout bounds waiting for the user's ssh client to accept a
+	// forwarded channel; past it the visitor gets 502. Default 10s.
+	DialTimeout time.Duration `koanf:"dial_timeout"`
+}
+
+// Limits bounds resources per connection and per account.
+type Limits struct {
+	// ForwardsPerConn is the most port forwards one SSH connection may
+	// request. Default 10.
+	ForwardsPerConn int `koanf:"forwards_per_conn"`
+
+	// TunnelsPerAccount is the most tunnels one account may hold open
+	// across all its connections. Default 20.
+	TunnelsPerAccount int `koanf:"tunnels_per_account"`
+
+	// MaxExecBytes is the longest exec command string accepted, in bytes.
+	// Default 4096.
+	MaxExecBytes int `koanf:"max_exec_bytes"`
+
+	// ShutdownGrace is how long a graceful shutdown lets open connections
+	// drain before closing them. Default 10s.
+	ShutdownGrace time.Duration `koanf:"shutdown_grace"`
+}
+
+// Account is one user allowed to open tunnels.
+type Account struct {
+	// Name identifies the account in logs and banners; required, unique,
+	// at most 64 characters of letters, digits and . _ @ -.
+	Name string `koanf:"name"`
+
+	// Keys are authorized_keys lines; a client proving any of these keys
+	// logs in as this account.
+	Keys []string `koanf:"keys"`
+
+	// KeysFile is the path of an authorized_keys file with more keys. A
+	// relative path is relative to the config file's directory; Load
+	// makes it absolute but does not read it. An account needs Keys or
+	// KeysFile.
+	KeysFile string `koanf:"keys_file"`
+
+	// Domains are names reserved for this account: full names
+	// (app.example.org, *.example.org) or bare labels under the base
+	// domain (app). Load lowercases them and strips a trailing dot; a name
+	// may be reserved by one account only.
+	Domains []string `koanf:"domains"`
+
+	// TCPAddresses are public TCP addresses ("host:port") reserved for
+	// this account; an address may be reserved by one account only.
+	TCPAddresses []string `koanf:"tcp_addresses"`
+}
+
+// Plugin configures one plugin.
+type Plugin struct {
+	// Enabled turns the plugin on or off. Unset (nil) means: on for a
+	// third-party plugin (Path set), off for a bundled one. See IsEnabled.
+	Enabled *bool `koanf:"enabled"`
+
+	// Path is the executable of a third-party plugin. Default "" means
+	// the bundled plugin of this name. A relative path in the config file
+	// is relative to the file's directory. The edge runs this file with
+	// its own privileges: it must not be writable by others.
+	Path string `koanf:"path"`
+
+	// SHA256 is the hex SHA-256 checksum of Path's file, required when
+	// Path is set; the plugin is not started if the file does not match.
+	SHA256 string `koanf:"sha256"`
+
+	// Config is the plugin's own section, passed to it verbatim. It may
+	// hold secrets: it is never logged by the core.
+	Config map[string]any `koanf:"config"`
+}
+
+// IsEnabled reports whether the plugin should run: *Enabled when set,
+// otherwise true for a third-party plugin (a Path named in the config is
+// meant to run) and false for a bundled one.
+func (p Plugin) IsEnabled() bool {
+	if p.Enabled != nil {
+		return *p.Enabled
+	}
+	return p.Path != ""
+}
+
+// SSHOnLoopback reports whether the SSH server listens on a loopback
+// address only (host "localhost" or a loopback IP), so no other machine
+// can reach it.
+func (c *Config) SSHOnLoopback() bool {
+	host, _, err := net.SplitHostPort(c.SSH.Addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// HostKeyPath returns the SSH host key file to use: SSH.HostKeyFile when
+// set, otherwise <data_dir>/ssh_host_ed25519_key, which the caller
+// generates when it does not exist yet.
+func (c *Config) HostKeyPath() string {
+	if c.SSH.HostKeyFile != "" {
+		return c.SSH.HostKeyFile
+	}
+	return filepath.Join(c.DataDir, defaultHostKeyName)
+}
+
+// HTTPPublicPort returns the port to show in http:// URLs: HTTP.PublicPort
+// when set, otherwise the port of HTTP.Addr (0 when that port is 0 and
+// only the bound listener knows the real one).
+func (c *Config) HTTPPublicPort() int {
+	if c.HTTP.PublicPort != 0 {
+		return c.HTTP.PublicPort
+	}
+	_, port, err := net.SplitHostPort(c.HTTP.Addr)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// defaultHostKeyName is the host key's file name inside DataDir.
+const defaultHostKeyName = "ssh_host_ed25519_key"
+
+// allowedCiphers are the SSH ciphers an operator may choose from, in the
+// default order of preference.
+var allowedCiphers = []string{
+	"aes128-gcm@openssh.com",
+	"aes256-gcm@openssh.com",
+	"chacha20-poly1305@openssh.com",
+	"aes128-ctr",
+	"aes192-ctr",
+	"aes256-ctr",
+}
+
+// Defaults returns a fresh copy of the built-in configuration, with DataDir
+// derived from this process's environment. SSH.PublicHost is empty here;
+// Load sets it to the final Domain when nothing else sets it.
+func Defaults() *Config {
+	return defaults(os.LookupEnv)
+}
+
+// defaults builds the default configuration, looking up XDG_STATE_HOME and
+// HOME with lookup.
+func defaults(lookup func(string) (string, bool)) *Config {
+	return &Config{
+		Domain:  "localhost",
+		DataDir: defaultDataDir(lookup),
+		Log:     Log{Level: "info", Format: "text"},
+		SSH: SSH{
+			Addr:              "127.0.0.1:2222",
+			HandshakeTimeout:  30 * time.Second,
+			KeepaliveInterval: 15 * time.Second,
+			KeepaliveCount:    3,
+			CommandWait:       500 * time.Millisecond,
+			ExecWait:          10 * time.Second,
+			IdleNoForward:     60 * time.Second,
+			Ciphers:           append([]string(nil), allowedCiphers...),
+		},
+		HTTP: HTTP{
+			Addr:                "127.0.0.1:8080",
+			ReadHeaderTimeout:   10 * time.Second,
+			MaxHeaderBytes:      64 << 10,
+			IdleTimeout:         120 * time.Second,
+			UpstreamIdle:        64,
+			UpstreamIdleTimeout: 60 * time.Second,
+			DialTimeout:         10 * time.Second,
+		},
+		Limits: Limits{
+			ForwardsPerConn:   10,
+			TunnelsPerAccount: 20,
+			MaxExecBytes:      4096,
+			ShutdownGrace:     10 * time.Second,
+		},
+	}
+}
+
+// defaultDataDir follows the XDG base directory spec: $XDG_STATE_HOME when
+// it is an absolute path, else ~/.local/state, else the working directory.
+func defaultDataDir(lookup func(string) (string, bool)) string {
+	if dir, ok := lookup("XDG_STATE_HOME"); ok && filepath.IsAbs(dir) {
+		return filepath.Join(dir, "sshgress")
+	}
+	if home, ok := lookup("HOME"); ok && filepath.IsAbs(home) {
+		return filepath.Join(home, ".local", "state", "sshgress")
+	}
+	return "./sshgress-data"
+}

@@ -1,0 +1,289 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Name formats accepted for accounts and plugins.
+var (
+	accountNameRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
+	pluginNameRE  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
+	sha256RE      = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// normaliseAndValidate checks every key once, normalising names in place,
+// and returns all problems found, each naming its key.
+func (c *Config) normaliseAndValidate() error {
+	v := &validator{}
+
+	if d, err := normaliseDNSName(c.Domain, false); err != nil {
+		v.add("domain", err)
+	} else {
+		c.Domain = d
+	}
+	if c.DataDir == "" {
+		v.add("data_dir", errors.New("must not be empty"))
+	}
+
+	c.Log.Level = strings.ToLower(c.Log.Level)
+	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	c.Log.Format = strings.ToLower(c.Log.Format)
+	v.oneOf("log.format", c.Log.Format, "text", "json")
+
+	v.addr("ssh.addr", c.SSH.Addr)
+	if c.SSH.PublicHost == "" {
+		c.SSH.PublicHost = c.Domain
+	} else if h, err := normalisePublicHost(c.SSH.PublicHost); err != nil {
+		v.add("ssh.public_host", err)
+	} else {
+		c.SSH.PublicHost = h
+	}
+	v.positive("ssh.handshake_timeout", c.SSH.HandshakeTimeout)
+	v.positive("ssh.keepalive_interval", c.SSH.KeepaliveInterval)
+	v.atLeastOne("ssh.keepalive_count", c.SSH.KeepaliveCount)
+	v.positive("ssh.command_wait", c.SSH.CommandWait)
+	v.positive("ssh.exec_wait", c.SSH.ExecWait)
+	v.positive("ssh.idle_no_forward", c.SSH.IdleNoForward)
+	if len(c.SSH.Ciphers) == 0 {
+		v.add("ssh.ciphers", errors.New("must list at least one cipher"))
+	}
+	for _, name := range c.SSH.Ciphers {
+		if !slices.Contains(allowedCiphers, name) {
+			v.add("ssh.ciphers", fmt.Errorf("%q is not allowed (choose from %s)", name, strings.Join(allowedCiphers, ", ")))
+		}
+	}
+
+	if c.HTTP.Addr == "" {
+		v.add("http.addr", errors.New("must not be empty: the edge needs an HTTP listener"))
+	} else {
+		v.addr("http.addr", c.HTTP.Addr)
+	}
+	if c.HTTP.PublicPort < 0 || c.HTTP.PublicPort > 65535 {
+		v.add("http.public_port", fmt.Errorf("%d: want a port from 0 to 65535", c.HTTP.PublicPort))
+	}
+	v.positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
+	v.atLeastOne("http.max_header_bytes", c.HTTP.MaxHeaderBytes)
+	v.positive("http.idle_timeout", c.HTTP.IdleTimeout)
+	v.atLeastOne("http.upstream_idle", c.HTTP.UpstreamIdle)
+	v.positive("http.upstream_idle_timeout", c.HTTP.UpstreamIdleTimeout)
+	v.positive("http.dial_timeout", c.HTTP.DialTimeout)
+
+	v.atLeastOne("limits.forwards_per_conn", c.Limits.ForwardsPerConn)
+	v.atLeastOne("limits.tunnels_per_account", c.Limits.TunnelsPerAccount)
+	v.atLeastOne("limits.max_exec_bytes", c.Limits.MaxExecBytes)
+	v.positive("limits.shutdown_grace", c.Limits.ShutdownGrace)
+
+	c.validateAccounts(v)
+	c.validatePlugins(v)
+	return v.err()
+}
+
+// validateAccounts checks names, keys and reservations, including that no
+// name or address is reserved twice.
+func (c *Config) validateAccounts(v *validator) {
+	names := make(map[string]int)
+	domains := make(map[string]int)
+	addrs := make(map[string]int)
+	for i := range c.Accounts {
+		a := &c.Accounts[i]
+		key := fmt.Sprintf("accounts[%d]", i)
+		switch {
+		case a.Name == "":
+			v.add(key+".name", errors.New("must not be empty"))
+		case !accountNameRE.MatchString(a.Name):
+			v.add(key+".name", fmt.Errorf("%q: want 1 to 64 letters, digits or . _ @ -", a.Name))
+		default:
+			if j, dup := names[a.Name]; dup {
+				v.add(key+".name", fmt.Errorf("%q is already the name of accounts[%d]", a.Name, j))
+			}
+			names[a.Name] = i
+		}
+		if len(a.Keys) == 0 && a.KeysFile == "" {
+			v.add(key, errors.New("needs keys or keys_file: an account without keys cannot log in"))
+		}
+		for j, line := range a.Keys {
+			if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line)); err != nil {
+				v.add(fmt.Sprintf("%s.keys[%d]", key, j), fmt.Errorf("not an authorized_keys line: %w", err))
+			}
+		}
+		for j, d := range a.Domains {
+			k := fmt.Sprintf("%s.domains[%d]", key, j)
+			n, err := normaliseDNSName(d, true)
+			if err != nil {
+				v.add(k, err)
+				continue
+			}
+			a.Domains[j] = n
+			full := n
+			if !strings.Contains(n, ".") {
+				full = n + "." + c.Domain
+			}
+			if owner, dup := domains[full]; dup {
+				v.add(k, fmt.Errorf("%q is already reserved by accounts[%d]", n, owner))
+			}
+			domains[full] = i
+		}
+		for j, addr := range a.TCPAddresses {
+			k := fmt.Sprintf("%s.tcp_addresses[%d]", key, j)
+			host, port, err := splitAddr(addr)
+			if err == nil && port == 0 {
+				err = fmt.Errorf("%q: port 0 cannot be reserved", addr)
+			}
+			if err == nil && host == "" {
+				err = fmt.Errorf("%q: want host:port", addr)
+			}
+			if err != nil {
+				v.add(k, err)
+				continue
+			}
+			norm := net.JoinHostPort(strings.TrimSuffix(strings.ToLower(host), "."), strconv.Itoa(port))
+			a.TCPAddresses[j] = norm
+			if owner, dup := addrs[norm]; dup {
+				v.add(k, fmt.Errorf("%q is already reserved by accounts[%d]", norm, owner))
+			}
+			addrs[norm] = i
+		}
+	}
+}
+
+// validatePlugins checks plugin names and third-party settings.
+func (c *Config) validatePlugins(v *validator) {
+	for _, name := range sortedKeys(c.Plugins) {
+		p := c.Plugins[name]
+		key := keyPlugins + "." + name
+		if !pluginNameRE.MatchString(name) {
+			v.add(key, fmt.Errorf("%q: a plugin name is 1 to 64 lowercase letters, digits or hyphens, starting with a letter", name))
+			continue
+		}
+		p.SHA256 = strings.ToLower(p.SHA256)
+		switch {
+		case p.Path == "" && p.SHA256 != "":
+			v.add(key+".sha256", errors.New("applies only to a third-party plugin: set path too"))
+		case p.Path != "" && p.SHA256 == "":
+			v.add(key+".sha256", errors.New("required for a third-party plugin: the hex SHA-256 of the file at path (sha256sum)"))
+		case p.Path != "" && !sha256RE.MatchString(p.SHA256):
+			v.add(key+".sha256", errors.New("want 64 hex digits, quoted in YAML"))
+		}
+		c.Plugins[name] = p
+	}
+}
+
+// splitAddr parses "host:port" with a numeric port from 0 to 65535.
+func splitAddr(addr string) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return "", 0, fmt.Errorf("%q: %s", addr, ae.Err)
+		}
+		return "", 0, fmt.Errorf("%q: %w", addr, err)
+	}
+	n, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q: port %q is not a number from 0 to 65535", addr, port)
+	}
+	return host, int(n), nil
+}
+
+// normaliseDNSName lowercases name, strips one trailing dot and checks it
+// is an ASCII DNS name: labels of 1 to 63 letters, digits and hyphens, not
+// starting or ending with a hyphen, 253 characters in all. With wildcard,
+// a leading "*." is allowed.
+func normaliseDNSName(name string, wildcard bool) (string, error) {
+	n := strings.ToLower(strings.TrimSuffix(name, "."))
+	if n == "" {
+		return "", errors.New("must not be empty")
+	}
+	if len(n) > 253 {
+		return "", fmt.Errorf("%q: longer than 253 characters", name)
+	}
+	rest := n
+	if wildcard {
+		rest = strings.TrimPrefix(n, "*.")
+	}
+	for label := range strings.SplitSeq(rest, ".") {
+		if err := checkLabel(label); err != nil {
+			return "", fmt.Errorf("%q: %w", name, err)
+		}
+	}
+	return n, nil
+}
+
+// checkLabel checks one DNS label.
+func checkLabel(label string) error {
+	if label == "" {
+		return errors.New("empty label")
+	}
+	if len(label) > 63 {
+		return errors.New("label longer than 63 characters")
+	}
+	if label[0] == '-' || label[len(label)-1] == '-' {
+		return errors.New("label starts or ends with a hyphen")
+	}
+	for _, r := range label {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return fmt.Errorf("%q not allowed: use letters, digits and hyphens (xn-- form for international names)", r)
+		}
+	}
+	return nil
+}
+
+// normalisePublicHost accepts an IP address or a DNS name.
+func normalisePublicHost(h string) (string, error) {
+	if ip := net.ParseIP(h); ip != nil {
+		return ip.String(), nil
+	}
+	return normaliseDNSName(h, false)
+}
+
+// validator collects problems, each prefixed with its key.
+type validator struct{ errs []error }
+
+func (v *validator) add(key string, err error) {
+	v.errs = append(v.errs, fmt.Errorf("config: %s: %w", key, err))
+}
+
+func (v *validator) err() error { return errors.Join(v.errs...) }
+
+func (v *validator) addr(key, addr string) {
+	if _, _, err := splitAddr(addr); err != nil {
+		v.add(key, err)
+	}
+}
+
+func (v *validator) positive(key string, d time.Duration) {
+	if d <= 0 {
+		v.add(key, fmt.Errorf("%s: must be positive", d))
+	}
+}
+
+func (v *validator) atLeastOne(key string, n int) {
+	if n < 1 {
+		v.add(key, fmt.Errorf("%d: must be at least 1", n))
+	}
+}
+
+func (v *validator) oneOf(key, val string, allowed ...string) {
+	if !slices.Contains(allowed, val) {
+		v.add(key, fmt.Errorf("%q: want one of %s", val, strings.Join(allowed, ", ")))
+	}
+}
+
+// sortedKeys returns m's keys in order, for stable error output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
