@@ -1,0 +1,200 @@
+package httpedge
+
+import (
+	"html"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Page is a status page the edge shows a visitor instead of an upstream
+// response. Its text is plain (it is escaped when rendered as HTML).
+type Page struct {
+	// Status is the HTTP status code sent with the page.
+	Status int
+	// Code is the stable error code shown on the page and sent in the
+	// X-Sshgress-Error header, for support requests and scripts.
+	Code string
+	// Title is the page's one-line headline.
+	Title string
+	// Detail says what happened and what to do. Each "%s" in it is replaced
+	// by the host name given to WritePage (sanitised and escaped).
+	Detail string
+}
+
+// The status pages of the edge. Their Code values are stable: scripts and
+// documentation refer to them.
+var (
+	// PageNoTunnel answers a Host that no tunnel serves (404).
+	PageNoTunnel = Page{
+		Status: http.StatusNotFound,
+		Code:   "ERR_SSHGRESS_NO_TUNNEL",
+		Title:  "Tunnel not found",
+		Detail: "There is no tunnel at %s. If it is yours, check that your ssh command is still running.",
+	}
+	// PageUpstreamDown answers when the tunnel owner's local service could
+	// not be reached or closed the connection without answering (502).
+	PageUpstreamDown = Page{
+		Status: http.StatusBadGateway,
+		Code:   "ERR_SSHGRESS_UPSTREAM",
+		Title:  "The tunnel's service did not answer",
+		Detail: "The service on the tunnel owner's machine did not answer the request for %s. If this is your tunnel, check that the local service is running and listening on the address given to ssh -R.",
+	}
+	// PageBadUpstream answers when the local service sent something that is
+	// not a valid HTTP response (502), typically because the tunnel points
+	// at an HTTPS or non-HTTP port.
+	PageBadUpstream = Page{
+		Status: http.StatusBadGateway,
+		Code:   "ERR_SSHGRESS_BAD_RESPONSE",
+		Title:  "Invalid response from the tunnel's service",
+		Detail: "The service behind %s sent a response that is not valid HTTP. If this is your tunnel, check that ssh -R points at a plain HTTP port (not HTTPS or another protocol).",
+	}
+	// PageUnavailable answers when a limit is reached or a plugin the
+	// tunnel depends on failed (503, with Retry-After: 5). It fails closed:
+	// the upstream is never reached.
+	PageUnavailable = Page{
+		Status: http.StatusServiceUnavailable,
+		Code:   "ERR_SSHGRESS_UNAVAILABLE",
+		Title:  "Temporarily unavailable",
+		Detail: "The tunnel at %s cannot take this request right now. Try again in a few seconds.",
+	}
+	// PageBadHost answers a request whose Host is not a valid name (400).
+	PageBadHost = Page{
+		Status: http.StatusBadRequest,
+		Code:   "ERR_SSHGRESS_BAD_HOST",
+		Title:  "Invalid host name",
+		Detail: "The host name %s in this request is not valid.",
+	}
+	// PageMisdirected answers a request whose Host this connection cannot
+	// serve, e.g. a TLS connection made for another name (421).
+	PageMisdirected = Page{
+		Status: http.StatusMisdirectedRequest,
+		Code:   "ERR_SSHGRESS_MISDIRECTED",
+		Title:  "Misdirected request",
+		Detail: "This connection cannot serve requests for %s. Open a new connection to that address.",
+	}
+)
+
+// pageMethodNotAllowed answers CONNECT, which the edge never forwards (405).
+var pageMethodNotAllowed = Page{
+	Status: http.StatusMethodNotAllowed,
+	Code:   "ERR_SSHGRESS_METHOD",
+	Title:  "Method not allowed",
+	Detail: "CONNECT requests cannot be sent through the tunnel at %s.",
+}
+
+// pageMaxHost bounds how much of a host name a page shows, in bytes.
+const pageMaxHost = 253
+
+// WritePage writes p as the response to r: HTML when the request's Accept
+// header mentions text/html, plain text otherwise. host replaces "%s" in
+// p.Detail; it is sanitised (control and invalid characters become '?',
+// long names are cut) and HTML-escaped, so a hostile Host header cannot
+// inject markup. The page is small and self-contained (no external assets,
+// a Content-Security-Policy that forbids scripts), and is sent with
+// Cache-Control: no-store, X-Sshgress-Error: p.Code, and Retry-After: 5 for
+// 503. No body is written for HEAD requests. Headers already in w that
+// describe another body (Content-Encoding, ETag, ...) are removed.
+func WritePage(w http.ResponseWriter, r *http.Request, p Page, host string) {
+	status := p.Status
+	if status < 100 || status > 999 {
+		status = http.StatusInternalServerError
+	}
+	host = pageCleanHost(host)
+	if host == "" {
+		host = "this address"
+	}
+	detail := strings.ReplaceAll(p.Detail, "%s", host)
+
+	var b strings.Builder
+	h := w.Header()
+	for _, k := range [...]string{"Content-Encoding", "Content-Range", "Etag", "Last-Modified", "Trailer", "Transfer-Encoding"} {
+		delete(h, k)
+	}
+	if r != nil && pageWantsHTML(r.Header["Accept"]) {
+		b.Grow(1024 + len(detail))
+		b.WriteString(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>`)
+		b.WriteString(strconv.Itoa(status))
+		b.WriteByte(' ')
+		b.WriteString(html.EscapeString(p.Title))
+		b.WriteString(`</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40em;margin:4em auto;padding:0 1em;color:#222}h1{font-size:1.4em}code{background:#eee;padding:.1em .3em;overflow-wrap:anywhere}p{overflow-wrap:anywhere}footer{color:#777;font-size:.85em;margin-top:3em}</style>
+</head><body>
+<h1>`)
+		b.WriteString(html.EscapeString(p.Title))
+		b.WriteString("</h1>\n<p>")
+		b.WriteString(html.EscapeString(detail))
+		b.WriteString("</p>\n<p>Error code: <code>")
+		b.WriteString(html.EscapeString(p.Code))
+		b.WriteString("</code></p>\n<footer>HTTP ")
+		b.WriteString(strconv.Itoa(status))
+		b.WriteString(" · sshgress</footer>\n</body></html>\n")
+		h.Set("Content-Type", "text/html; charset=utf-8")
+		h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	} else {
+		b.Grow(64 + len(p.Title) + len(detail) + len(p.Code))
+		b.WriteString(strconv.Itoa(status))
+		b.WriteByte(' ')
+		b.WriteString(p.Title)
+		b.WriteString("\n\n")
+		b.WriteString(detail)
+		b.WriteString("\n\nError code: ")
+		b.WriteString(p.Code)
+		b.WriteByte('\n')
+		h.Set("Content-Type", "text/plain; charset=utf-8")
+	}
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Sshgress-Error", p.Code)
+	if status == http.StatusServiceUnavailable && h.Get("Retry-After") == "" {
+		h.Set("Retry-After", "5")
+	}
+	h.Set("Content-Length", strconv.Itoa(b.Len()))
+	w.WriteHeader(status)
+	if r == nil || r.Method != http.MethodHead {
+		_, _ = io.WriteString(w, b.String())
+	}
+}
+
+// pageWantsHTML reports whether an Accept header mentions text/html.
+func pageWantsHTML(accept []string) bool {
+	for _, v := range accept {
+		if strings.Contains(strings.ToLower(v), "text/html") {
+			return true
+		}
+	}
+	return false
+}
+
+// pageCleanHost makes a visitor-supplied host fit for display: invalid
+// UTF-8, control and non-printable characters become '?', and it is cut to
+// pageMaxHost bytes with an ellipsis. It does not escape HTML.
+func pageCleanHost(host string) string {
+	clean := true
+	for _, c := range host {
+		if c == utf8.RuneError || !unicode.IsPrint(c) {
+			clean = false
+			break
+		}
+	}
+	if clean && len(host) <= pageMaxHost {
+		return host
+	}
+	var b strings.Builder
+	for _, c := range host {
+		if b.Len() >= pageMaxHost {
+			b.WriteString("…")
+			break
+		}
+		if c == utf8.RuneError || !unicode.IsPrint(c) {
+			c = '?'
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
