@@ -1,0 +1,316 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/sshgress/sshgress/core/usererr"
+	"github.com/sshgress/sshgress/sdk"
+)
+
+// Tunnel is a tunnel being opened, as the plugins see it.
+type Tunnel struct {
+	// ID is unique among the edge's open tunnels.
+	ID string
+	// Account identifies the SSH user.
+	Account string
+	// Command is the endpoint type, e.g. "http".
+	Command string
+	// Host is the tunnel's public host name; empty for tcp.
+	Host string
+	// URL is the tunnel's public URL.
+	URL string
+	// RemotePort is the port the user asked for with ssh -R.
+	RemotePort uint32
+	// Values holds, per plugin name, the parsed values of that plugin's
+	// flags that were set (flag name -> values in order). Only plugins
+	// with a flag set appear; each joins the tunnel. Values of sensitive
+	// flags travel to the plugin only, never to a log.
+	Values map[string]map[string][]string
+}
+
+// maxUserText bounds a line of plugin text shown to a user.
+const maxUserText = 512
+
+// Open opens t with each plugin in t.Values, in order of plugin name, and
+// returns the tunnel's middleware chain. A plugin's refusal is a usererr
+// whose text is the plugin's message; any failure closes the tunnel in the
+// plugins that had already opened it.
+//
+// notify is called, from any goroutine, with a line for the tunnel owner's
+// session when a plugin of the tunnel crashes or comes back (e.g.
+// "basicauth plugin restarted; protection restored"); it must not block
+// long. It may be nil.
+func (h *Host) Open(ctx context.Context, t Tunnel, notify func(string)) (*Chain, error) {
+	if h.closed.Load() {
+		return nil, errors.New("pluginhost: open tunnel: host is closed")
+	}
+	c := &Chain{host: h, tunnelID: t.ID}
+	names := slices.Sorted(mapKeys(t.Values))
+	for _, name := range names {
+		p, ok := h.plugins[name]
+		if !ok {
+			c.Close()
+			return nil, fmt.Errorf("pluginhost: open tunnel %s: plugin %q is not enabled", t.ID, name)
+		}
+		st := sdk.Tunnel{
+			ID:         t.ID,
+			Account:    t.Account,
+			Command:    t.Command,
+			Host:       t.Host,
+			URL:        t.URL,
+			RemotePort: t.RemotePort,
+			Values:     t.Values[name],
+		}
+		ot, res, err := p.open(ctx, st, notify)
+		if err != nil {
+			c.Close()
+			if msg, refused := sdk.AsUserError(err); refused {
+				return nil, usererr.Wrap(err, userText(msg))
+			}
+			err = fmt.Errorf("pluginhost: plugin %q: open tunnel %s: %w", name, t.ID, err)
+			if errors.Is(err, errPluginDown) {
+				return nil, usererr.Wrap(err, fmt.Sprintf("the %s plugin is restarting; try again in a few seconds", name))
+			}
+			return nil, usererr.Wrap(err, fmt.Sprintf("the %s plugin failed to open the tunnel; try again in a moment", name))
+		}
+		c.opened = append(c.opened, opened{p: p, ot: ot})
+		if line := userText(res.Protection); line != "" {
+			c.protection = append(c.protection, line)
+		}
+		if p.manifest.HTTPMiddleware {
+			c.links = append(c.links, &link{p: p, cache: newVerdictCache(h.opts.CacheEntries)})
+		}
+	}
+	return c, nil
+}
+
+// userText makes plugin text safe for a user's terminal: one line, no
+// control characters (no escape sequences), at most maxUserText bytes.
+func userText(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	s = strings.TrimSpace(s)
+	if len(s) > maxUserText {
+		cut := maxUserText
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
+
+// Chain is one tunnel's middleware: the plugins that joined it, in order.
+// It is safe for concurrent use.
+type Chain struct {
+	host       *Host
+	tunnelID   string
+	opened     []opened
+	links      []*link
+	protection []string
+	closed     atomic.Bool
+	closeOnce  sync.Once
+}
+
+type opened struct {
+	p  *proc
+	ot *openTunnel
+}
+
+// link is one middleware plugin in a chain, with its verdict cache.
+type link struct {
+	p     *proc
+	cache *verdictCache
+}
+
+// Protection returns the banner lines from the plugins' OpenTunnel replies,
+// e.g. "basic auth (2 users)", in chain order.
+func (c *Chain) Protection() []string { return slices.Clone(c.protection) }
+
+// Empty reports whether the chain has no HTTP middleware, so the HTTP edge
+// can skip Check entirely.
+func (c *Chain) Empty() bool { return len(c.links) == 0 }
+
+// Decision is the outcome of Check.
+type Decision struct {
+	// Respond means answer the visitor with Status, Header and Body and do
+	// not forward the request.
+	Respond bool
+	// Status is the response status when Respond.
+	Status int
+	// Header holds the response headers when Respond.
+	Header http.Header
+	// Body is the response body when Respond (at most 64 KiB).
+	Body []byte
+
+	// SetHeader replaces request headers upstream when continuing.
+	SetHeader http.Header
+	// RemoveHeader deletes request headers upstream when continuing
+	// (before SetHeader is applied).
+	RemoveHeader []string
+	// Identity is who a middleware authenticated, if any (the last
+	// middleware that named one wins).
+	Identity *sdk.Identity
+}
+
+// Apply applies a continue decision's header edits to r.Header: first
+// RemoveHeader, then SetHeader. It does nothing for a respond decision.
+func (d *Decision) Apply(r *http.Request) {
+	if d.Respond {
+		return
+	}
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	for _, name := range d.RemoveHeader {
+		r.Header.Del(name)
+	}
+	for name, values := range d.SetHeader {
+		r.Header[name] = slices.Clone(values)
+	}
+}
+
+// addContinue merges one middleware's continue edits into d.
+func (d *Decision) addContinue(c *sdk.Continue) {
+	for _, name := range c.RemoveHeaders {
+		name = http.CanonicalHeaderKey(name)
+		delete(d.SetHeader, name)
+		if !slices.Contains(d.RemoveHeader, name) {
+			d.RemoveHeader = append(d.RemoveHeader, name)
+		}
+	}
+	for name, values := range c.SetHeaders {
+		if d.SetHeader == nil {
+			d.SetHeader = http.Header{}
+		}
+		d.SetHeader[http.CanonicalHeaderKey(name)] = slices.Clone(values)
+	}
+	if c.Identity != nil {
+		id := *c.Identity
+		d.Identity = &id
+	}
+}
+
+// Check runs the middleware in order for r's head. The first respond
+// verdict wins; continue edits are applied to the head the next plugin
+// sees. Each plugin call is bounded by Options.CallTimeout and by r's
+// context. Verdicts with a cache hint are reused while they are valid.
+//
+// A non-nil error means fail closed: a plugin is down, late or answered
+// nonsense, and the caller must answer 503 (with Retry-After), never
+// forward the request. tlsFacts is nil for plain HTTP.
+func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSFacts) (Decision, error) {
+	if len(c.links) == 0 {
+		return Decision{}, nil
+	}
+	if c.closed.Load() {
+		return Decision{}, errors.New("pluginhost: check: tunnel is closed")
+	}
+	path, query := "/", ""
+	if r.URL != nil {
+		path, query = r.URL.EscapedPath(), r.URL.RawQuery
+	}
+	head := &sdk.Request{
+		TunnelID:   c.tunnelID,
+		Method:     r.Method,
+		Host:       requestHost(r.Host),
+		Path:       path,
+		RawQuery:   query,
+		Header:     r.Header.Clone(),
+		ClientAddr: client,
+		TLS:        tlsFacts,
+	}
+	if head.Header == nil {
+		head.Header = http.Header{}
+	}
+	head.Header.Del("Host")
+	var d Decision
+	for _, l := range c.links {
+		v, err := l.check(r.Context(), head)
+		if err != nil {
+			return Decision{}, fmt.Errorf("pluginhost: plugin %q: %w", l.p.spec.Name, err)
+		}
+		if resp := v.Respond; resp != nil {
+			return Decision{
+				Respond: true,
+				Status:  resp.Status,
+				Header:  http.Header(resp.Header).Clone(),
+				Body:    slices.Clone(resp.Body),
+			}, nil
+		}
+		d.addContinue(v.Continue)
+		for _, name := range v.Continue.RemoveHeaders {
+			head.Header.Del(name)
+		}
+		for name, values := range v.Continue.SetHeaders {
+			head.Header[http.CanonicalHeaderKey(name)] = slices.Clone(values)
+		}
+	}
+	return d, nil
+}
+
+// requestHost returns the host of a Host header without port, lowercased.
+func requestHost(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.ToLower(strings.TrimSuffix(host, "."))
+}
+
+// check asks one plugin about head, through the cache.
+func (l *link) check(ctx context.Context, head *sdk.Request) (sdk.Verdict, error) {
+	gen := l.p.gen.Load()
+	if v, ok := l.cache.get(head.Header, gen, time.Now()); ok {
+		return v, nil
+	}
+	inst := l.p.cur.Load()
+	if inst == nil {
+		return sdk.Verdict{}, errPluginDown
+	}
+	timeout := l.p.host.opts.CallTimeout
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	l.p.host.checkCalls.Add(1)
+	v, err := inst.rpc.Check(cctx, head)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(cctx.Err(), context.DeadlineExceeded) {
+			return sdk.Verdict{}, fmt.Errorf("check: no answer within %v: %w", timeout, err)
+		}
+		return sdk.Verdict{}, err
+	}
+	if err := v.Validate(); err != nil {
+		return sdk.Verdict{}, fmt.Errorf("check: nonsense verdict: %w", err)
+	}
+	if v.Cache != nil && v.Cache.TTL > 0 {
+		l.cache.put(v.Cache, head.Header, gen, v, time.Now())
+	}
+	return v, nil
+}
+
+// Close closes the tunnel in every plugin that opened it (each call bounded
+// by Options.SetupTimeout). It is idempotent; Check fails afterwards.
+func (c *Chain) Close() {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		for i := len(c.opened) - 1; i >= 0; i-- {
+			o := c.opened[i]
+			o.p.close(o.ot)
+		}
+	})
+}

@@ -1,0 +1,256 @@
+package sdk_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/sshgress/sshgress/sdk"
+	"github.com/sshgress/sshgress/sdk/plugintest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestVerdictValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		v    sdk.Verdict
+		want string // "" means valid
+	}{
+		{"continue", sdk.Verdict{Continue: &sdk.Continue{}}, ""},
+		{"respond", sdk.Verdict{Respond: &sdk.Response{Status: 401}}, ""},
+		{"empty", sdk.Verdict{}, "neither continue nor respond"},
+		{"both", sdk.Verdict{Continue: &sdk.Continue{}, Respond: &sdk.Response{Status: 200}}, "both"},
+		{"status 99", sdk.Verdict{Respond: &sdk.Response{Status: 99}}, "outside 100-599"},
+		{"status 600", sdk.Verdict{Respond: &sdk.Response{Status: 600}}, "outside 100-599"},
+		{"big body", sdk.Verdict{Respond: &sdk.Response{Status: 200, Body: make([]byte, sdk.MaxBodyBytes+1)}}, "at most"},
+		{"body at limit", sdk.Verdict{Respond: &sdk.Response{Status: 200, Body: make([]byte, sdk.MaxBodyBytes)}}, ""},
+		{"bad header name", sdk.Verdict{Continue: &sdk.Continue{SetHeaders: http.Header{"X A": {"1"}}}}, "not a valid header name"},
+		{"header injection", sdk.Verdict{Respond: &sdk.Response{Status: 302, Header: http.Header{"Location": {"/\r\nSet-Cookie: x=1"}}}}, "invalid value"},
+		{"set content-length", sdk.Verdict{Continue: &sdk.Continue{SetHeaders: http.Header{"Content-Length": {"0"}}}}, "owned by the edge"},
+		{"remove host", sdk.Verdict{Continue: &sdk.Continue{RemoveHeaders: []string{"host"}}}, "owned by the edge"},
+		{"negative ttl", sdk.Verdict{Continue: &sdk.Continue{}, Cache: &sdk.CacheHint{TTL: -1}}, "negative"},
+		{"bad depends-on", sdk.Verdict{Continue: &sdk.Continue{}, Cache: &sdk.CacheHint{DependsOn: []string{""}, TTL: time.Second}}, "not a valid header name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.v.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+	if err := (sdk.Verdict{}).Validate(); !errors.Is(err, sdk.ErrEmptyVerdict) {
+		t.Errorf("empty verdict error = %v, want ErrEmptyVerdict", err)
+	}
+}
+
+func TestManifestValidate(t *testing.T) {
+	ok := sdk.Manifest{Name: "x", APIVersion: sdk.APIVersion, Flags: []sdk.FlagSpec{{Name: "a-b"}}, ReservedPaths: []string{"/_x/cb"}}
+	tests := []struct {
+		name string
+		edit func(*sdk.Manifest)
+		want string
+	}{
+		{"valid", func(*sdk.Manifest) {}, ""},
+		{"empty name", func(m *sdk.Manifest) { m.Name = "" }, "name"},
+		{"upper-case name", func(m *sdk.Manifest) { m.Name = "Basic" }, "name"},
+		{"api version", func(m *sdk.Manifest) { m.APIVersion = 2 }, "api version"},
+		{"dashed flag", func(m *sdk.Manifest) { m.Flags = []sdk.FlagSpec{{Name: "--a"}} }, "flag name"},
+		{"duplicate flag", func(m *sdk.Manifest) { m.Flags = []sdk.FlagSpec{{Name: "a"}, {Name: "a"}} }, "twice"},
+		{"flag type", func(m *sdk.Manifest) { m.Flags = []sdk.FlagSpec{{Name: "a", Type: 9}} }, "unknown type"},
+		{"multi-line help", func(m *sdk.Manifest) { m.Flags = []sdk.FlagSpec{{Name: "a", Help: "x\ny"}} }, "one line"},
+		{"relative path", func(m *sdk.Manifest) { m.ReservedPaths = []string{"cb"} }, "reserved path"},
+		{"endpoint type", func(m *sdk.Manifest) { m.EndpointTypes = []string{"TCP"} }, "endpoint type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := ok
+			m.Flags = append([]sdk.FlagSpec(nil), ok.Flags...)
+			tt.edit(&m)
+			err := m.Validate()
+			switch {
+			case tt.want == "" && err != nil:
+				t.Errorf("Validate = %v, want nil", err)
+			case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+				t.Errorf("Validate = %v, want an error containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// echo records what it receives and answers with a fixed verdict, to check
+// that every field survives the trip over gRPC.
+type echo struct {
+	mu      sync.Mutex
+	cfg     sdk.Config
+	tunnel  sdk.Tunnel
+	req     *sdk.Request
+	verdict sdk.Verdict
+	err     error
+}
+
+func (e *echo) Manifest() sdk.Manifest {
+	return sdk.Manifest{
+		Name: "echo", Version: "1.2.3",
+		Flags: []sdk.FlagSpec{{Name: "echo", Type: sdk.FlagInt, Repeatable: true, Help: "h", ValueName: "N",
+			Sensitive: true, Commands: []string{"http", "tls"}}},
+		EndpointTypes: []string{"echo"},
+		ReservedPaths: []string{"/_echo"},
+	}
+}
+
+func (e *echo) Configure(_ context.Context, cfg sdk.Config) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.cfg = cfg
+	return e.err
+}
+
+func (e *echo) OpenTunnel(_ context.Context, t sdk.Tunnel) (sdk.OpenResult, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.tunnel = t
+	return sdk.OpenResult{Protection: "echo"}, e.err
+}
+
+func (e *echo) CloseTunnel(context.Context, string) error { return nil }
+
+func (e *echo) Check(_ context.Context, req *sdk.Request) (sdk.Verdict, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.req = req
+	return e.verdict, e.err
+}
+
+func TestRoundTrip(t *testing.T) {
+	e := &echo{}
+	h := plugintest.Start(t, e)
+
+	wantManifest := e.Manifest()
+	wantManifest.APIVersion = sdk.APIVersion
+	wantManifest.HTTPMiddleware = true
+	if got := h.Manifest(); !reflect.DeepEqual(got, wantManifest) {
+		t.Errorf("manifest = %+v, want %+v", got, wantManifest)
+	}
+
+	section := map[string]any{"n": 1.5, "list": []any{"a"}, "nested": map[string]any{"k": true}}
+	if err := h.ConfigureWith(sdk.Config{Section: section, BaseDomain: "example.com", DataDir: "/var/lib/x"}); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	if !reflect.DeepEqual(e.cfg.Section, section) || e.cfg.BaseDomain != "example.com" || e.cfg.DataDir != "/var/lib/x" || e.cfg.Logger == nil {
+		t.Errorf("plugin got config %+v, want the section, facts and a logger", e.cfg)
+	}
+
+	tunnel := sdk.Tunnel{ID: "t1", Account: "acct", Command: "http", Host: "h.example.com", URL: "https://h.example.com",
+		RemotePort: 443, Values: map[string][]string{"echo": {"1", "2"}}}
+	if _, err := h.OpenTunnel(tunnel); err != nil {
+		t.Fatalf("OpenTunnel: %v", err)
+	}
+	if !reflect.DeepEqual(e.tunnel, tunnel) {
+		t.Errorf("plugin got tunnel %+v, want %+v", e.tunnel, tunnel)
+	}
+
+	e.verdict = sdk.Verdict{
+		Respond: &sdk.Response{Status: 302, Header: http.Header{"Location": {"/login"}, "Set-Cookie": {"a=1", "b=2"}}, Body: []byte("go")},
+		Cache:   &sdk.CacheHint{DependsOn: []string{"Cookie"}, TTL: 1500 * time.Millisecond},
+	}
+	req := &sdk.Request{TunnelID: "t1", Method: "POST", Host: "h.example.com", Path: "/a%2Fb", RawQuery: "q=1",
+		Header: http.Header{"Cookie": {"x=1"}, "X-Multi": {"1", "2"}}, ClientAddr: netip.MustParseAddrPort("[2001:db8::1]:5000"),
+		TLS: &sdk.TLSFacts{ServerName: "h.example.com", Version: 0x0303}}
+	v, err := h.Check(req)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if !reflect.DeepEqual(e.req, req) {
+		t.Errorf("plugin got request %+v, want %+v", e.req, req)
+	}
+	if !reflect.DeepEqual(v, e.verdict) {
+		t.Errorf("verdict = %+v, want %+v", v, e.verdict)
+	}
+
+	e.verdict = sdk.Verdict{Continue: &sdk.Continue{SetHeaders: http.Header{"X-User": {"ann"}}, RemoveHeaders: []string{"Cookie"},
+		Identity: &sdk.Identity{ID: "1", Name: "Ann", Email: "ann@example.com"}}}
+	plain := &sdk.Request{TunnelID: "t1", Method: "GET", Path: "/", Header: http.Header{}}
+	v, err = h.Check(plain)
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if !reflect.DeepEqual(v, e.verdict) {
+		t.Errorf("verdict = %+v, want %+v", v, e.verdict)
+	}
+	if e.req.TLS != nil || e.req.ClientAddr.IsValid() {
+		t.Errorf("plain request arrived with TLS %+v and address %v, want none", e.req.TLS, e.req.ClientAddr)
+	}
+}
+
+func TestErrorsOverTheWire(t *testing.T) {
+	e := &echo{}
+	h := plugintest.Start(t, e)
+
+	e.err = sdk.UserErrorf("--echo must be 1 to 3 (got 7)")
+	_, err := h.OpenTunnel(sdk.Tunnel{ID: "t1"})
+	if msg, ok := sdk.AsUserError(err); !ok || msg != "--echo must be 1 to 3 (got 7)" {
+		t.Errorf("refusal = %v, want the user error verbatim", err)
+	}
+
+	e.err = errors.New("echo: disk full")
+	_, err = h.OpenTunnel(sdk.Tunnel{ID: "t1"})
+	if _, ok := sdk.AsUserError(err); ok || err == nil || err.Error() != "open tunnel: echo: disk full" {
+		t.Errorf("internal error = %v, want a non-user error %q", err, "open tunnel: echo: disk full")
+	}
+
+	e.err = nil
+	e.verdict = sdk.Verdict{Respond: &sdk.Response{Status: 42}}
+	if _, err := h.Check(&sdk.Request{TunnelID: "t1", Header: http.Header{}}); err == nil || !strings.Contains(err.Error(), "outside 100-599") {
+		t.Errorf("Check with status 42 = %v, want the harness to reject it like the edge", err)
+	}
+}
+
+func TestNewLogger(t *testing.T) {
+	var buf bytes.Buffer
+	l := sdk.NewLogger(&buf)
+	l.Warn("hello", "tunnel", "t1")
+	l.Debug("hidden")
+	var got map[string]any
+	if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+		t.Fatalf("log line %q is not one JSON object: %v", buf.String(), err)
+	}
+	if got["@level"] != "warn" || got["@message"] != "hello" || got["tunnel"] != "t1" {
+		t.Errorf("log record = %v, want @level warn, @message hello, tunnel t1", got)
+	}
+	ts, _ := got["@timestamp"].(string)
+	if _, err := time.Parse("2006-01-02T15:04:05.000000Z07:00", ts); err != nil {
+		t.Errorf("@timestamp %q is not in hclog's layout: %v", ts, err)
+	}
+}
+
+func TestFlagAppliesTo(t *testing.T) {
+	tests := []struct {
+		commands []string
+		command  string
+		want     bool
+	}{
+		{nil, "http", true},
+		{[]string{"http"}, "http", true},
+		{[]string{"http"}, "tcp", false},
+	}
+	for _, tt := range tests {
+		if got := (sdk.FlagSpec{Commands: tt.commands}).AppliesTo(tt.command); got != tt.want {
+			t.Errorf("AppliesTo(%q) with %q = %v, want %v", tt.command, tt.commands, got, tt.want)
+		}
+	}
+}
