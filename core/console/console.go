@@ -1,0 +1,254 @@
+// Package console writes what a tunnel's owner sees in their SSH session:
+// the banner with the public URLs, one line per visitor request, notices
+// and errors.
+//
+// Writes to an SSH channel can block when the client stops reading, and the
+// data path must never wait on a terminal. Lines are therefore queued into
+// a bounded buffer and written in batches by one goroutine; when the queue is
+// full lines are dropped and counted, and the count is reported once the
+// client reads again.
+package console
+
+import (
+	"io"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// Defaults for New.
+const (
+	// DefaultQueue is how many lines may wait for the client before lines
+	// are dropped.
+	DefaultQueue = 1024
+	// flushEvery bounds how long a request line waits to be batched.
+	flushEvery = 50 * time.Millisecond
+)
+
+// Console is one session's output. A nil *Console discards everything, so
+// tunnels opened with `ssh -N` (no session) need no special case. Methods
+// are safe for concurrent use.
+type Console struct {
+	out  io.Writer
+	crlf bool
+
+	mu      sync.Mutex
+	queue   []byte // pending bytes, bounded by maxQueue
+	lines   int
+	dropped int
+	closed  bool
+	wake    chan struct{}
+	done    chan struct{}
+	max     int
+}
+
+// New starts a console writing to out (the session channel's stdout). crlf
+// makes lines end in "\r\n", as a terminal in raw mode (a pty session)
+// needs. queue bounds the lines waiting; 0 means DefaultQueue.
+func New(out io.Writer, crlf bool, queue int) *Console {
+	if queue <= 0 {
+		queue = DefaultQueue
+	}
+	c := &Console{out: out, crlf: crlf, wake: make(chan struct{}, 1), done: make(chan struct{}), max: queue}
+	go c.run()
+	return c
+}
+
+// Line queues one line of text. Control characters are replaced so a
+// visitor can never write escape sequences into the owner's terminal.
+func (c *Console) Line(s string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.appendLocked(s)
+	c.mu.Unlock()
+	c.signal()
+}
+
+// Lines queues several lines to be written together (a banner).
+func (c *Console) Lines(ss ...string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	for _, s := range ss {
+		c.appendLocked(s)
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+// Request queues the log line for one visitor request. It does not wake the
+// writer: request lines are batched and written every flushEvery.
+func (c *Console) Request(method, path string, status int, d time.Duration, client netip.Addr) {
+	if c == nil {
+		return
+	}
+	var b [256]byte
+	line := b[:0]
+	line = appendPadded(line, sanitize(method, 8), 4)
+	line = appendPadded(line, sanitize(path, 100), 22)
+	if status == 0 {
+		line = append(line, "---"...)
+	} else {
+		line = strconv.AppendInt(line, int64(status), 10)
+	}
+	line = append(line, "  "...)
+	line = appendDuration(line, d)
+	line = append(line, "  "...)
+	if client.IsValid() {
+		line = client.Unmap().AppendTo(line)
+	}
+	c.mu.Lock()
+	c.appendBytesLocked(line)
+	c.mu.Unlock()
+}
+
+// Close flushes what is queued, waiting at most timeout for a slow client,
+// and stops the writer. Close is idempotent.
+func (c *Console) Close(timeout time.Duration) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	already := c.closed
+	c.closed = true
+	c.mu.Unlock()
+	if !already {
+		c.signal()
+	}
+	select {
+	case <-c.done:
+	case <-time.After(timeout):
+	}
+}
+
+func (c *Console) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Console) appendLocked(s string) {
+	if c.closed {
+		return
+	}
+	if c.lines >= c.max {
+		c.dropped++
+		return
+	}
+	c.queue = append(c.queue, sanitize(s, 1000)...)
+	c.endLineLocked()
+}
+
+func (c *Console) appendBytesLocked(b []byte) {
+	if c.closed {
+		return
+	}
+	if c.lines >= c.max {
+		c.dropped++
+		return
+	}
+	c.queue = append(c.queue, b...)
+	c.endLineLocked()
+}
+
+func (c *Console) endLineLocked() {
+	if c.crlf {
+		c.queue = append(c.queue, '\r')
+	}
+	c.queue = append(c.queue, '\n')
+	c.lines++
+}
+
+func (c *Console) run() {
+	defer close(c.done)
+	tick := time.NewTicker(flushEvery)
+	defer tick.Stop()
+	var buf []byte
+	for {
+		select {
+		case <-c.wake:
+		case <-tick.C:
+		}
+		c.mu.Lock()
+		buf, c.queue = c.queue, buf[:0]
+		c.lines = 0
+		dropped := c.dropped
+		c.dropped = 0
+		closed := c.closed
+		c.mu.Unlock()
+		if dropped > 0 {
+			note := "(" + strconv.Itoa(dropped) + " lines not shown: the terminal was not reading fast enough)"
+			if c.crlf {
+				note += "\r"
+			}
+			buf = append(buf, note+"\n"...)
+		}
+		if len(buf) > 0 {
+			if _, err := c.out.Write(buf); err != nil {
+				// The session is gone; keep draining so producers never block.
+				c.out = io.Discard
+			}
+		}
+		if closed {
+			return
+		}
+	}
+}
+
+// sanitize makes s safe for a terminal: control characters (C0, DEL, C1)
+// and invalid UTF-8 become '?', and s is cut to max runes.
+func sanitize(s string, max int) string {
+	clean := len(s) <= max
+	if clean {
+		for i := 0; i < len(s); i++ {
+			if b := s[i]; b < 0x20 || b >= 0x7f {
+				clean = false
+				break
+			}
+		}
+	}
+	if clean {
+		return s
+	}
+	out := make([]rune, 0, min(len(s), max))
+	for _, r := range s {
+		if len(out) == max {
+			out = append(out, '…')
+			break
+		}
+		switch {
+		case r == utf8.RuneError, r < 0x20, r >= 0x7f && r < 0xa0:
+			r = '?'
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}
+
+func appendPadded(b []byte, s string, width int) []byte {
+	b = append(b, s...)
+	for n := utf8.RuneCountInString(s); n < width; n++ {
+		b = append(b, ' ')
+	}
+	return append(b, ' ')
+}
+
+func appendDuration(b []byte, d time.Duration) []byte {
+	switch {
+	case d < time.Millisecond:
+		b = strconv.AppendInt(b, int64(d/time.Microsecond), 10)
+		return append(b, "µs"...)
+	case d < time.Second:
+		b = strconv.AppendFloat(b, float64(d)/float64(time.Millisecond), 'f', 1, 64)
+		return append(b, "ms"...)
+	default:
+		b = strconv.AppendFloat(b, d.Seconds(), 'f', 2, 64)
+		return append(b, 's')
+	}
+}

@@ -1,0 +1,535 @@
+package sshserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/command"
+	"github.com/sshgress/sshgress/core/console"
+	"github.com/sshgress/sshgress/core/usererr"
+)
+
+// conn is one authenticated SSH connection. Its control loop (serve) owns
+// the forward state: global requests, the session's command and timers all
+// arrive there in order, so no lock guards the decision.
+type conn struct {
+	srv  *Server
+	sc   *ssh.ServerConn
+	acct *account.Account
+	log  *slog.Logger
+	id   string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	replies chan *reply       // global replies, in request order
+	events  chan sessionEvent // from the session goroutine
+
+	// Control-loop state.
+	state   connState
+	pending []*fwd
+	inv     *command.Invocation
+	values  map[string]map[string][]string
+	nfwd    int // forwards requested so far
+
+	// mu guards what other goroutines (Shutdown, the session) touch.
+	mu     sync.Mutex
+	active []*fwd
+	sess   *session
+	con    *console.Console
+}
+
+type connState int
+
+const (
+	stateWaiting connState = iota // forwards held until the command arrives
+	stateLive                     // command accepted; forwards bound
+	stateFailed                   // command refused; forwards refused
+)
+
+// fwd is a forward and the reply it is waiting for.
+type fwd struct {
+	Forward
+	err  error         // refused before binding (bad payload, over the cap)
+	done chan struct{} // closed once ok/ep are final
+	ok   bool
+	ep   Endpoint
+}
+
+// reply is one global request's answer, held in order.
+type reply struct {
+	req *ssh.Request
+	fwd *fwd // nil: answer ok at once
+	ok  bool
+}
+
+type sessionEvent struct {
+	opened bool
+	cmd    string
+	sess   *session
+}
+
+func newConn(s *Server, sc *ssh.ServerConn, acct *account.Account) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	var idb [6]byte
+	rand.Read(idb[:])
+	c := &conn{
+		srv: s, sc: sc, acct: acct, id: hex.EncodeToString(idb[:]),
+		ctx: ctx, cancel: cancel,
+		replies: make(chan *reply, 64),
+		events:  make(chan sessionEvent, 4),
+	}
+	c.log = s.log.With("conn", c.id, "account", acct.Name, "remote", sc.RemoteAddr().String())
+	return c
+}
+
+// serve runs the connection until it closes.
+func (c *conn) serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
+	c.log.Info("ssh connection", "key", c.sc.Permissions.Extensions[extFingerprint], "user", c.sc.User())
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); c.replyLoop() }()
+	go func() { defer wg.Done(); c.channelLoop(chans) }()
+	go func() { defer wg.Done(); c.keepalive() }()
+	c.control(reqs)
+	c.teardown()
+	wg.Wait()
+	c.log.Info("ssh connection closed")
+}
+
+// control is the connection's state machine.
+func (c *conn) control(reqs <-chan *ssh.Request) {
+	defer c.cancel()
+	idle := time.NewTimer(c.srv.cfg.IdleNoForward)
+	defer idle.Stop()
+	var cmdWait <-chan time.Time
+	sessionOpen := false
+	for {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				return
+			}
+			c.global(r)
+			if c.state == stateWaiting && !sessionOpen && cmdWait == nil && len(c.pending) > 0 {
+				cmdWait = time.After(c.srv.cfg.CommandWait)
+			}
+		case ev := <-c.events:
+			if ev.opened {
+				sessionOpen = true
+				cmdWait = nil
+				continue
+			}
+			// Forwards sent before the exec are already queued in reqs
+			// (the mux delivers in order): take them before deciding.
+			c.drain(reqs)
+			c.decide(ev.cmd, ev.sess)
+		case <-cmdWait:
+			cmdWait = nil
+			if c.state == stateWaiting && !sessionOpen {
+				c.decide("", nil) // ssh -N: defaults
+			}
+		case <-idle.C:
+			c.mu.Lock()
+			n := len(c.active)
+			c.mu.Unlock()
+			if n == 0 && len(c.pending) == 0 {
+				c.goodbye(fmt.Sprintf("No tunnel was opened within %s; closing. Add a forward, e.g. ssh -R 80:localhost:3000 %s http", c.srv.cfg.IdleNoForward, c.srv.cfg.PublicHost))
+				return
+			}
+			idle.Reset(c.srv.cfg.IdleNoForward)
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+func (c *conn) drain(reqs <-chan *ssh.Request) {
+	for {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				return
+			}
+			c.global(r)
+		default:
+			return
+		}
+	}
+}
+
+type forwardPayload struct {
+	Addr string
+	Port uint32
+}
+
+// global handles one global request, queueing its reply in order.
+func (c *conn) global(r *ssh.Request) {
+	switch r.Type {
+	case "tcpip-forward":
+		var p forwardPayload
+		f := &fwd{done: make(chan struct{})}
+		if err := ssh.Unmarshal(r.Payload, &p); err != nil {
+			f.err = usererr.New("the edge could not read a -R forward request")
+		} else {
+			f.Forward = Forward{BindAddr: p.Addr, BindPort: p.Port, conn: c.sc, dialTimeout: c.srv.cfg.DialTimeout, channelPort: p.Port}
+			c.nfwd++
+			switch {
+			case p.Port > 65535:
+				f.err = usererr.Errorf("remote port %d is out of range; use 80, 443 or 0", p.Port)
+			case c.nfwd > c.srv.cfg.MaxForwards:
+				f.err = usererr.Errorf("too many -R forwards on one connection (the limit is %d)", c.srv.cfg.MaxForwards)
+			}
+		}
+		c.queue(&reply{req: r, fwd: f})
+		switch c.state {
+		case stateWaiting:
+			c.pending = append(c.pending, f)
+		case stateLive:
+			c.bindLate(f)
+		default:
+			c.resolve(f, false)
+		}
+	case "cancel-tcpip-forward":
+		var p forwardPayload
+		ok := ssh.Unmarshal(r.Payload, &p) == nil && c.cancelForward(p.Addr, p.Port)
+		c.queue(&reply{req: r, ok: ok})
+	default:
+		// keepalive@openssh.com and anything unknown: a failure reply is
+		// what OpenSSH expects for keepalives.
+		c.queue(&reply{req: r})
+	}
+}
+
+func (c *conn) queue(rp *reply) {
+	if !rp.req.WantReply {
+		if rp.fwd == nil {
+			return
+		}
+	}
+	select {
+	case c.replies <- rp:
+	case <-c.ctx.Done():
+	}
+}
+
+// replyLoop answers global requests strictly in the order they came.
+func (c *conn) replyLoop() {
+	for {
+		var rp *reply
+		select {
+		case rp = <-c.replies:
+		case <-c.ctx.Done():
+			return
+		}
+		ok, payload := rp.ok, []byte(nil)
+		if f := rp.fwd; f != nil {
+			select {
+			case <-f.done:
+			case <-c.ctx.Done():
+				return
+			}
+			ok = f.ok
+			if ok && f.BindPort == 0 {
+				payload = ssh.Marshal(struct{ Port uint32 }{f.channelPort})
+			}
+		}
+		if rp.req.WantReply {
+			if err := rp.req.Reply(ok, payload); err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (c *conn) resolve(f *fwd, ok bool) {
+	f.ok = ok
+	close(f.done)
+}
+
+// decide parses the command and binds every held forward, or refuses them
+// all with a message in the session.
+func (c *conn) decide(cmdline string, s *session) {
+	c.mu.Lock()
+	c.sess = s
+	if s != nil {
+		c.con = console.New(s.ch, s.pty, 0)
+	}
+	con := c.con
+	c.mu.Unlock()
+
+	cmds := c.srv.cfg.Commands
+	inv, err := cmds.Parse(c.sc.User(), cmdline, "http")
+	if err == nil && inv.Help {
+		if s != nil {
+			s.finish(cmds.Help(inv.Command), "", 0)
+		}
+		c.refuseAll(nil)
+		return
+	}
+	if err == nil && len(c.pending) == 0 {
+		err = usererr.Errorf("no -R forward was requested, so there is nothing to publish. Run: ssh -R 80:localhost:3000 %s %s", c.srv.cfg.PublicHost, inv.Command)
+	}
+	if err == nil {
+		for _, f := range c.pending {
+			if f.err != nil {
+				err = f.err
+				break
+			}
+		}
+	}
+	var typ EndpointType
+	if err == nil {
+		if typ = c.srv.cfg.Types[inv.Command]; typ == nil {
+			err = usererr.Errorf("%s endpoints are not enabled on this server", inv.Command)
+		}
+	}
+	if err != nil {
+		c.refuseAll(err)
+		return
+	}
+	c.inv = inv
+	c.values = groupByOwner(cmds, inv)
+	var bound []*fwd
+	for _, f := range c.pending {
+		if err = c.bind(typ, f); err != nil {
+			break
+		}
+		bound = append(bound, f)
+	}
+	if err != nil {
+		for _, f := range bound {
+			f.ep.Close()
+		}
+		c.refuseAll(err)
+		return
+	}
+	c.state = stateLive
+	c.mu.Lock()
+	c.active = append(c.active, c.pending...)
+	c.mu.Unlock()
+	con.Lines(c.banner(c.pending)...)
+	for _, f := range c.pending {
+		c.resolve(f, true)
+	}
+	c.pending = nil
+}
+
+// bind publishes one forward with the connection's command.
+func (c *conn) bind(typ EndpointType, f *fwd) error {
+	var idb [8]byte
+	rand.Read(idb[:])
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	ep, err := typ.Bind(ctx, &BindRequest{
+		TunnelID:     hex.EncodeToString(idb[:]),
+		Account:      c.acct,
+		Invocation:   c.inv,
+		PluginValues: c.values,
+		Forward:      &f.Forward,
+		Console:      c.con,
+	})
+	if err != nil {
+		return err
+	}
+	f.ep = ep
+	if f.BindPort == 0 {
+		f.channelPort = ep.Port()
+	}
+	c.log.Info("tunnel opened", "url", ep.URL(), "command", c.inv.Command, "flags", c.srv.cfg.Commands.Redacted(c.inv.Command, c.inv.Values))
+	return nil
+}
+
+// bindLate handles a forward that arrives after the command was accepted
+// (e.g. `ssh -O forward`): it gets the same command and flags.
+func (c *conn) bindLate(f *fwd) {
+	if f.err == nil {
+		f.err = c.bind(c.srv.cfg.Types[c.inv.Command], f)
+	}
+	if f.err != nil {
+		c.con.Line("Could not add forward: " + usererr.Message(f.err, "internal error"))
+		c.resolve(f, false)
+		return
+	}
+	c.mu.Lock()
+	c.active = append(c.active, f)
+	c.mu.Unlock()
+	c.con.Lines(c.forwardLines(f)...)
+	c.resolve(f, true)
+}
+
+// refuseAll reports err in the session (stderr, exit status 1, session
+// closed) and only then refuses the held forwards, so OpenSSH prints the
+// message even with ExitOnForwardFailure=yes.
+func (c *conn) refuseAll(err error) {
+	c.state = stateFailed
+	if err != nil {
+		msg := usererr.Message(err, "the edge could not set up your tunnel because of an internal error; try again, and tell the operator if it persists (ref "+c.id+")")
+		c.log.Info("tunnel refused", "err", err)
+		if s := c.sess; s != nil {
+			s.finish("", "Error: "+msg+"\n", 1)
+		}
+	}
+	if s := c.sess; s != nil {
+		// OpenSSH exits at a refused forward (ExitOnForwardFailure) before
+		// printing what the session wrote: let it see the session end first.
+		s.awaitClosed(2 * time.Second)
+	}
+	for _, f := range c.pending {
+		c.resolve(f, false)
+	}
+	c.pending = nil
+}
+
+func (c *conn) cancelForward(addr string, port uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, f := range c.active {
+		if f.BindAddr == addr && (f.BindPort == port || f.channelPort == port) {
+			f.ep.Close()
+			c.active = append(c.active[:i], c.active[i+1:]...)
+			c.log.Info("tunnel cancelled", "url", f.ep.URL())
+			return true
+		}
+	}
+	return false
+}
+
+func (c *conn) banner(fs []*fwd) []string {
+	lines := []string{"sshgress (Ctrl+C to quit)"}
+	if !c.acct.Anonymous {
+		lines = append(lines, "Account     "+c.acct.Name)
+	}
+	for _, f := range fs {
+		lines = append(lines, c.forwardLines(f)...)
+	}
+	return lines
+}
+
+func (c *conn) forwardLines(f *fwd) []string {
+	target := "-R " + strconv.FormatUint(uint64(f.BindPort), 10)
+	if f.BindAddr != "" && f.BindAddr != "localhost" {
+		target = "-R " + f.BindAddr + ":" + strconv.FormatUint(uint64(f.BindPort), 10)
+	}
+	lines := []string{"Forwarding  " + f.ep.URL() + " -> the local target of your " + target}
+	prot := f.ep.Protection()
+	if len(prot) == 0 {
+		lines = append(lines, "Protected   no (anyone with the URL can reach it)")
+	}
+	for _, p := range prot {
+		lines = append(lines, "Protected   "+p)
+	}
+	return lines
+}
+
+// groupByOwner splits the given flag values by the plugin that owns each
+// flag. Core flags (owner "") are left out.
+func groupByOwner(cmds *command.Set, inv *command.Invocation) map[string]map[string][]string {
+	cmd, _ := cmds.Lookup(inv.Command)
+	owners := map[string]string{}
+	for _, fl := range cmd.Flags {
+		owners[fl.Name] = fl.Owner
+	}
+	var out map[string]map[string][]string
+	names := make([]string, 0, len(inv.Values))
+	for n := range inv.Values {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		owner := owners[n]
+		if owner == "" {
+			continue
+		}
+		if out == nil {
+			out = map[string]map[string][]string{}
+		}
+		if out[owner] == nil {
+			out[owner] = map[string][]string{}
+		}
+		out[owner][n] = inv.Values[n]
+	}
+	return out
+}
+
+// teardown closes every endpoint at once (routes gone immediately) and the
+// session's console.
+func (c *conn) teardown() {
+	c.cancel()
+	c.mu.Lock()
+	active := c.active
+	c.active = nil
+	con := c.con
+	c.mu.Unlock()
+	for _, f := range active {
+		f.ep.Close()
+		c.log.Info("tunnel closed", "url", f.ep.URL())
+	}
+	for _, f := range c.pending {
+		if f.ep != nil {
+			f.ep.Close()
+		}
+	}
+	con.Close(time.Second)
+	c.sc.Close()
+}
+
+// goodbye tells the user why the connection ends, then closes it.
+func (c *conn) goodbye(msg string) {
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s != nil {
+		s.finish("", msg+"\n", 1)
+	}
+	c.sc.Close()
+}
+
+// keepalive closes the connection when the client stops answering.
+func (c *conn) keepalive() {
+	interval := c.srv.cfg.KeepaliveInterval
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var mu sync.Mutex
+	last := time.Now()
+	inflight := false
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		mu.Lock()
+		silent := time.Since(last)
+		busy := inflight
+		inflight = true
+		mu.Unlock()
+		if silent > time.Duration(c.srv.cfg.KeepaliveCount)*interval {
+			c.log.Info("ssh client stopped answering keepalives", "silent", silent.Round(time.Millisecond))
+			c.sc.Close()
+			return
+		}
+		if busy {
+			continue
+		}
+		go func() {
+			_, _, err := c.sc.SendRequest("keepalive@openssh.com", true, nil)
+			mu.Lock()
+			if err == nil {
+				last = time.Now()
+			}
+			inflight = false
+			mu.Unlock()
+		}()
+	}
+}

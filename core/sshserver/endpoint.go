@@ -1,0 +1,46 @@
+package sshserver
+
+import (
+	"context"
+
+	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/command"
+	"github.com/sshgress/sshgress/core/console"
+)
+
+// EndpointType serves the public side of one command ("http", "tcp", ...).
+// The core's HTTP edge implements it; endpoint-type plugins do through the
+// plugin host.
+type EndpointType interface {
+	// Bind publishes one accepted forward. A returned error is shown to the
+	// user (usererr text) and the forward is refused.
+	Bind(ctx context.Context, req *BindRequest) (Endpoint, error)
+}
+
+// BindRequest is everything an endpoint type needs to publish a forward.
+type BindRequest struct {
+	// TunnelID identifies the tunnel in logs and plugin calls.
+	TunnelID string
+	// Account owns the tunnel.
+	Account *account.Account
+	// Invocation is the parsed command line.
+	Invocation *command.Invocation
+	// PluginValues holds the given flags' values grouped by owning plugin.
+	PluginValues map[string]map[string][]string
+	// Forward opens channels to the user's local service.
+	Forward *Forward
+	// Console is the owner's session output; nil for `ssh -N`.
+	Console *console.Console
+}
+
+// Endpoint is a published forward.
+type Endpoint interface {
+	// URL is the public address shown in the banner.
+	URL() string
+	// Port is the port reported to the client for a port-0 forward.
+	Port() uint32
+	// Protection describes what guards the endpoint, for the banner.
+	Protection() []string
+	// Close unpublishes the endpoint at once. Idempotent.
+	Close()
+}

@@ -1,0 +1,85 @@
+package sshserver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Forward is one `tcpip-forward` the user's client asked for. It opens
+// `forwarded-tcpip` channels back to the client, each carrying exactly the
+// bind address and port the client sent (OpenSSH matches on them).
+type Forward struct {
+	// BindAddr is the address string the client sent ("localhost", "",
+	// "app.example.org").
+	BindAddr string
+	// BindPort is the port the client sent (0 = allocate).
+	BindPort uint32
+
+	conn        ssh.Conn
+	dialTimeout time.Duration
+	// channelPort is the port carried in forwarded-tcpip channels: the
+	// requested port, or for port 0 the port reported in the reply.
+	channelPort uint32
+}
+
+type forwardedTCPPayload struct {
+	Addr       string
+	Port       uint32
+	OriginAddr string
+	OriginPort uint32
+}
+
+// ErrDialTimeout is returned when the client does not answer a channel open
+// in time.
+var ErrDialTimeout = errors.New("sshserver: the ssh client did not accept the connection in time")
+
+// Dial opens a forwarded-tcpip channel for a visitor. The channel's stderr
+// is drained and its requests discarded. Dial is bounded by ctx and the
+// configured dial timeout; a channel accepted after the deadline is closed.
+func (f *Forward) Dial(ctx context.Context, visitor netip.AddrPort) (ssh.Channel, error) {
+	payload := ssh.Marshal(&forwardedTCPPayload{
+		Addr:       f.BindAddr,
+		Port:       f.channelPort,
+		OriginAddr: visitor.Addr().Unmap().String(),
+		OriginPort: uint32(visitor.Port()),
+	})
+	type result struct {
+		ch  ssh.Channel
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		ch, reqs, err := f.conn.OpenChannel("forwarded-tcpip", payload)
+		if err == nil {
+			go ssh.DiscardRequests(reqs)
+			go io.Copy(io.Discard, ch.Stderr())
+		}
+		res <- result{ch, err}
+	}()
+	timer := time.NewTimer(f.dialTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-res:
+		if r.err != nil {
+			return nil, fmt.Errorf("sshserver: open forwarded-tcpip: %w", r.err)
+		}
+		return r.ch, nil
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	go func() {
+		if r := <-res; r.ch != nil {
+			r.ch.Close()
+		}
+	}()
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	return nil, ErrDialTimeout
+}

@@ -1,0 +1,361 @@
+// Package sshserver is the SSH side of the edge: it authenticates users by
+// public key, accepts their `ssh -R` remote forwards, reads the endpoint type
+// and flags from the session's command, hands each forward to the endpoint
+// type that serves its public side, and opens `forwarded-tcpip` channels back
+// to the user's ssh client for every visitor connection.
+//
+// Protocol facts this package is built around (see
+// shared/reference/ssh-protocol-notes.md): OpenSSH sends its tcpip-forward
+// requests before the session's exec, so forward replies are held until the
+// command is known; global replies carry no id and must go out in request
+// order; a port-0 forward's reply carries the allocated port; errors are
+// written to the session's stderr and the session closed before the forward
+// replies, so the user reads the message even with ExitOnForwardFailure.
+package sshserver
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/command"
+)
+
+// Config configures a Server. Durations and limits left zero take the
+// defaults documented on each field.
+type Config struct {
+	// HostKey is the server's host key. Required.
+	HostKey ssh.Signer
+	// Accounts maps public keys to accounts. Required unless AllowAnonymous.
+	Accounts *account.Directory
+	// AllowAnonymous accepts any public key as the anonymous local account.
+	// Only safe when the SSH listener is on loopback; the edge refuses to
+	// start otherwise.
+	AllowAnonymous bool
+	// Commands is the command set offered (built from enabled plugins).
+	Commands *command.Set
+	// Types serves each endpoint type by command name ("http", ...).
+	Types map[string]EndpointType
+	// PublicHost is the host users type in ssh commands, for messages.
+	PublicHost string
+	// Ciphers offered, in the server's preference order. Default: AES-GCM
+	// first, then chacha20-poly1305 and AES-CTR.
+	Ciphers []string
+	// HandshakeTimeout bounds the handshake and authentication. Default 30s.
+	HandshakeTimeout time.Duration
+	// KeepaliveInterval is how often the server checks the client is alive.
+	// Default 15s.
+	KeepaliveInterval time.Duration
+	// KeepaliveCount is how many intervals may pass without a reply before
+	// the connection is closed. Default 3.
+	KeepaliveCount int
+	// CommandWait is how long forwards wait for a session channel before the
+	// connection is treated as `ssh -N` (endpoints with no flags). Default
+	// 500ms.
+	CommandWait time.Duration
+	// ExecWait bounds the wait for the exec/shell request once a session
+	// channel is open. Default 10s.
+	ExecWait time.Duration
+	// IdleNoForward closes an authenticated connection that has no forwards
+	// after this long. Default 60s.
+	IdleNoForward time.Duration
+	// MaxForwards caps forwards per connection. Default 10.
+	MaxForwards int
+	// MaxExecBytes caps the exec string. Default 4096.
+	MaxExecBytes int
+	// DialTimeout bounds how long opening a forwarded-tcpip channel may take.
+	// Default 10s.
+	DialTimeout time.Duration
+	// Logger receives operator logs. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	defInt := func(n *int, v int) {
+		if *n <= 0 {
+			*n = v
+		}
+	}
+	def(&c.HandshakeTimeout, 30*time.Second)
+	def(&c.KeepaliveInterval, 15*time.Second)
+	defInt(&c.KeepaliveCount, 3)
+	def(&c.CommandWait, 500*time.Millisecond)
+	def(&c.ExecWait, 10*time.Second)
+	def(&c.IdleNoForward, 60*time.Second)
+	def(&c.DialTimeout, 10*time.Second)
+	defInt(&c.MaxForwards, 10)
+	defInt(&c.MaxExecBytes, 4096)
+	if len(c.Ciphers) == 0 {
+		c.Ciphers = DefaultCiphers
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.PublicHost == "" {
+		c.PublicHost = "the edge"
+	}
+}
+
+// DefaultCiphers is the default cipher list. AES-GCM comes first for the
+// server's preference, but the client's order decides; see
+// docs/performance.md for the measured effect of leaving chacha20 in.
+var DefaultCiphers = []string{
+	ssh.CipherAES128GCM, ssh.CipherAES256GCM, ssh.CipherChaCha20Poly1305,
+	ssh.CipherAES128CTR, ssh.CipherAES192CTR, ssh.CipherAES256CTR,
+}
+
+// Pinned algorithm lists: no SHA-1 key exchange or MAC. Strict key exchange
+// (the Terrapin countermeasure) is negotiated by x/crypto automatically.
+var (
+	kexAlgorithms = []string{
+		ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeCurve25519,
+		ssh.KeyExchangeECDHP256, ssh.KeyExchangeECDHP384, ssh.KeyExchangeECDHP521,
+		ssh.KeyExchangeDH16SHA512,
+	}
+	macAlgorithms = []string{ssh.HMACSHA256ETM, ssh.HMACSHA512ETM, ssh.HMACSHA256, ssh.HMACSHA512}
+)
+
+// Server accepts SSH connections and turns their forwards into endpoints.
+type Server struct {
+	cfg    Config
+	sshCfg *ssh.ServerConfig
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     map[*conn]struct{}
+	shutdown  bool
+	wg        sync.WaitGroup
+}
+
+// permission extension keys carried from authentication to the connection.
+const (
+	extAccount     = "sshgress-account"
+	extFingerprint = "pubkey-fp"
+)
+
+// New validates cfg and returns a Server.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if cfg.HostKey == nil {
+		return nil, errors.New("sshserver: no host key")
+	}
+	if cfg.Commands == nil {
+		return nil, errors.New("sshserver: no command set")
+	}
+	if (cfg.Accounts == nil || cfg.Accounts.Len() == 0) && !cfg.AllowAnonymous {
+		return nil, errors.New("sshserver: no accounts configured and anonymous access not allowed")
+	}
+	s := &Server{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[*conn]struct{}{},
+	}
+	sc := &ssh.ServerConfig{
+		Config: ssh.Config{
+			KeyExchanges: kexAlgorithms,
+			Ciphers:      cfg.Ciphers,
+			MACs:         macAlgorithms,
+		},
+		PublicKeyCallback: s.checkKey,
+		MaxAuthTries:      6,
+		ServerVersion:     "SSH-2.0-sshgress",
+	}
+	sc.AddHostKey(cfg.HostKey)
+	s.sshCfg = sc
+	return s, nil
+}
+
+// checkKey decides whether key may log in and as which account. x/crypto
+// binds the returned Permissions to this exact key: whatever keys a client
+// offers, the connection's identity is the key it proved it holds.
+func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	if err := checkKeyType(key); err != nil {
+		return nil, err
+	}
+	var name string
+	if s.cfg.Accounts != nil && s.cfg.Accounts.Len() > 0 {
+		a := s.cfg.Accounts.ByKey(key)
+		if a == nil {
+			return nil, errors.New("sshserver: unknown public key")
+		}
+		name = a.Name
+	} else if s.cfg.AllowAnonymous {
+		name = account.Anonymous().Name
+	} else {
+		return nil, errors.New("sshserver: no accounts")
+	}
+	return &ssh.Permissions{Extensions: map[string]string{
+		extAccount:     name,
+		extFingerprint: ssh.FingerprintSHA256(key),
+	}}, nil
+}
+
+// checkKeyType refuses weak and oversized keys before any signature is
+// verified, so a 16384-bit RSA key costs nothing.
+func checkKeyType(key ssh.PublicKey) error {
+	switch key.Type() {
+	case ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519,
+		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKECDSA256:
+		return nil
+	case ssh.KeyAlgoRSA:
+		ck, ok := key.(ssh.CryptoPublicKey)
+		if !ok {
+			return errors.New("sshserver: unreadable rsa key")
+		}
+		rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey)
+		if !ok {
+			return errors.New("sshserver: unreadable rsa key")
+		}
+		if n := rk.N.BitLen(); n < 2048 || n > 8192 {
+			return fmt.Errorf("sshserver: rsa key of %d bits refused (2048-8192 allowed)", n)
+		}
+		return nil
+	default:
+		return fmt.Errorf("sshserver: key type %s refused", key.Type())
+	}
+}
+
+// account returns the account named in a connection's permissions.
+func (s *Server) account(perms *ssh.Permissions) *account.Account {
+	if perms == nil {
+		return nil
+	}
+	name := perms.Extensions[extAccount]
+	if s.cfg.Accounts != nil && s.cfg.Accounts.Len() > 0 {
+		return s.cfg.Accounts.ByName(name)
+	}
+	if s.cfg.AllowAnonymous && name == account.Anonymous().Name {
+		return account.Anonymous()
+	}
+	return nil
+}
+
+// Serve accepts connections on l until l fails or Shutdown is called.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		return errors.New("sshserver: server is shut down")
+	}
+	s.listeners[l] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.listeners, l)
+		s.mu.Unlock()
+	}()
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			down := s.shutdown
+			s.mu.Unlock()
+			if down {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				time.Sleep(delay)
+				continue
+			}
+			return fmt.Errorf("sshserver: accept: %w", err)
+		}
+		delay = 0
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(nc)
+		}()
+	}
+}
+
+// handle runs one TCP connection from handshake to close.
+func (s *Server) handle(nc net.Conn) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("ssh connection panicked", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+			nc.Close()
+		}
+	}()
+	nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	sc, chans, reqs, err := ssh.NewServerConn(nc, s.sshCfg)
+	if err != nil {
+		s.log.Debug("ssh handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+		nc.Close()
+		return
+	}
+	nc.SetDeadline(time.Time{})
+	acct := s.account(sc.Permissions)
+	if acct == nil {
+		sc.Close()
+		return
+	}
+	c := newConn(s, sc, acct)
+	if !s.track(c, true) {
+		sc.Close()
+		return
+	}
+	defer s.track(c, false)
+	c.serve(chans, reqs)
+}
+
+func (s *Server) track(c *conn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.shutdown {
+			return false
+		}
+		s.conns[c] = struct{}{}
+	} else {
+		delete(s.conns, c)
+	}
+	return true
+}
+
+// Shutdown stops accepting, tells every session the edge is going away,
+// closes the connections and waits for their goroutines, bounded by ctx.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.goodbye("The edge is shutting down; your tunnels are closed. Reconnect in a moment.")
+	}
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("sshserver: shutdown: %w", ctx.Err())
+	}
+}

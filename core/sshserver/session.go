@@ -1,0 +1,198 @@
+package sshserver
+
+import (
+	"io"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// channelLoop accepts the one session channel a connection may have and
+// rejects every other channel type: the edge never dials on a client's
+// behalf (no direct-tcpip), and has no use for x11 or agent channels.
+func (c *conn) channelLoop(chans <-chan ssh.NewChannel) {
+	sessions := 0
+	for nc := range chans {
+		switch nc.ChannelType() {
+		case "session":
+			sessions++
+			if sessions > 1 {
+				nc.Reject(ssh.Prohibited, "sshgress: one session per connection")
+				continue
+			}
+			ch, reqs, err := nc.Accept()
+			if err != nil {
+				continue
+			}
+			s := &session{conn: c, ch: ch, gone: make(chan struct{})}
+			select {
+			case c.events <- sessionEvent{opened: true}:
+			case <-c.ctx.Done():
+				ch.Close()
+				continue
+			}
+			go s.serve(reqs)
+		case "direct-tcpip", "direct-streamlocal@openssh.com":
+			nc.Reject(ssh.Prohibited, "sshgress: this edge does not open connections for clients (-L and -D are not supported); use -R to publish a local service")
+		default:
+			nc.Reject(ssh.UnknownChannelType, "sshgress: channel type not supported: "+nc.ChannelType())
+		}
+	}
+}
+
+// session is the user's terminal: it carries the command in, and the
+// banner, request lines and errors out.
+type session struct {
+	conn *conn
+	ch   ssh.Channel
+	pty  bool
+
+	once sync.Once
+	// gone is closed when the client has closed the channel too.
+	gone chan struct{}
+}
+
+type execPayload struct{ Command string }
+
+type exitStatus struct{ Status uint32 }
+
+// serve answers the session's requests. The first exec or shell request
+// carries the command; a session that sends neither within ExecWait is
+// refused.
+func (s *session) serve(reqs <-chan *ssh.Request) {
+	c := s.conn
+	timer := time.NewTimer(c.srv.cfg.ExecWait)
+	defer timer.Stop()
+	got := false
+	for {
+		select {
+		case r, ok := <-reqs:
+			if !ok {
+				s.closed()
+				return
+			}
+			switch r.Type {
+			case "pty-req":
+				s.pty = !got
+				r.Reply(true, nil)
+			case "env", "window-change", "signal", "break":
+				r.Reply(true, nil)
+			case "exec", "shell":
+				if got {
+					r.Reply(false, nil)
+					continue
+				}
+				var cmd string
+				if r.Type == "exec" {
+					var p execPayload
+					if err := ssh.Unmarshal(r.Payload, &p); err != nil {
+						r.Reply(false, nil)
+						continue
+					}
+					cmd = p.Command
+				}
+				got = true
+				timer.Stop()
+				r.Reply(true, nil)
+				select {
+				case c.events <- sessionEvent{cmd: cmd, sess: s}:
+				case <-c.ctx.Done():
+					return
+				}
+				go s.readInput()
+			case "subsystem":
+				r.Reply(false, nil)
+				s.finish("", "Error: subsystems (such as sftp) are not available on this edge; it only publishes -R forwards.\n", 1)
+			default:
+				// x11-req, auth-agent-req@openssh.com, ...
+				r.Reply(false, nil)
+			}
+		case <-timer.C:
+			if !got {
+				s.finish("", "Error: no command arrived; run e.g. ssh -R 80:localhost:3000 "+c.srv.cfg.PublicHost+" http\n", 1)
+			}
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// readInput watches the terminal: with a pty, Ctrl+C or Ctrl+D ends the
+// session. Without one, input is ignored (stdin may be /dev/null).
+func (s *session) readInput() {
+	buf := make([]byte, 256)
+	for {
+		n, err := s.ch.Read(buf)
+		if s.pty {
+			for _, b := range buf[:n] {
+				if b == 0x03 || b == 0x04 {
+					s.finish("", "", 0)
+					s.conn.sc.Close()
+					return
+				}
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// closed runs when the client closes the session channel: the session's
+// tunnels end with it.
+func (s *session) closed() {
+	close(s.gone)
+	s.conn.sc.Close()
+}
+
+// awaitClosed waits, at most d, until the client has closed the session.
+func (s *session) awaitClosed(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-s.gone:
+	case <-t.C:
+	}
+}
+
+// finish writes stdout and stderr text, sends the exit status and closes
+// the channel, once. Writes are bounded so a client that stops reading
+// cannot hold the caller.
+func (s *session) finish(stdout, stderr string, status uint32) {
+	s.once.Do(func() {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if stdout != "" {
+				io.WriteString(s.ch, crlf(stdout, s.pty))
+			}
+			if stderr != "" {
+				io.WriteString(s.ch.Stderr(), crlf(stderr, s.pty))
+			}
+			s.ch.SendRequest("exit-status", false, ssh.Marshal(exitStatus{status}))
+			s.ch.CloseWrite()
+			s.ch.Close()
+		}()
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			s.ch.Close()
+		}
+	})
+}
+
+// crlf converts line ends for a terminal in raw mode.
+func crlf(s string, pty bool) string {
+	if !pty {
+		return s
+	}
+	out := make([]byte, 0, len(s)+8)
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' && (i == 0 || s[i-1] != '\r') {
+			out = append(out, '\r')
+		}
+		out = append(out, s[i])
+	}
+	return string(out)
+}
