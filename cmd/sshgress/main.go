@@ -1,0 +1,119 @@
+// Command sshgress is the sshgress edge: `sshgress serve` runs it,
+// `sshgress plugin NAME` runs a bundled plugin (the edge starts these as
+// its own child processes), `sshgress version` prints the version.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/sshgress/sshgress/core"
+	"github.com/sshgress/sshgress/core/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `Usage:
+  sshgress serve [flags]     run the edge (no flags needed on a laptop)
+  sshgress plugin NAME       run a bundled plugin (started by the edge itself)
+  sshgress version           print the version
+
+Run "sshgress serve --help" for the serve flags.
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "plugin":
+		if len(args) != 2 {
+			fmt.Fprintln(stderr, "sshgress plugin: need exactly one plugin name")
+			return 2
+		}
+		return runPlugin(args[1], stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "sshgress", version)
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "sshgress: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	cfg, err := config.Load(fs, os.Environ())
+	if err != nil {
+		fmt.Fprintln(stderr, "sshgress:", err)
+		return 1
+	}
+	log := newLogger(cfg, stderr)
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(stderr, "sshgress: cannot find my own executable to run bundled plugins:", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	edge, err := core.New(ctx, cfg, core.Options{
+		Logger:        log,
+		BundledPlugin: func(name string) *exec.Cmd { return exec.Command(self, "plugin", name) },
+		Bundled:       bundledManifests(),
+	})
+	if err != nil {
+		fmt.Fprintln(stderr, "sshgress:", err)
+		return 1
+	}
+	if err := edge.Start(); err != nil {
+		fmt.Fprintln(stderr, "sshgress:", err)
+		edge.Shutdown(context.Background())
+		return 1
+	}
+	<-ctx.Done()
+	log.Info("shutting down", "grace", cfg.Limits.ShutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownGrace)
+	defer cancel()
+	if err := edge.Shutdown(sctx); err != nil {
+		log.Warn("shutdown was not clean", "err", err)
+	}
+	return 0
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/sshgress/sshgress/plugins/basicauth"
+	"github.com/sshgress/sshgress/sdk"
+)
+
+// bundled lists the plugins compiled into this binary. The edge starts each
+// enabled one as a child process (`sshgress plugin NAME`), so one build is
+// a complete edge while every plugin still runs isolated.
+var bundled = map[string]func() sdk.Plugin{
+	basicauth.Name: func() sdk.Plugin { return basicauth.New() },
+}
+
+// runPlugin serves a bundled plugin over go-plugin. Stdout belongs to the
+// handshake: nothing else may write to it.
+func runPlugin(name string, stderr io.Writer) int {
+	newPlugin, ok := bundled[name]
+	if !ok {
+		fmt.Fprintf(stderr, "sshgress plugin: no bundled plugin %q\n", name)
+		return 2
+	}
+	sdk.Serve(newPlugin())
+	return 0
+}
+
+// bundledManifests describes every bundled plugin, enabled or not, so the
+// edge can say which plugin a disabled flag needs.
+func bundledManifests() []sdk.Manifest {
+	out := make([]sdk.Manifest, 0, len(bundled))
+	for _, newPlugin := range bundled {
+		out = append(out, newPlugin().Manifest())
+	}
+	return out
+}

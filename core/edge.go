@@ -1,0 +1,369 @@
+// Package core is the sshgress edge as a library: Edge wires the SSH
+// server, the command set, the plugin host and the public listeners from a
+// validated config. cmd/sshgress only turns flags and files into a Config.
+package core
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/command"
+	"github.com/sshgress/sshgress/core/config"
+	"github.com/sshgress/sshgress/core/httpedge"
+	"github.com/sshgress/sshgress/core/pluginhost"
+	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/sdk"
+)
+
+// Options are what the binary adds to the config.
+type Options struct {
+	// Logger receives operator logs. Default slog.Default().
+	Logger *slog.Logger
+	// BundledPlugin returns the command that runs a bundled plugin as a
+	// child process (`sshgress plugin NAME`).
+	BundledPlugin func(name string) *exec.Cmd
+	// Bundled describes the bundled plugins, enabled or not, so a flag of a
+	// disabled plugin gets an error that names it.
+	Bundled []sdk.Manifest
+}
+
+// Edge is a running sshgress edge.
+type Edge struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	ssh     *sshserver.Server
+	http    *httpedge.Edge
+	plugins *pluginhost.Host
+
+	sshLn, httpLn net.Listener
+	wg            sync.WaitGroup
+	closeOnce     sync.Once
+}
+
+// New prepares an edge from cfg: host key, accounts, plugins, command set.
+// Nothing listens until Start.
+func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	e := &Edge{cfg: cfg, log: log}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("core: data dir: %w", err)
+	}
+	hostKey, err := loadOrCreateHostKey(cfg.HostKeyPath(), cfg.SSH.HostKeyFile == "", log)
+	if err != nil {
+		return nil, err
+	}
+	specs := make([]account.Spec, 0, len(cfg.Accounts))
+	for _, a := range cfg.Accounts {
+		specs = append(specs, account.Spec{Name: a.Name, Keys: a.Keys, KeysFile: a.KeysFile, Domains: a.Domains, TCPAddresses: a.TCPAddresses})
+	}
+	accounts, err := account.NewDirectory(cfg.Domain, specs)
+	if err != nil {
+		return nil, fmt.Errorf("config: accounts: %w", err)
+	}
+	anonymous := accounts.Len() == 0
+	if anonymous {
+		if !cfg.SSHOnLoopback() {
+			return nil, fmt.Errorf("config: accounts: none configured, and ssh.addr %s is not a loopback address: refusing to let any key open tunnels from the network. Add accounts with their public keys (see docs/sshgress.example.yaml), or listen on 127.0.0.1", cfg.SSH.Addr)
+		}
+		log.Warn("no accounts configured: any SSH key may open tunnels (allowed because ssh.addr is on loopback only)")
+	}
+
+	if err := e.listen(); err != nil {
+		return nil, err
+	}
+	if err := e.startPlugins(ctx, opts); err != nil {
+		e.sshLn.Close()
+		e.httpLn.Close()
+		return nil, err
+	}
+	cmds, err := e.commandSet(opts)
+	if err != nil {
+		e.sshLn.Close()
+		e.httpLn.Close()
+		e.closePlugins()
+		return nil, err
+	}
+	publicPort := cfg.HTTP.PublicPort
+	if publicPort == 0 {
+		publicPort = e.httpLn.Addr().(*net.TCPAddr).Port
+	}
+	e.http = httpedge.New(httpedge.Options{
+		BaseDomain: cfg.Domain,
+		Accounts:   accounts,
+		PublicPort: publicPort,
+		Plugins:    e.plugins,
+		Upstream: httpedge.UpstreamOptions{
+			MaxIdle:     cfg.HTTP.UpstreamIdle,
+			IdleTimeout: cfg.HTTP.UpstreamIdleTimeout,
+			DialTimeout: cfg.HTTP.DialTimeout,
+		},
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		Logger:            log.With("part", "http"),
+	})
+	e.ssh, err = sshserver.New(sshserver.Config{
+		HostKey:           hostKey,
+		Accounts:          accounts,
+		AllowAnonymous:    anonymous,
+		Commands:          cmds,
+		Types:             map[string]sshserver.EndpointType{"http": e.http},
+		PublicHost:        e.publicSSHHost(),
+		Ciphers:           cfg.SSH.Ciphers,
+		HandshakeTimeout:  cfg.SSH.HandshakeTimeout,
+		KeepaliveInterval: cfg.SSH.KeepaliveInterval,
+		KeepaliveCount:    cfg.SSH.KeepaliveCount,
+		CommandWait:       cfg.SSH.CommandWait,
+		ExecWait:          cfg.SSH.ExecWait,
+		IdleNoForward:     cfg.SSH.IdleNoForward,
+		MaxForwards:       cfg.Limits.ForwardsPerConn,
+		MaxExecBytes:      cfg.Limits.MaxExecBytes,
+		DialTimeout:       cfg.HTTP.DialTimeout,
+		Logger:            log.With("part", "ssh"),
+	})
+	if err != nil {
+		e.sshLn.Close()
+		e.httpLn.Close()
+		e.closePlugins()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *Edge) closePlugins() error {
+	if e.plugins == nil {
+		return nil
+	}
+	return e.plugins.Close()
+}
+
+// startPlugins launches the enabled plugins.
+func (e *Edge) startPlugins(ctx context.Context, opts Options) error {
+	var specs []pluginhost.Spec
+	names := make([]string, 0, len(e.cfg.Plugins))
+	for name := range e.cfg.Plugins {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		p := e.cfg.Plugins[name]
+		if !p.IsEnabled() {
+			continue
+		}
+		if p.Path == "" && !isBundled(opts.Bundled, name) {
+			return fmt.Errorf("config: plugins.%s: no bundled plugin has this name (bundled: %s); give path and sha256 for a third-party plugin", name, bundledNames(opts.Bundled))
+		}
+		specs = append(specs, pluginhost.Spec{Name: name, Path: p.Path, SHA256: p.SHA256, Config: p.Config})
+	}
+	if len(specs) == 0 {
+		return nil
+	}
+	h, err := pluginhost.Start(ctx, specs, pluginhost.Options{
+		Bundled:    opts.BundledPlugin,
+		Logger:     e.log.With("part", "plugins"),
+		BaseDomain: e.cfg.Domain,
+		DataDir:    e.cfg.DataDir,
+	})
+	if err != nil {
+		return err
+	}
+	e.plugins = h
+	return nil
+}
+
+// commandSet builds the commands this server offers from the enabled
+// plugins' flags, and remembers the bundled ones that are disabled.
+func (e *Edge) commandSet(opts Options) (*command.Set, error) {
+	httpCmd := command.Command{
+		Name:    "http",
+		Summary: "Publish a local HTTP service at a public URL",
+		Ports:   "80, 443 or 0",
+		Example: "ssh -R 80:localhost:3000 v2@{host} http",
+	}
+	if e.plugins != nil {
+		flags := e.plugins.Flags()
+		plugins := make([]string, 0, len(flags))
+		for name := range flags {
+			plugins = append(plugins, name)
+		}
+		sort.Strings(plugins)
+		for _, name := range plugins {
+			for _, f := range flags[name] {
+				if f.AppliesTo("http") {
+					httpCmd.Flags = append(httpCmd.Flags, command.Flag{FlagSpec: f, Owner: name})
+				}
+			}
+		}
+	}
+	disabled := map[string]string{"tcp": "tcp", "tls": "tls"}
+	disabledFlags := map[string]string{}
+	for _, m := range opts.Bundled {
+		if p, ok := e.cfg.Plugins[m.Name]; ok && p.IsEnabled() {
+			continue
+		}
+		for _, f := range m.Flags {
+			disabledFlags[f.Name] = m.Name
+		}
+	}
+	return command.NewSet(command.Options{
+		Host:          e.publicSSHHost(),
+		Disabled:      disabled,
+		DisabledFlags: disabledFlags,
+	}, httpCmd)
+}
+
+func isBundled(ms []sdk.Manifest, name string) bool {
+	for _, m := range ms {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func bundledNames(ms []sdk.Manifest) string {
+	var s string
+	for i, m := range ms {
+		if i > 0 {
+			s += ", "
+		}
+		s += m.Name
+	}
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// publicSSHHost is how users reach the SSH port, for help and messages:
+// "tunnel.example.com" or "localhost -p 2222" (OpenSSH takes options after
+// the destination too).
+func (e *Edge) publicSSHHost() string {
+	host := e.cfg.SSH.PublicHost
+	if host == "" {
+		host = e.cfg.Domain
+	}
+	if port := e.sshLn.Addr().(*net.TCPAddr).Port; port != 22 {
+		return host + " -p " + strconv.Itoa(port)
+	}
+	return host
+}
+
+// listen opens the listeners, so ports chosen by the system (":0") are
+// known before the endpoint types are built.
+func (e *Edge) listen() error {
+	var err error
+	if e.sshLn, err = net.Listen("tcp", e.cfg.SSH.Addr); err != nil {
+		return fmt.Errorf("core: ssh listener (ssh.addr): %w", err)
+	}
+	if e.httpLn, err = net.Listen("tcp", e.cfg.HTTP.Addr); err != nil {
+		e.sshLn.Close()
+		return fmt.Errorf("core: http listener (http.addr): %w", err)
+	}
+	return nil
+}
+
+// Start serves on the listeners opened by New, in the background.
+func (e *Edge) Start() error {
+	e.serve("ssh", func() error { return e.ssh.Serve(e.sshLn) })
+	e.serve("http", func() error { return e.http.Serve(e.httpLn) })
+	e.log.Info("sshgress edge started", "ssh", e.sshLn.Addr().String(), "http", e.httpLn.Addr().String(), "domain", e.cfg.Domain)
+	return nil
+}
+
+func (e *Edge) serve(name string, f func() error) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
+			e.log.Error("listener stopped", "listener", name, "err", err)
+		}
+	}()
+}
+
+// SSHAddr is the SSH listener's address (after Start).
+func (e *Edge) SSHAddr() net.Addr { return e.sshLn.Addr() }
+
+// HTTPAddr is the HTTP listener's address (after Start).
+func (e *Edge) HTTPAddr() net.Addr { return e.httpLn.Addr() }
+
+// HTTP is the HTTP edge, for tests and metrics.
+func (e *Edge) HTTP() *httpedge.Edge { return e.http }
+
+// Shutdown stops accepting SSH users and visitors, lets in-flight requests
+// finish within ctx, tells every session, then stops the plugins.
+// Idempotent.
+func (e *Edge) Shutdown(ctx context.Context) error {
+	var errs []error
+	e.closeOnce.Do(func() {
+		if e.http != nil {
+			errs = append(errs, e.http.Shutdown(ctx))
+		}
+		if e.httpLn != nil {
+			e.httpLn.Close()
+		}
+		if e.ssh != nil {
+			errs = append(errs, e.ssh.Shutdown(ctx))
+		}
+		if e.sshLn != nil {
+			e.sshLn.Close()
+		}
+		errs = append(errs, e.closePlugins())
+		e.wg.Wait()
+	})
+	return errors.Join(errs...)
+}
+
+// loadOrCreateHostKey reads the ed25519 host key, generating it on first
+// start with owner-only permissions.
+func loadOrCreateHostKey(path string, create bool, log *slog.Logger) (ssh.Signer, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		signer, err := ssh.ParsePrivateKey(data)
+		if err != nil {
+			return nil, fmt.Errorf("core: host key %s: %w", path, err)
+		}
+		return signer, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) || !create {
+		return nil, fmt.Errorf("config: ssh.host_key_file: %w", err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("core: generate host key: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "sshgress host key")
+	if err != nil {
+		return nil, fmt.Errorf("core: encode host key: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("core: host key dir: %w", err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		return nil, fmt.Errorf("core: write host key: %w", err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return nil, fmt.Errorf("core: host key: %w", err)
+	}
+	log.Info("generated a new SSH host key", "path", path, "fingerprint", ssh.FingerprintSHA256(signer.PublicKey()))
+	return signer, nil
+}

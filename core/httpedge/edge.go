@@ -1,0 +1,286 @@
+package httpedge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/console"
+	"github.com/sshgress/sshgress/core/pluginhost"
+	"github.com/sshgress/sshgress/core/route"
+	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/usererr"
+)
+
+// Options configures an Edge. Zero values take the documented defaults.
+type Options struct {
+	// BaseDomain is the normalised base domain; random names go under it.
+	BaseDomain string
+	// Accounts holds name reservations; may be empty.
+	Accounts *account.Directory
+	// PublicPort is the port shown in http URLs (80 is omitted).
+	PublicPort int
+	// Plugins runs the middleware chains; nil when no plugin is enabled.
+	Plugins *pluginhost.Host
+	// Upstream configures each tunnel's connection pool.
+	Upstream UpstreamOptions
+	// ReadHeaderTimeout bounds reading a visitor's request head. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// MaxHeaderBytes caps a visitor's request head. Default 64 KiB.
+	MaxHeaderBytes int
+	// IdleTimeout closes idle visitor keep-alive connections. Default 120s.
+	IdleTimeout time.Duration
+	// Logger receives operator logs.
+	Logger *slog.Logger
+}
+
+// Edge is the HTTP side of the edge: the listener visitors reach, the route
+// table from hostname to tunnel, and the http endpoint type.
+type Edge struct {
+	opts   Options
+	routes *route.Table[*endpoint]
+	namer  *route.Namer
+	srv    *http.Server
+	log    *slog.Logger
+}
+
+var _ sshserver.EndpointType = (*Edge)(nil)
+
+// New returns an Edge; call Serve to accept visitors.
+func New(opts Options) *Edge {
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = 10 * time.Second
+	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = 64 << 10
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 120 * time.Second
+	}
+	if opts.PublicPort <= 0 {
+		opts.PublicPort = 80
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	e := &Edge{
+		opts:   opts,
+		routes: route.NewTable[*endpoint](),
+		namer:  &route.Namer{Base: opts.BaseDomain, Accounts: opts.Accounts},
+		log:    opts.Logger,
+	}
+	e.srv = &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		IdleTimeout:       opts.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+	}
+	return e
+}
+
+// Serve accepts visitors on l until Shutdown.
+func (e *Edge) Serve(l net.Listener) error {
+	err := e.srv.Serve(l)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting visitors and waits for in-flight requests,
+// bounded by ctx.
+func (e *Edge) Shutdown(ctx context.Context) error {
+	return e.srv.Shutdown(ctx)
+}
+
+// Routes returns how many hostnames are bound (for tests and metrics).
+func (e *Edge) Routes() int { return e.routes.Len() }
+
+// ServeHTTP routes one visitor request to its tunnel.
+func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host, err := route.Normalize(r.Host)
+	if err != nil {
+		WritePage(w, r, PageBadHost, r.Host)
+		return
+	}
+	ep, ok := e.routes.Lookup(host)
+	if !ok {
+		WritePage(w, r, PageNoTunnel, host)
+		return
+	}
+	visitor, _ := netip.ParseAddrPort(r.RemoteAddr)
+	start := time.Now()
+	status := 0
+	defer func() {
+		ep.con.Request(r.Method, r.URL.Path, status, time.Since(start), visitor.Addr())
+	}()
+	if !ep.ready.Load() {
+		status = http.StatusServiceUnavailable
+		WritePage(w, r, PageUnavailable, host)
+		return
+	}
+	StripVisitorHeaders(r.Header)
+	if ep.chain != nil {
+		d, err := ep.chain.Check(r, visitor, nil)
+		if err != nil {
+			e.log.Warn("middleware failed; request refused", "host", host, "err", err)
+			status = http.StatusServiceUnavailable
+			WritePage(w, r, PageUnavailable, host)
+			return
+		}
+		if d.Respond {
+			status = d.Status
+			writeVerdict(w, d)
+			return
+		}
+		d.Apply(r)
+	}
+	SetForwarded(r.Header, visitor, "http", r.Host)
+	status, err = ep.upstream.Forward(w, r, visitor)
+	if err != nil {
+		e.log.Debug("upstream request failed", "host", host, "err", err)
+	}
+}
+
+// writeVerdict sends a middleware's own response (401, 302, ...).
+func writeVerdict(w http.ResponseWriter, d pluginhost.Decision) {
+	h := w.Header()
+	for k, vs := range d.Header {
+		h[k] = vs
+	}
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(d.Body)))
+	w.WriteHeader(d.Status)
+	w.Write(d.Body)
+}
+
+// Bind publishes an http endpoint for one forward (sshserver.EndpointType).
+func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.Endpoint, error) {
+	f := req.Forward
+	switch f.BindPort {
+	case 80, 443, 0:
+	default:
+		return nil, usererr.Errorf("http endpoints listen on remote port 80, 443 or 0, not %d: use e.g. -R 80:localhost:%d", f.BindPort, f.BindPort)
+	}
+	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, port: uint32(e.opts.PublicPort)}
+	dial := func(ctx context.Context, visitor netip.AddrPort) (UpstreamConn, error) {
+		return f.Dial(ctx, visitor)
+	}
+	ep.upstream = NewUpstream(dial, e.opts.Upstream)
+	if err := e.claim(ep, req.Account, f.BindAddr); err != nil {
+		ep.upstream.Close()
+		return nil, err
+	}
+	ep.url = "http://" + ep.host
+	if e.opts.PublicPort != 80 {
+		ep.url += ":" + strconv.Itoa(e.opts.PublicPort)
+	}
+	if len(req.PluginValues) > 0 {
+		if e.opts.Plugins == nil {
+			ep.Close()
+			return nil, errors.New("httpedge: plugin flags given but no plugin host")
+		}
+		chain, err := e.opts.Plugins.Open(ctx, pluginhost.Tunnel{
+			ID:         req.TunnelID,
+			Account:    req.Account.Name,
+			Command:    req.Invocation.Command,
+			Host:       ep.host,
+			URL:        ep.url,
+			RemotePort: f.BindPort,
+			Values:     req.PluginValues,
+		}, req.Console.Line)
+		if err != nil {
+			ep.Close()
+			return nil, err
+		}
+		if !chain.Empty() {
+			ep.chain = chain
+		} else {
+			chain.Close()
+		}
+	}
+	ep.ready.Store(true)
+	return ep, nil
+}
+
+// claim resolves the public name and binds it to ep. A random name is
+// retried on the rare collision; the owner's own reserved name is taken
+// over from a stale session.
+func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
+	for range 5 {
+		name, random, takeover, err := e.namer.Resolve(acct, remote)
+		if err != nil {
+			return err
+		}
+		prev, replaced, err := e.routes.Claim(name, acct.Name, takeover, ep)
+		if errors.Is(err, route.ErrInUse) && random {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		ep.host = name
+		if replaced {
+			prev.takenOver()
+		}
+		return nil
+	}
+	return usererr.New("could not find a free random name; try again")
+}
+
+// endpoint is one published http forward.
+type endpoint struct {
+	edge     *Edge
+	id       string
+	host     string
+	url      string
+	port     uint32
+	upstream *Upstream
+	chain    *pluginhost.Chain
+	con      *console.Console
+	ready    atomic.Bool
+	once     sync.Once
+}
+
+func (ep *endpoint) URL() string  { return ep.url }
+func (ep *endpoint) Port() uint32 { return ep.port }
+
+func (ep *endpoint) Protection() []string {
+	if ep.chain == nil {
+		return nil
+	}
+	return ep.chain.Protection()
+}
+
+// Close removes the route at once, then closes pooled upstream connections
+// and the plugin chain.
+func (ep *endpoint) Close() {
+	ep.once.Do(func() {
+		if ep.host != "" {
+			ep.edge.routes.Release(ep.host, ep)
+		}
+		ep.upstream.Close()
+		if ep.chain != nil {
+			ep.chain.Close()
+		}
+	})
+}
+
+// takenOver closes an endpoint whose name the same account claimed from a
+// newer connection.
+func (ep *endpoint) takenOver() {
+	ep.con.Line(fmt.Sprintf("%s was taken over by a newer connection of your account; this tunnel no longer receives traffic.", ep.host))
+	ep.Close()
+}

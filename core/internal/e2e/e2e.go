@@ -1,0 +1,354 @@
+// Package e2e runs a real edge and the real OpenSSH client for end-to-end
+// tests: it builds keys, starts an in-process core.Edge on loopback ports,
+// runs `ssh -R` and reads what the user's terminal would show.
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/sshgress/sshgress/core"
+	"github.com/sshgress/sshgress/core/config"
+	"github.com/sshgress/sshgress/sdk"
+)
+
+// Key is a client key pair written to disk for ssh -i.
+type Key struct {
+	Path   string
+	Signer ssh.Signer
+	// AuthorizedKey is the public key as an authorized_keys line.
+	AuthorizedKey string
+}
+
+// NewKey generates an ed25519 key in dir.
+func NewKey(t testing.TB, dir, name string) *Key {
+	t.Helper()
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Key{Path: path, Signer: signer, AuthorizedKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))}
+}
+
+// Edge is a running in-process edge.
+type Edge struct {
+	*core.Edge
+	Cfg     *config.Config
+	SSHPort string
+	// Logs collects the edge's log output.
+	Logs *SyncBuffer
+}
+
+// EdgeOptions tunes StartEdge.
+type EdgeOptions struct {
+	// Configure edits the config before the edge starts.
+	Configure func(*config.Config)
+	// Binary is the sshgress executable that runs bundled plugins; "" when
+	// the test enables none.
+	Binary string
+	// Bundled describes the bundled plugins (for disabled-flag messages).
+	Bundled []sdk.Manifest
+}
+
+// StartEdge starts an edge on loopback with test-friendly defaults and
+// stops it when the test ends.
+func StartEdge(t testing.TB, o EdgeOptions) *Edge {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.SSH.Addr = "127.0.0.1:0"
+	cfg.HTTP.Addr = "127.0.0.1:0"
+	if o.Configure != nil {
+		o.Configure(cfg)
+	}
+	logs := &SyncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	opts := core.Options{Logger: log, Bundled: o.Bundled}
+	if o.Binary != "" {
+		bin := o.Binary
+		opts.BundledPlugin = func(name string) *exec.Cmd { return exec.Command(bin, "plugin", name) }
+	}
+	e, err := core.New(context.Background(), cfg, opts)
+	if err != nil {
+		t.Fatalf("core.New: %v", err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.Shutdown(ctx)
+		if t.Failed() {
+			t.Logf("edge log:\n%s", logs.String())
+		}
+	})
+	_, port, _ := net.SplitHostPort(e.SSHAddr().String())
+	return &Edge{Edge: e, Cfg: cfg, SSHPort: port, Logs: logs}
+}
+
+// Client returns an HTTP client that sends every request to the edge's
+// HTTP listener, whatever the URL's host (so *.localhost names route).
+func (e *Edge) Client() *http.Client {
+	addr := e.HTTPAddr().String()
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	return &http.Client{
+		Timeout: 60 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, network, addr)
+			},
+			MaxIdleConnsPerHost: 64,
+			DisableCompression:  true,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// SSH is a running OpenSSH client.
+type SSH struct {
+	Cmd    *exec.Cmd
+	Stdout *SyncBuffer
+	Stderr *SyncBuffer
+	stdin  io.WriteCloser
+	done   chan struct{}
+	err    error
+}
+
+// SSHArgs are the options every test client uses: no user config, no host
+// key prompts, fail rather than ask.
+func (e *Edge) SSHArgs(key *Key) []string {
+	return []string{
+		"-F", "/dev/null",
+		"-i", key.Path,
+		"-o", "IdentitiesOnly=yes",
+		"-o", "StrictHostKeyChecking=no",
+		"-o", "UserKnownHostsFile=/dev/null",
+		"-o", "BatchMode=yes",
+		"-o", "LogLevel=ERROR",
+		"-o", "ExitOnForwardFailure=yes",
+		"-p", e.SSHPort,
+	}
+}
+
+// RunSSH starts ssh with the common options, then args (forwards,
+// user@host, command). It is killed when the test ends.
+func (e *Edge) RunSSH(t testing.TB, key *Key, args ...string) *SSH {
+	t.Helper()
+	full := append(e.SSHArgs(key), args...)
+	cmd := exec.Command("ssh", full...)
+	s := &SSH{Cmd: cmd, Stdout: &SyncBuffer{}, Stderr: &SyncBuffer{}, done: make(chan struct{})}
+	cmd.Stdout = s.Stdout
+	cmd.Stderr = s.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.stdin = stdin
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start ssh: %v", err)
+	}
+	go func() {
+		s.err = cmd.Wait()
+		close(s.done)
+	}()
+	t.Cleanup(func() { s.Kill() })
+	return s
+}
+
+// Kill ends the ssh client at once and waits for it.
+func (s *SSH) Kill() {
+	if s.Cmd.Process != nil {
+		s.Cmd.Process.Kill()
+	}
+	<-s.done
+}
+
+// Done is closed when ssh exits.
+func (s *SSH) Done() <-chan struct{} { return s.done }
+
+// Wait waits up to d for ssh to exit and returns its exit code (-1 on
+// timeout).
+func (s *SSH) Wait(d time.Duration) int {
+	select {
+	case <-s.done:
+	case <-time.After(d):
+		return -1
+	}
+	if s.err == nil {
+		return 0
+	}
+	if ee, ok := s.err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -2
+}
+
+var urlRE = regexp.MustCompile(`Forwarding\s+(\S+)`)
+
+// URLs waits until the banner shows n forwarding lines and returns their
+// URLs.
+func (s *SSH) URLs(t testing.TB, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		m := urlRE.FindAllStringSubmatch(s.Stdout.String(), -1)
+		if len(m) >= n {
+			var urls []string
+			for _, x := range m[:n] {
+				urls = append(urls, x[1])
+			}
+			return urls
+		}
+		select {
+		case <-s.done:
+			t.Fatalf("ssh exited before the banner: %v\nstdout:\n%s\nstderr:\n%s", s.err, s.Stdout, s.Stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	t.Fatalf("no banner with %d URLs within 15s\nstdout:\n%s\nstderr:\n%s", n, s.Stdout, s.Stderr)
+	return nil
+}
+
+// URL waits for the banner and returns its first URL.
+func (s *SSH) URL(t testing.TB) string { return s.URLs(t, 1)[0] }
+
+// WaitOutput waits until stdout contains want.
+func (s *SSH) WaitOutput(t testing.TB, want string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.Stdout.String(), want) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("stdout lacks %q after %s:\n%s", want, d, s.Stdout)
+}
+
+// SyncBuffer is a bytes.Buffer safe for concurrent writes and reads.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// Lines returns the buffer split into lines.
+func (b *SyncBuffer) Lines() []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(b.String()))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
+
+// RequireSSH skips when the OpenSSH client is missing (CI installs it).
+func RequireSSH(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("ssh"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("ssh client missing in CI: %v", err)
+		}
+		t.Skip("no ssh client")
+	}
+}
+
+// BuildBinary builds ./cmd/sshgress into dir and returns its path.
+func BuildBinary(t testing.TB, dir string) string {
+	t.Helper()
+	out := filepath.Join(dir, "sshgress")
+	root := moduleRoot(t)
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/sshgress")
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, b)
+	}
+	return out
+}
+
+func moduleRoot(t testing.TB) string {
+	dir, _ := os.Getwd()
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
+	}
+}
+
+// Host returns the host part of a URL like http://name.localhost:8080.
+func Host(url string) string {
+	s := strings.TrimPrefix(strings.TrimPrefix(url, "http://"), "https://")
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// Get fetches url through the edge and returns status and body.
+func (e *Edge) Get(t testing.TB, url string, hdr ...string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := e.Client().Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+var _ = fmt.Sprintf
