@@ -161,6 +161,12 @@ func (s *session) awaitClosed(d time.Duration) {
 // cannot hold the caller.
 func (s *session) finish(stdout, stderr string, status uint32) {
 	s.once.Do(func() {
+		// The console writes to the same channel; it must be done before
+		// the channel is half-closed.
+		s.conn.mu.Lock()
+		con := s.conn.con
+		s.conn.mu.Unlock()
+		con.Close(time.Second)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)

@@ -68,6 +68,9 @@ type Edge struct {
 	SSHPort string
 	// Logs collects the edge's log output.
 	Logs *SyncBuffer
+
+	clientOnce sync.Once
+	client     *http.Client
 }
 
 // EdgeOptions tunes StartEdge.
@@ -106,21 +109,30 @@ func StartEdge(t testing.TB, o EdgeOptions) *Edge {
 	if err := e.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
+	edge := &Edge{Edge: e, Cfg: cfg, Logs: logs}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
+		if edge.client != nil {
+			edge.client.CloseIdleConnections()
+		}
 		e.Shutdown(ctx)
 		if t.Failed() {
 			t.Logf("edge log:\n%s", logs.String())
 		}
 	})
-	_, port, _ := net.SplitHostPort(e.SSHAddr().String())
-	return &Edge{Edge: e, Cfg: cfg, SSHPort: port, Logs: logs}
+	_, edge.SSHPort, _ = net.SplitHostPort(e.SSHAddr().String())
+	return edge
 }
 
 // Client returns an HTTP client that sends every request to the edge's
 // HTTP listener, whatever the URL's host (so *.localhost names route).
 func (e *Edge) Client() *http.Client {
+	e.clientOnce.Do(func() { e.client = e.newClient() })
+	return e.client
+}
+
+func (e *Edge) newClient() *http.Client {
 	addr := e.HTTPAddr().String()
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	return &http.Client{
@@ -351,4 +363,66 @@ func (e *Edge) Get(t testing.TB, url string, hdr ...string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-var _ = fmt.Sprintf
+
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+	binDir  string
+)
+
+// SharedBinary builds ./cmd/sshgress once per test process and returns its
+// path. CleanupShared removes it; call it from TestMain.
+func SharedBinary(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "sshgress-e2e-")
+		if binErr != nil {
+			return
+		}
+		binPath = filepath.Join(binDir, "sshgress")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/sshgress")
+		cmd.Dir = moduleRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// CleanupShared removes what SharedBinary built.
+func CleanupShared() {
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+}
+
+// Processes returns the PIDs of live processes whose command line starts
+// with the given words (e.g. the binary path, "plugin", "basicauth").
+func Processes(words ...string) []int {
+	want := strings.Join(words, "\x00")
+	ents, _ := os.ReadDir("/proc")
+	var pids []int
+	for _, e := range ents {
+		pid := 0
+		if _, err := fmt.Sscanf(e.Name(), "%d", &pid); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || !strings.HasPrefix(string(b), want) {
+			continue
+		}
+		// Zombies (exited, not yet reaped) are not running processes.
+		if st, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat")); err == nil {
+			if f := strings.Fields(string(st[strings.LastIndexByte(string(st), ')')+1:])); len(f) > 0 && f[0] == "Z" {
+				continue
+			}
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}

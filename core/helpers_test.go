@@ -1,0 +1,52 @@
+package core_test
+
+import (
+	"bufio"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sshgress/sshgress/core/internal/e2e"
+)
+
+// serveBackend runs h as a local HTTP service and returns its port.
+func serveBackend(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	return port
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// pipelined sends two requests in one write on one connection, the first
+// with credentials and the second without, and returns both statuses.
+func pipelined(t *testing.T, edge *e2e.Edge, host, creds string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", edge.HTTPAddr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /one HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\n\r\nGET /two HTTP/1.1\r\nHost: %s\r\n\r\n", host, b64(creds), host)
+	br := bufio.NewReader(c)
+	var codes []string
+	for range 2 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("read pipelined response: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		codes = append(codes, fmt.Sprint(resp.StatusCode))
+	}
+	return strings.Join(codes, ",")
+}
