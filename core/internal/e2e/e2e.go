@@ -363,8 +363,6 @@ func (e *Edge) Get(t testing.TB, url string, hdr ...string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-
-
 var (
 	binOnce sync.Once
 	binPath string
