@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -97,14 +99,33 @@ func newConn(s *Server, sc *ssh.ServerConn, acct *account.Account) *conn {
 func (c *conn) serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
 	c.log.Info("ssh connection", "key", c.sc.Permissions.Extensions[extFingerprint], "user", c.sc.User())
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() { defer wg.Done(); c.replyLoop() }()
-	go func() { defer wg.Done(); c.channelLoop(chans) }()
-	go func() { defer wg.Done(); c.keepalive() }()
+	c.spawn(&wg, "reply loop", c.replyLoop)
+	c.spawn(&wg, "channel loop", func() { c.channelLoop(chans) })
+	c.spawn(&wg, "keepalive", c.keepalive)
 	c.control(reqs)
 	c.teardown()
 	wg.Wait()
 	c.log.Info("ssh connection closed")
+}
+
+// spawn runs f in a goroutine that cannot take the edge down: a panic is
+// logged and ends this connection only.
+func (c *conn) spawn(wg *sync.WaitGroup, what string, f func()) {
+	if wg != nil {
+		wg.Add(1)
+	}
+	go func() {
+		if wg != nil {
+			defer wg.Done()
+		}
+		defer func() {
+			if r := recover(); r != nil {
+				c.log.Error("ssh connection goroutine panicked", "goroutine", what, "panic", r, "stack", string(debug.Stack()))
+				c.sc.Close()
+			}
+		}()
+		f()
+	}()
 }
 
 // control is the connection's state machine.
@@ -173,24 +194,33 @@ type forwardPayload struct {
 	Port uint32
 }
 
+// parseForward reads a tcpip-forward payload, the nth of the connection.
+// Its errors are for the user.
+func parseForward(payload []byte, n, max int) (forwardPayload, error) {
+	var p forwardPayload
+	if err := ssh.Unmarshal(payload, &p); err != nil {
+		return forwardPayload{}, usererr.New("the edge could not read a -R forward request")
+	}
+	switch {
+	case p.Port > 65535:
+		return p, usererr.Errorf("remote port %d is out of range; use 80, 443 or 0", p.Port)
+	case n > max:
+		return p, usererr.Errorf("too many -R forwards on one connection (the limit is %d)", max)
+	case len(p.Addr) > 1024:
+		return p, usererr.New("the -R remote name is too long")
+	}
+	return p, nil
+}
+
 // global handles one global request, queueing its reply in order.
 func (c *conn) global(r *ssh.Request) {
 	switch r.Type {
 	case "tcpip-forward":
-		var p forwardPayload
 		f := &fwd{done: make(chan struct{})}
-		if err := ssh.Unmarshal(r.Payload, &p); err != nil {
-			f.err = usererr.New("the edge could not read a -R forward request")
-		} else {
-			f.Forward = Forward{BindAddr: p.Addr, BindPort: p.Port, conn: c.sc, dialTimeout: c.srv.cfg.DialTimeout, channelPort: p.Port}
-			c.nfwd++
-			switch {
-			case p.Port > 65535:
-				f.err = usererr.Errorf("remote port %d is out of range; use 80, 443 or 0", p.Port)
-			case c.nfwd > c.srv.cfg.MaxForwards:
-				f.err = usererr.Errorf("too many -R forwards on one connection (the limit is %d)", c.srv.cfg.MaxForwards)
-			}
-		}
+		c.nfwd++
+		p, err := parseForward(r.Payload, c.nfwd, c.srv.cfg.MaxForwards)
+		f.err = err
+		f.Forward = Forward{BindAddr: p.Addr, BindPort: p.Port, conn: c.sc, dialTimeout: c.srv.cfg.DialTimeout, channelPort: p.Port}
 		c.queue(&reply{req: r, fwd: f})
 		switch c.state {
 		case stateWaiting:
@@ -300,6 +330,10 @@ func (c *conn) decide(cmdline string, s *session) {
 	}
 	c.inv = inv
 	c.values = groupByOwner(cmds, inv)
+	if err := oneAuthMethod(c.values); err != nil {
+		c.refuseAll(err)
+		return
+	}
 	var bound []*fwd
 	for _, f := range c.pending {
 		if err = c.bind(typ, f); err != nil {
@@ -532,4 +566,27 @@ func (c *conn) keepalive() {
 			mu.Unlock()
 		}()
 	}
+}
+
+// authPlugins are the plugins that authenticate visitors. ngrok's rule, kept
+// here: one auth method per endpoint.
+var authPlugins = []string{"basicauth", "oauth"}
+
+func oneAuthMethod(values map[string]map[string][]string) error {
+	var flags []string
+	for _, p := range authPlugins {
+		if len(values[p]) == 0 {
+			continue
+		}
+		names := make([]string, 0, len(values[p]))
+		for f := range values[p] {
+			names = append(names, "--"+f)
+		}
+		sort.Strings(names)
+		flags = append(flags, names[0])
+	}
+	if len(flags) > 1 {
+		return usererr.Errorf("%s cannot be combined: an endpoint takes one auth method. Pick one", strings.Join(flags, " and "))
+	}
+	return nil
 }

@@ -32,7 +32,7 @@ func (c *conn) channelLoop(chans <-chan ssh.NewChannel) {
 				ch.Close()
 				continue
 			}
-			go s.serve(reqs)
+			c.spawn(nil, "session", func() { s.serve(reqs) })
 		case "direct-tcpip", "direct-streamlocal@openssh.com":
 			nc.Reject(ssh.Prohibited, "sshgress: this edge does not open connections for clients (-L and -D are not supported); use -R to publish a local service")
 		default:
@@ -100,7 +100,7 @@ func (s *session) serve(reqs <-chan *ssh.Request) {
 				case <-c.ctx.Done():
 					return
 				}
-				go s.readInput()
+				c.spawn(nil, "session input", s.readInput)
 			case "subsystem":
 				r.Reply(false, nil)
 				s.finish("", "Error: subsystems (such as sftp) are not available on this edge; it only publishes -R forwards.\n", 1)
