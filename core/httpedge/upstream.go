@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/sshgress/sshgress/core/sshserver"
 )
 
 // UpstreamConn is one connection to a tunnel's local service (an SSH
@@ -238,7 +240,11 @@ func (u *Upstream) Forward(w http.ResponseWriter, r *http.Request, visitor netip
 	for attempt := 0; ; attempt++ {
 		pc, err := u.fwdGet(r.Context(), visitor, attempt > 0)
 		if err != nil {
-			return fwdFailEarly(w, r, PageUpstreamDown, err)
+			page := PageUpstreamDown
+			if errors.Is(err, sshserver.ErrChannelLimit) {
+				page = PageUnavailable
+			}
+			return fwdFailEarly(w, r, page, err)
 		}
 		status, retry, err := u.fwdExchange(w, r, pc, hasBody, upType, attempt == 0)
 		if !retry {

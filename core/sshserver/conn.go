@@ -44,6 +44,8 @@ type conn struct {
 	values  map[string]map[string][]string
 	nfwd    int // forwards requested so far
 
+	channels *counter // forwarded channels open on this connection
+
 	// mu guards what other goroutines (Shutdown, the session) touch.
 	mu     sync.Mutex
 	active []*fwd
@@ -88,8 +90,9 @@ func newConn(s *Server, sc *ssh.ServerConn, acct *account.Account) *conn {
 	c := &conn{
 		srv: s, sc: sc, acct: acct, id: hex.EncodeToString(idb[:]),
 		ctx: ctx, cancel: cancel,
-		replies: make(chan *reply, 64),
-		events:  make(chan sessionEvent, 4),
+		replies:  make(chan *reply, 64),
+		channels: &counter{max: int64(s.cfg.Limits.ChannelsPerConn)},
+		events:   make(chan sessionEvent, 4),
 	}
 	c.log = s.log.With("conn", c.id, "account", acct.Name, "remote", sc.RemoteAddr().String())
 	return c
@@ -220,7 +223,7 @@ func (c *conn) global(r *ssh.Request) {
 		c.nfwd++
 		p, err := parseForward(r.Payload, c.nfwd, c.srv.cfg.MaxForwards)
 		f.err = err
-		f.Forward = Forward{BindAddr: p.Addr, BindPort: p.Port, conn: c.sc, dialTimeout: c.srv.cfg.DialTimeout, channelPort: p.Port}
+		f.Forward = Forward{BindAddr: p.Addr, BindPort: p.Port, conn: c.sc, dialTimeout: c.srv.cfg.DialTimeout, channelPort: p.Port, limit: c.acquireChannel}
 		c.queue(&reply{req: r, fwd: f})
 		switch c.state {
 		case stateWaiting:
@@ -363,6 +366,10 @@ func (c *conn) decide(cmdline string, s *session) {
 func (c *conn) bind(typ EndpointType, f *fwd) error {
 	var idb [8]byte
 	rand.Read(idb[:])
+	max := c.srv.cfg.Limits.TunnelsPerAccount
+	if !c.srv.tunnels.add(c.acct.Name, 1, max) {
+		return usererr.Errorf("your account already has %d tunnels open, the most this server allows; close some first", max)
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
 	ep, err := typ.Bind(ctx, &BindRequest{
@@ -374,9 +381,10 @@ func (c *conn) bind(typ EndpointType, f *fwd) error {
 		Console:      c.con,
 	})
 	if err != nil {
+		c.srv.tunnels.add(c.acct.Name, -1, max)
 		return err
 	}
-	f.ep = ep
+	f.ep = &countedEndpoint{Endpoint: ep, release: func() { c.srv.tunnels.add(c.acct.Name, -1, max) }}
 	if f.BindPort == 0 {
 		f.channelPort = ep.Port()
 	}
@@ -589,4 +597,28 @@ func oneAuthMethod(values map[string]map[string][]string) error {
 		return usererr.Errorf("%s cannot be combined: an endpoint takes one auth method. Pick one", strings.Join(flags, " and "))
 	}
 	return nil
+}
+
+// acquireChannel takes a channel slot on this connection and on the edge.
+func (c *conn) acquireChannel() (release func(), ok bool) {
+	if !c.channels.acquire() {
+		return nil, false
+	}
+	if !c.srv.channels.acquire() {
+		c.channels.release()
+		return nil, false
+	}
+	return func() { c.channels.release(); c.srv.channels.release() }, true
+}
+
+// countedEndpoint gives back its account's tunnel slot when closed.
+type countedEndpoint struct {
+	Endpoint
+	once    sync.Once
+	release func()
+}
+
+func (e *countedEndpoint) Close() {
+	e.Endpoint.Close()
+	e.once.Do(e.release)
 }

@@ -26,6 +26,8 @@ type Forward struct {
 	// channelPort is the port carried in forwarded-tcpip channels: the
 	// requested port, or for port 0 the port reported in the reply.
 	channelPort uint32
+	// limit takes a channel slot (per connection and edge-wide).
+	limit func() (release func(), ok bool)
 }
 
 type forwardedTCPPayload struct {
@@ -49,6 +51,13 @@ func (f *Forward) Dial(ctx context.Context, visitor netip.AddrPort) (ssh.Channel
 		OriginAddr: visitor.Addr().Unmap().String(),
 		OriginPort: uint32(visitor.Port()),
 	})
+	release := func() {}
+	if f.limit != nil {
+		var ok bool
+		if release, ok = f.limit(); !ok {
+			return nil, ErrChannelLimit
+		}
+	}
 	type result struct {
 		ch  ssh.Channel
 		err error
@@ -67,12 +76,14 @@ func (f *Forward) Dial(ctx context.Context, visitor netip.AddrPort) (ssh.Channel
 	select {
 	case r := <-res:
 		if r.err != nil {
+			release()
 			return nil, fmt.Errorf("sshserver: open forwarded-tcpip: %w", r.err)
 		}
-		return r.ch, nil
+		return &limitedChannel{Channel: r.ch, release: release}, nil
 	case <-timer.C:
 	case <-ctx.Done():
 	}
+	release()
 	go func() {
 		if r := <-res; r.ch != nil {
 			r.ch.Close()

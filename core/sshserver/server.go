@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -75,6 +76,8 @@ type Config struct {
 	// DialTimeout bounds how long opening a forwarded-tcpip channel may take.
 	// Default 10s.
 	DialTimeout time.Duration
+	// Limits bound connections, tunnels and channels.
+	Limits Limits
 	// Logger receives operator logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -105,6 +108,7 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Limits.setDefaults()
 	if c.PublicHost == "" {
 		c.PublicHost = "the edge"
 	}
@@ -134,6 +138,10 @@ type Server struct {
 	cfg    Config
 	sshCfg *ssh.ServerConfig
 	log    *slog.Logger
+
+	gate     *gate
+	channels *counter // forwarded channels open on the edge
+	tunnels  accountTunnels
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -165,6 +173,8 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
+		gate:      newGate(cfg.Limits),
+		channels:  &counter{max: int64(cfg.Limits.ChannelsTotal)},
 	}
 	sc := &ssh.ServerConfig{
 		Config: ssh.Config{
@@ -279,16 +289,22 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("sshserver: accept: %w", err)
 		}
 		delay = 0
+		ip := addrOf(nc.RemoteAddr())
+		if ok, why := s.gate.admit(ip); !ok {
+			s.log.Debug("ssh connection refused before the handshake", "remote", nc.RemoteAddr().String(), "reason", why)
+			nc.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.handle(nc)
+			s.handle(nc, ip)
 		}()
 	}
 }
 
 // handle runs one TCP connection from handshake to close.
-func (s *Server) handle(nc net.Conn) {
+func (s *Server) handle(nc net.Conn, ip netip.Addr) {
 	defer func() {
 		if r := recover(); r != nil {
 			s.log.Error("ssh connection panicked", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
@@ -297,6 +313,7 @@ func (s *Server) handle(nc net.Conn) {
 	}()
 	nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	sc, chans, reqs, err := ssh.NewServerConn(nc, s.sshCfg)
+	s.gate.done(ip, err != nil)
 	if err != nil {
 		s.log.Debug("ssh handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
 		nc.Close()

@@ -1,0 +1,192 @@
+package sshserver
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Limits bound what strangers can make the edge hold. Zero fields take the
+// defaults documented on each.
+type Limits struct {
+	// UnauthPerSource caps connections from one source address that have
+	// not finished authenticating. Default 20.
+	UnauthPerSource int
+	// UnauthTotal caps unauthenticated connections overall. Default 512.
+	UnauthTotal int
+	// FailuresBeforePenalty is how many failed handshakes or logins from one
+	// source within PenaltyWindow put it in the penalty box. Default 20.
+	FailuresBeforePenalty int
+	// PenaltyWindow is the window failures are counted in, and the first
+	// penalty's length (doubling each time, up to an hour). Default 1m.
+	PenaltyWindow time.Duration
+	// TunnelsPerAccount caps open tunnels of one account across all its
+	// connections. Default 20.
+	TunnelsPerAccount int
+	// ChannelsPerConn caps forwarded channels open at once on one SSH
+	// connection; beyond it visitors get 503. Default 512.
+	ChannelsPerConn int
+	// ChannelsTotal caps forwarded channels open at once on the edge.
+	// Default 16384.
+	ChannelsTotal int
+}
+
+func (l *Limits) setDefaults() {
+	set := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	set(&l.UnauthPerSource, 20)
+	set(&l.UnauthTotal, 512)
+	set(&l.FailuresBeforePenalty, 20)
+	set(&l.TunnelsPerAccount, 20)
+	set(&l.ChannelsPerConn, 512)
+	set(&l.ChannelsTotal, 16384)
+	if l.PenaltyWindow <= 0 {
+		l.PenaltyWindow = time.Minute
+	}
+}
+
+// ErrChannelLimit is returned by Forward.Dial when a channel cap is
+// reached; the HTTP edge answers 503 with Retry-After.
+var ErrChannelLimit = errors.New("sshserver: too many connections through this tunnel at once")
+
+// gate admits new TCP connections before the handshake: it caps
+// unauthenticated connections per source and overall, and keeps sources
+// that keep failing out for a while.
+type gate struct {
+	lim Limits
+	now func() time.Time
+
+	mu      sync.Mutex
+	total   int
+	sources map[netip.Addr]*source
+}
+
+type source struct {
+	unauth    int
+	failures  int
+	windowEnd time.Time
+	penalty   time.Duration
+	until     time.Time
+}
+
+func newGate(l Limits) *gate {
+	return &gate{lim: l, now: time.Now, sources: map[netip.Addr]*source{}}
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ta.IP)
+		return ip.Unmap()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap.Addr().Unmap()
+}
+
+// admit reserves an unauthenticated slot for ip, or says why not.
+func (g *gate) admit(ip netip.Addr) (ok bool, why string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.sources[ip]
+	if s == nil {
+		s = &source{}
+		g.sources[ip] = s
+	}
+	now := g.now()
+	switch {
+	case now.Before(s.until):
+		return false, "source in penalty box after repeated failed logins"
+	case s.unauth >= g.lim.UnauthPerSource:
+		return false, "too many unauthenticated connections from this source"
+	case g.total >= g.lim.UnauthTotal:
+		return false, "too many unauthenticated connections"
+	}
+	s.unauth++
+	g.total++
+	return true, ""
+}
+
+// done releases ip's slot; failed records a failed handshake or login.
+func (g *gate) done(ip netip.Addr, failed bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.sources[ip]
+	if s == nil {
+		return
+	}
+	s.unauth--
+	g.total--
+	now := g.now()
+	if failed {
+		if now.After(s.windowEnd) {
+			s.failures, s.windowEnd = 0, now.Add(g.lim.PenaltyWindow)
+		}
+		s.failures++
+		if s.failures >= g.lim.FailuresBeforePenalty {
+			s.penalty = min(max(2*s.penalty, g.lim.PenaltyWindow), time.Hour)
+			s.until = now.Add(s.penalty)
+			s.failures = 0
+		}
+	}
+	if s.unauth == 0 && s.failures == 0 && !now.Before(s.until) {
+		delete(g.sources, ip)
+	}
+}
+
+// counter is a cap on things held at once.
+type counter struct {
+	n   atomic.Int64
+	max int64
+}
+
+func (c *counter) acquire() bool {
+	if c.n.Add(1) > c.max {
+		c.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (c *counter) release() { c.n.Add(-1) }
+
+// limitedChannel releases its channel slots when closed.
+type limitedChannel struct {
+	ssh.Channel
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedChannel) Close() error {
+	err := c.Channel.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+// accountTunnels counts open tunnels per account across connections.
+type accountTunnels struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (a *accountTunnels) add(name string, delta, max int) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.n == nil {
+		a.n = map[string]int{}
+	}
+	if delta > 0 && a.n[name]+delta > max {
+		return false
+	}
+	a.n[name] += delta
+	if a.n[name] <= 0 {
+		delete(a.n, name)
+	}
+	return true
+}
