@@ -70,9 +70,14 @@ const (
 	// fwdMax1xx bounds the informational responses before the final one.
 	fwdMax1xx = 10
 	// fwdBodyWriteWait is how long a finished response waits for the
-	// request body to finish writing before the connection is given up
-	// (the same grace http.Transport allows).
-	fwdBodyWriteWait = 50 * time.Millisecond
+	// request body to finish writing before the connection is given up.
+	// http.Transport allows 50 ms; on a loaded 2-core machine the sender
+	// goroutine can be descheduled that long after the upstream already
+	// read the last byte, and giving up then makes net/http close a
+	// healthy visitor connection (seen as broken pipes on the visitor's
+	// next request). The wait only happens when the upstream answered
+	// before the body was sent, so a longer one costs nothing otherwise.
+	fwdBodyWriteWait = time.Second
 )
 
 var (
