@@ -1,0 +1,90 @@
+package core_test
+
+import (
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sshgress/sshgress/core/config"
+	"github.com/sshgress/sshgress/core/internal/e2e"
+)
+
+var ansi = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
+// TestSlowlorisHeaders runs Debian's slowhttptest (slow headers) against
+// the edge beside real traffic: the real traffic is unaffected, and the
+// slow connections are closed by the header read timeout.
+func TestSlowlorisHeaders(t *testing.T) {
+	if _, err := exec.LookPath("slowhttptest"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("slowhttptest missing in CI")
+		}
+		t.Skip("no slowhttptest")
+	}
+	_, port := backend(t)
+	edge := newEdge(t, func(c *config.Config) { c.HTTP.ReadHeaderTimeout = time.Second })
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	url := s.URL(t)
+
+	var served, failed atomic.Int64
+	var worst atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				start := time.Now()
+				st, _ := edge.Get(t, url+"/real")
+				if d := int64(time.Since(start)); d > worst.Load() {
+					worst.Store(d)
+				}
+				if st == 200 {
+					served.Add(1)
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	out, _ := exec.Command("slowhttptest", "-H", "-c", "200", "-i", "1", "-r", "200", "-l", "5", "-p", "3",
+		"-u", "http://"+edge.HTTPAddr().String()+"/").CombinedOutput()
+	close(stop)
+	wg.Wait()
+	text := ansi.ReplaceAllString(string(out), "")
+	// slowhttptest stops early with "No open connections left" when the
+	// edge has closed every slow connection; otherwise count the closed.
+	closed := lastCount(text, "closed")
+	if !strings.Contains(text, "No open connections left") && closed < 150 {
+		t.Errorf("slowhttptest saw only %d of 200 slow connections closed by the edge:\n%s", closed, text)
+	}
+	if failed.Load() != 0 || served.Load() < 20 {
+		t.Errorf("real traffic during the attack: %d served, %d failed", served.Load(), failed.Load())
+	}
+	if w := time.Duration(worst.Load()); w > 2*time.Second {
+		t.Errorf("slowest real request took %s during the attack", w)
+	}
+}
+
+// lastCount returns the last "name: N" figure in slowhttptest's output.
+func lastCount(text, name string) int {
+	m := regexp.MustCompile(name + `:\s+(\d+)`).FindAllStringSubmatch(text, -1)
+	if len(m) == 0 {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[len(m)-1][1])
+	return n
+}
