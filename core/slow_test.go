@@ -81,7 +81,7 @@ func TestSlowlorisHeaders(t *testing.T) {
 
 // lastCount returns the last "name: N" figure in slowhttptest's output.
 func lastCount(text, name string) int {
-	m := regexp.MustCompile(name + `:\s+(\d+)`).FindAllStringSubmatch(text, -1)
+	m := regexp.MustCompile(name+`:\s+(\d+)`).FindAllStringSubmatch(text, -1)
 	if len(m) == 0 {
 		return -1
 	}
