@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+// TestQuickSmoke runs `go run ./bench -quick` in-process: every step must
+// produce a number (or be skipped with a reason, like the tcp step before
+// the tcp plugin exists). It asserts no timings. Without ssh, sshd or wrk
+// it skips, except under CI=true, where it fails.
+func TestQuickSmoke(t *testing.T) {
+	if err := checkTools(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but the benchmark cannot run: %v", err)
+		}
+		t.Skipf("skipping the benchmark smoke: %v", err)
+	}
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	o, err := parseFlags([]string{"-quick"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var progress bytes.Buffer
+	rep, err := run(ctx, o, &progress)
+	t.Log(progress.String())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	var table bytes.Buffer
+	rep.writeTable(&table)
+	t.Log("\n" + table.String())
+	if m := rep.missing(); len(m) > 0 {
+		t.Errorf("steps without a number: %s", strings.Join(m, ", "))
+	}
+	for _, f := range rep.Figures {
+		if f.Skipped != "" && f.Key != "tcp" {
+			t.Errorf("%s skipped (%s); only the tcp step may be skipped", f.Key, f.Skipped)
+		}
+	}
+	if !strings.HasPrefix(table.String(), "| figure |") {
+		t.Errorf("table starts with %q, want a Markdown header", firstLine(table.String()))
+	}
+	var js bytes.Buffer
+	if err := rep.writeJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(js.String(), "\n"); n != 1 {
+		t.Errorf("JSON output has %d newlines, want 1", n)
+	}
+	var back Report
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Errorf("JSON line does not parse: %v", err)
+	}
+	if got, want := len(back.Figures), len(rep.Figures); got != want {
+		t.Errorf("JSON has %d figures, want %d", got, want)
+	}
+	// Every process the run started is gone.
+	if tree := processTree(os.Getpid()); len(tree) != 1 {
+		t.Errorf("processes left behind: %v", tree[1:])
+	}
+}
+
+const wrkSample = `Running 1s test @ http://127.0.0.1:8080/1k
+  2 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.12ms    1.05ms  20.01ms   80.00%
+    Req/Sec     8.10k   512.00     9.00k    70.00%
+  Latency Distribution
+     50%    2.90ms
+     75%    3.50ms
+     90%    4.20ms
+     99%  812.00us
+  16200 requests in 1.00s, 18.50MB read
+Requests/sec:  16180.55
+Transfer/sec:     18.48MB
+`
+
+func TestParseWrk(t *testing.T) {
+	tests := []struct {
+		name    string
+		out     string
+		want    wrkResult
+		wantErr string
+	}{
+		{name: "ok", out: wrkSample, want: wrkResult{rps: 16180.55, p50: 2.9, p99: 0.812, requests: 16200}},
+		{name: "non-2xx", out: strings.Replace(wrkSample, "Requests/sec", "  Non-2xx or 3xx responses: 12\nRequests/sec", 1), wantErr: "Non-2xx"},
+		{name: "socket errors", out: strings.Replace(wrkSample, "Requests/sec", "  Socket errors: connect 0, read 3, write 0, timeout 0\nRequests/sec", 1), wantErr: "Socket errors"},
+		{name: "no latency", out: strings.Replace(wrkSample, "     99%  812.00us\n", "", 1), wantErr: "unexpected output"},
+		{name: "empty", out: "", wantErr: "unexpected output"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got wrkResult
+			err := parseWrk(tt.out, &got)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("parseWrk error = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseWrk: %v", err)
+			}
+			if !approxEqual(got.rps, tt.want.rps) || !approxEqual(got.p50, tt.want.p50) || !approxEqual(got.p99, tt.want.p99) || got.requests != tt.want.requests {
+				t.Errorf("parseWrk = rps %v p50 %v p99 %v requests %v, want %v %v %v %v",
+					got.rps, got.p50, got.p99, got.requests, tt.want.rps, tt.want.p50, tt.want.p99, tt.want.requests)
+			}
+		})
+	}
+}
+
+func approxEqual(a, b float64) bool { return math.Abs(a-b) < 1e-9*math.Max(1, math.Abs(b)) }
+
+func TestParseWrkDuration(t *testing.T) {
+	tests := []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"812.00us", 0.812, true},
+		{"7.20ms", 7.2, true},
+		{"1.02s", 1020, true},
+		{"1.50m", 90000, true},
+		{"2.00h", 7.2e6, true},
+		{"3.0", 0, false},
+		{"ms", 0, false},
+		{"", 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseWrkDuration(tt.in)
+			if (err == nil) != tt.ok {
+				t.Fatalf("parseWrkDuration(%q) error = %v, want ok=%v", tt.in, err, tt.ok)
+			}
+			if tt.ok && !approxEqual(got, tt.want) {
+				t.Errorf("parseWrkDuration(%q) = %v, want %v", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestStat(t *testing.T) {
+	tests := []struct {
+		name          string
+		in            []float64
+		med, min, max float64
+	}{
+		{"one", []float64{5}, 5, 5, 5},
+		{"odd", []float64{3, 1, 2}, 2, 1, 3},
+		{"even", []float64{4, 1, 3, 2}, 2.5, 1, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := stat(tt.in)
+			if s.Median != tt.med || s.Min != tt.min || s.Max != tt.max {
+				t.Errorf("stat(%v) = %v/%v/%v, want %v/%v/%v", tt.in, s.Median, s.Min, s.Max, tt.med, tt.min, tt.max)
+			}
+		})
+	}
+}
+
+func TestParseForwarding(t *testing.T) {
+	tests := []struct {
+		name, line, scheme string
+		host, addr         string
+	}{
+		{"http", "Forwarding  http://abc.localhost:8080 -> the local target of your -R 80", "http://", "abc.localhost:8080", ""},
+		{"tcp", "Forwarding  tcp://localhost:40001 -> localhost:22", "tcp://", "", "127.0.0.1:40001"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseForwarding(nil, tt.line, tt.scheme)
+			if err != nil {
+				t.Fatalf("parseForwarding: %v", err)
+			}
+			if got.host != tt.host || got.addr != tt.addr {
+				t.Errorf("parseForwarding(%q) = host %q addr %q, want %q %q", tt.line, got.host, got.addr, tt.host, tt.addr)
+			}
+		})
+	}
+}
+
+func FuzzParseWrk(f *testing.F) {
+	f.Add(wrkSample)
+	f.Add("Requests/sec: x\n 50% 1ms\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		var r wrkResult
+		if err := parseWrk(out, &r); err == nil && r.requests <= 0 {
+			t.Errorf("parseWrk accepted output with %v requests", r.requests)
+		}
+	})
+}
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		ok   bool
+		reps int
+	}{
+		{"default", nil, true, 3},
+		{"quick", []string{"-quick"}, true, 1},
+		{"quick reps", []string{"-quick", "-reps", "2"}, true, 2},
+		{"bad step", []string{"-steps", "nope"}, false, 0},
+		{"bad idle", []string{"-idle", "0"}, false, 0},
+		{"extra arg", []string{"x"}, false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := parseFlags(tt.args, io.Discard)
+			if (err == nil) != tt.ok {
+				t.Fatalf("parseFlags(%v) error = %v, want ok=%v", tt.args, err, tt.ok)
+			}
+			if tt.ok && o.reps != tt.reps {
+				t.Errorf("parseFlags(%v) reps = %d, want %d", tt.args, o.reps, tt.reps)
+			}
+		})
+	}
+}
