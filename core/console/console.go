@@ -39,6 +39,7 @@ type Console struct {
 	lines   int
 	dropped int
 	closed  bool
+	armed   bool // a flush is scheduled for batched request lines
 	wake    chan struct{}
 	done    chan struct{}
 	max     int
@@ -104,7 +105,13 @@ func (c *Console) Request(method, path string, status int, d time.Duration, clie
 	}
 	c.mu.Lock()
 	c.appendBytesLocked(line)
+	arm := !c.armed
+	c.armed = true
 	c.mu.Unlock()
+	if arm {
+		// One timer per batch, none while the tunnel is idle.
+		time.AfterFunc(flushEvery, c.signal)
+	}
 }
 
 // Close flushes what is queued, waiting at most timeout for a slow client,
@@ -167,15 +174,11 @@ func (c *Console) endLineLocked() {
 
 func (c *Console) run() {
 	defer close(c.done)
-	tick := time.NewTicker(flushEvery)
-	defer tick.Stop()
 	var buf []byte
 	for {
-		select {
-		case <-c.wake:
-		case <-tick.C:
-		}
+		<-c.wake
 		c.mu.Lock()
+		c.armed = false
 		buf, c.queue = c.queue, buf[:0]
 		c.lines = 0
 		dropped := c.dropped
