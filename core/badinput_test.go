@@ -251,9 +251,10 @@ func TestPortZeroReplyCarriesPort(t *testing.T) {
 		if !r.ok || len(r.p) != 4 {
 			t.Fatalf("reply ok=%v payload=%x, want ok and a uint32 port", r.ok, r.p)
 		}
-		_, httpPort, _ := strings.Cut(edge.HTTPAddr().String(), ":")
-		if p := binary.BigEndian.Uint32(r.p); itoa(p) != httpPort {
-			t.Errorf("reply port %d, want the public HTTP port %s", p, httpPort)
+		// -R 0 is an https endpoint when the edge has a TLS port.
+		_, httpsPort, _ := strings.Cut(edge.HTTPSAddr().String(), ":")
+		if p := binary.BigEndian.Uint32(r.p); itoa(p) != httpsPort {
+			t.Errorf("reply port %d, want the public HTTPS port %s", p, httpsPort)
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("no forward reply")

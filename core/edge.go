@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,11 +23,15 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/tcpedge"
+	"github.com/sshgress/sshgress/core/tlsedge"
+	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
 
@@ -48,11 +53,14 @@ type Edge struct {
 	log     *slog.Logger
 	ssh     *sshserver.Server
 	http    *httpedge.Edge
+	tcp     *tcpedge.Edge
+	tls     *tlsedge.Edge // nil when https.addr is ""
+	certs   *certs.Manager
 	plugins *pluginhost.Host
 
-	sshLn, httpLn net.Listener
-	wg            sync.WaitGroup
-	closeOnce     sync.Once
+	sshLn, httpLn, httpsLn net.Listener
+	wg                     sync.WaitGroup
+	closeOnce              sync.Once
 }
 
 // New prepares an edge from cfg: host key, accounts, plugins, command set.
@@ -90,26 +98,38 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		return nil, err
 	}
 	if err := e.startPlugins(ctx, opts); err != nil {
-		e.sshLn.Close()
-		e.httpLn.Close()
+		e.closeListeners()
 		return nil, err
 	}
 	cmds, err := e.commandSet(opts)
 	if err != nil {
-		e.sshLn.Close()
-		e.httpLn.Close()
+		e.closeListeners()
 		e.closePlugins()
 		return nil, err
+	}
+	var acmeChallenge http.Handler
+	if e.httpsLn != nil {
+		if err := e.setupCerts(accounts); err != nil {
+			e.closeListeners()
+			e.closePlugins()
+			return nil, err
+		}
+		if e.certs.ACMEEnabled() {
+			acmeChallenge = e.certs.HTTPHandler(http.NotFoundHandler())
+		}
 	}
 	publicPort := cfg.HTTP.PublicPort
 	if publicPort == 0 {
 		publicPort = e.httpLn.Addr().(*net.TCPAddr).Port
 	}
 	e.http = httpedge.New(httpedge.Options{
-		BaseDomain: cfg.Domain,
-		Accounts:   accounts,
-		PublicPort: publicPort,
-		Plugins:    e.plugins,
+		BaseDomain:    cfg.Domain,
+		Accounts:      accounts,
+		PublicPort:    publicPort,
+		HTTPSPort:     e.httpsPublicPort(),
+		ACMEChallenge: acmeChallenge,
+		SystemHosts:   systemHosts(cfg),
+		Plugins:       e.plugins,
 		Upstream: httpedge.UpstreamOptions{
 			MaxIdle:     cfg.HTTP.UpstreamIdle,
 			IdleTimeout: cfg.HTTP.UpstreamIdleTimeout,
@@ -120,12 +140,33 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		Logger:            log.With("part", "http"),
 	})
+	if e.httpsLn != nil {
+		e.tls = tlsedge.New(tlsedge.Options{
+			BaseDomain: cfg.Domain,
+			Accounts:   accounts,
+			PublicPort: e.httpsPublicPort(),
+			Certs:      e.certs,
+			HTTP:       e.http,
+			Logger:     log.With("part", "tls"),
+		})
+	}
+	e.tcp = tcpedge.New(tcpedge.Options{
+		ListenHost:   listenHost(cfg.HTTP.Addr),
+		BaseDomain:   cfg.Domain,
+		Accounts:     accounts,
+		ExcludePorts: e.ownPorts(),
+		Logger:       log.With("part", "tcp"),
+	})
+	types := map[string]sshserver.EndpointType{"http": e.http}
+	for typ := range e.plugins.EndpointTypes() {
+		types[typ] = e.plugins.EndpointType(typ, publisher{e})
+	}
 	e.ssh, err = sshserver.New(sshserver.Config{
 		HostKey:           hostKey,
 		Accounts:          accounts,
 		AllowAnonymous:    anonymous,
 		Commands:          cmds,
-		Types:             map[string]sshserver.EndpointType{"http": e.http},
+		Types:             types,
 		PublicHost:        e.publicSSHHost(),
 		Ciphers:           cfg.SSH.Ciphers,
 		HandshakeTimeout:  cfg.SSH.HandshakeTimeout,
@@ -140,12 +181,62 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		Logger:            log.With("part", "ssh"),
 	})
 	if err != nil {
-		e.sshLn.Close()
-		e.httpLn.Close()
+		e.closeListeners()
 		e.closePlugins()
 		return nil, err
 	}
 	return e, nil
+}
+
+// setupCerts prepares the certificate sources of the TLS port.
+func (e *Edge) setupCerts(accounts *account.Directory) error {
+	h := e.cfg.HTTPS
+	opts := certs.Options{
+		CertFile: h.CertFile,
+		KeyFile:  h.KeyFile,
+		CADir:    filepath.Join(e.cfg.DataDir, "ca"),
+		Logger:   e.log.With("part", "certs"),
+	}
+	if h.ACME.DirectoryURL != "" {
+		opts.ACME = &certs.ACMEOptions{
+			DirectoryURL:  h.ACME.DirectoryURL,
+			Email:         h.ACME.Email,
+			CARoot:        h.ACME.CARoot,
+			OrdersPerHour: h.ACME.OrdersPerHour,
+			CacheDir:      filepath.Join(e.cfg.DataDir, "acme"),
+			// Only names an account reserves, and only while a tunnel
+			// serves them: an unknown or idle name never starts an order.
+			Allow: func(name string) bool {
+				return accounts.Owner(name) != nil && e.http != nil && e.http.Serves(name)
+			},
+		}
+	}
+	m, err := certs.New(opts)
+	if err != nil {
+		return err
+	}
+	e.certs = m
+	return nil
+}
+
+// httpsPublicPort is the port shown in https:// and tls:// URLs; 0 when
+// the TLS port is disabled.
+func (e *Edge) httpsPublicPort() int {
+	if e.httpsLn == nil {
+		return 0
+	}
+	if p := e.cfg.HTTPS.PublicPort; p != 0 {
+		return p
+	}
+	return e.httpsLn.Addr().(*net.TCPAddr).Port
+}
+
+func (e *Edge) closeListeners() {
+	for _, ln := range []net.Listener{e.sshLn, e.httpLn, e.httpsLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
 }
 
 func (e *Edge) closePlugins() error {
@@ -192,11 +283,15 @@ func (e *Edge) startPlugins(ctx context.Context, opts Options) error {
 // commandSet builds the commands this server offers from the enabled
 // plugins' flags, and remembers the bundled ones that are disabled.
 func (e *Edge) commandSet(opts Options) (*command.Set, error) {
-	httpCmd := command.Command{
+	cmds := []command.Command{{
 		Name:    "http",
 		Summary: "Publish a local HTTP service at a public URL",
 		Ports:   "80, 443 or 0",
 		Example: "ssh -R 80:localhost:3000 v2@{host} http",
+	}}
+	provided := e.plugins.EndpointTypes()
+	for _, typ := range sortedKeys(provided) {
+		cmds = append(cmds, endpointCommand(typ, provided[typ]))
 	}
 	if e.plugins != nil {
 		flags := e.plugins.Flags()
@@ -205,15 +300,22 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 			plugins = append(plugins, name)
 		}
 		sort.Strings(plugins)
-		for _, name := range plugins {
-			for _, f := range flags[name] {
-				if f.AppliesTo("http") {
-					httpCmd.Flags = append(httpCmd.Flags, command.Flag{FlagSpec: f, Owner: name})
+		for i := range cmds {
+			for _, name := range plugins {
+				for _, f := range flags[name] {
+					if f.AppliesTo(cmds[i].Name) {
+						cmds[i].Flags = append(cmds[i].Flags, command.Flag{FlagSpec: f, Owner: name})
+					}
 				}
 			}
 		}
 	}
-	disabled := map[string]string{"tcp": "tcp", "tls": "tls"}
+	disabled := map[string]string{}
+	for _, typ := range []string{"tcp", "tls"} {
+		if _, ok := provided[typ]; !ok {
+			disabled[typ] = typ
+		}
+	}
 	disabledFlags := map[string]string{}
 	for _, m := range opts.Bundled {
 		if p, ok := e.cfg.Plugins[m.Name]; ok && p.IsEnabled() {
@@ -227,7 +329,38 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 		Host:          e.publicSSHHost(),
 		Disabled:      disabled,
 		DisabledFlags: disabledFlags,
-	}, httpCmd)
+	}, cmds...)
+}
+
+// endpointCommand describes a command whose endpoint type a plugin
+// provides.
+func endpointCommand(typ, plugin string) command.Command {
+	switch typ {
+	case "tcp":
+		return command.Command{
+			Name:    typ,
+			Summary: "Publish a local TCP service at a public port",
+			Ports:   "0 (a random port), or a TCP address reserved for your account",
+			Example: "ssh -R 0:localhost:22 v2@{host} tcp",
+		}
+	case "tls":
+		return command.Command{
+			Name:    typ,
+			Summary: "Publish a local TLS service by name; your service keeps its own certificate",
+			Ports:   "443 or 0",
+			Example: "ssh -R app.example.org:443:localhost:8443 v2@{host} tls",
+		}
+	}
+	return command.Command{Name: typ, Summary: "Endpoint type provided by the " + plugin + " plugin"}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func isBundled(ms []sdk.Manifest, name string) bool {
@@ -278,6 +411,13 @@ func (e *Edge) listen() error {
 		e.sshLn.Close()
 		return fmt.Errorf("core: http listener (http.addr): %w", err)
 	}
+	if e.cfg.HTTPS.Addr != "" {
+		if e.httpsLn, err = net.Listen("tcp", e.cfg.HTTPS.Addr); err != nil {
+			e.sshLn.Close()
+			e.httpLn.Close()
+			return fmt.Errorf("core: https listener (https.addr): %w", err)
+		}
+	}
 	return nil
 }
 
@@ -285,7 +425,13 @@ func (e *Edge) listen() error {
 func (e *Edge) Start() error {
 	e.serve("ssh", func() error { return e.ssh.Serve(e.sshLn) })
 	e.serve("http", func() error { return e.http.Serve(e.httpLn) })
-	e.log.Info("sshgress edge started", "ssh", e.sshLn.Addr().String(), "http", e.httpLn.Addr().String(), "domain", e.cfg.Domain)
+	https := "disabled"
+	if e.tls != nil {
+		e.serve("https", func() error { return e.tls.Serve(e.httpsLn) })
+		e.serve("https-http", func() error { return e.http.ServeTLS(e.tls.HTTPListener()) })
+		https = e.httpsLn.Addr().String()
+	}
+	e.log.Info("sshgress edge started", "ssh", e.sshLn.Addr().String(), "http", e.httpLn.Addr().String(), "https", https, "domain", e.cfg.Domain)
 	return nil
 }
 
@@ -305,6 +451,24 @@ func (e *Edge) SSHAddr() net.Addr { return e.sshLn.Addr() }
 // HTTPAddr is the HTTP listener's address (after Start).
 func (e *Edge) HTTPAddr() net.Addr { return e.httpLn.Addr() }
 
+// HTTPSAddr is the shared TLS port's address; nil when https.addr is "".
+func (e *Edge) HTTPSAddr() net.Addr {
+	if e.httpsLn == nil {
+		return nil
+	}
+	return e.httpsLn.Addr()
+}
+
+// LocalCARoot is the PEM file of the local CA's root certificate, which
+// visitors trust for https names the edge issues itself; "" when the TLS
+// port is disabled.
+func (e *Edge) LocalCARoot() string {
+	if e.certs == nil {
+		return ""
+	}
+	return e.certs.LocalCA().RootPath()
+}
+
 // HTTP is the HTTP edge, for tests and metrics.
 func (e *Edge) HTTP() *httpedge.Edge { return e.http }
 
@@ -320,8 +484,16 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 		if e.httpLn != nil {
 			e.httpLn.Close()
 		}
+		if e.tls != nil {
+			e.tls.Close()
+		} else if e.httpsLn != nil {
+			e.httpsLn.Close()
+		}
 		if e.ssh != nil {
 			errs = append(errs, e.ssh.Shutdown(ctx))
+		}
+		if e.tcp != nil {
+			e.tcp.Close()
 		}
 		if e.sshLn != nil {
 			e.sshLn.Close()
@@ -330,6 +502,43 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 		e.wg.Wait()
 	})
 	return errors.Join(errs...)
+}
+
+// publisher publishes what endpoint plugins decide, by binding kind.
+type publisher struct{ e *Edge }
+
+// Publish binds a plugin's binding on the TCP edge or the shared TLS port.
+func (p publisher) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Binding) (sshserver.Endpoint, error) {
+	switch b.Kind {
+	case sdk.KindTCP:
+		return p.e.tcp.Publish(ctx, req, b)
+	case sdk.KindTLS:
+		if p.e.tls == nil {
+			return nil, usererr.New("tls endpoints need the edge's TLS port, which is disabled on this server (https.addr)")
+		}
+		return p.e.tls.Publish(ctx, req, b)
+	}
+	return nil, fmt.Errorf("core: publish: binding kind %q is not supported", b.Kind)
+}
+
+// ownPorts are the edge's listener ports, never handed to a TCP endpoint.
+func (e *Edge) ownPorts() []int {
+	var out []int
+	for _, ln := range []net.Listener{e.sshLn, e.httpLn, e.httpsLn} {
+		if ln != nil {
+			out = append(out, ln.Addr().(*net.TCPAddr).Port)
+		}
+	}
+	return out
+}
+
+// listenHost is the host part of addr ("" for every interface).
+func listenHost(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return host
 }
 
 // loadOrCreateHostKey reads the ed25519 host key, generating it on first

@@ -67,7 +67,8 @@ type GRPCPlugin struct {
 var _ plugin.GRPCPlugin = (*GRPCPlugin)(nil)
 
 // GRPCServer registers the Plugin service and, when Impl implements
-// HTTPMiddleware, the Middleware service.
+// HTTPMiddleware, the Middleware service, and when it implements
+// EndpointPlugin, the Endpoint service.
 func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if p.Impl == nil {
 		return errors.New("sdk: no plugin implementation to serve")
@@ -80,6 +81,9 @@ func (p *GRPCPlugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
 	if mw, ok := p.Impl.(HTTPMiddleware); ok {
 		pluginv1.RegisterMiddlewareServer(s, &middlewareServer{impl: mw, logger: logger})
 	}
+	if ep, ok := p.Impl.(EndpointPlugin); ok {
+		pluginv1.RegisterEndpointServer(s, &endpointServer{impl: ep, logger: logger})
+	}
 	return nil
 }
 
@@ -89,6 +93,7 @@ func (p *GRPCPlugin) GRPCClient(ctx context.Context, _ *plugin.GRPCBroker, conn 
 	return &Client{
 		plugin: pluginv1.NewPluginClient(conn),
 		mw:     pluginv1.NewMiddlewareClient(conn),
+		ep:     pluginv1.NewEndpointClient(conn),
 		done:   ctx.Done(),
 	}, nil
 }
@@ -99,6 +104,7 @@ func (p *GRPCPlugin) GRPCClient(ctx context.Context, _ *plugin.GRPCBroker, conn 
 type Client struct {
 	plugin pluginv1.PluginClient
 	mw     pluginv1.MiddlewareClient
+	ep     pluginv1.EndpointClient
 	done   <-chan struct{}
 }
 

@@ -47,6 +47,10 @@ type Config struct {
 	// HTTP configures the public HTTP listener.
 	HTTP HTTP `koanf:"http"`
 
+	// HTTPS configures the shared TLS port: https for http endpoints and
+	// TLS passthrough for tls endpoints, with certificates.
+	HTTPS HTTPS `koanf:"https"`
+
 	// Limits bounds what one connection or account may hold.
 	Limits Limits `koanf:"limits"`
 
@@ -156,6 +160,58 @@ type HTTP struct {
 	// DialTimeout bounds waiting for the user's ssh client to accept a
 	// forwarded channel; past it the visitor gets 502. Default 10s.
 	DialTimeout time.Duration `koanf:"dial_timeout"`
+}
+
+// HTTPS configures the shared TLS port and its certificates. With no
+// cert_file and no ACME directory, the edge runs a local CA in the data dir
+// and issues its own certificates (trust <data_dir>/ca/root.pem).
+type HTTPS struct {
+	// Addr is the host:port of the shared TLS port: visitors' https
+	// requests for http endpoints (TLS terminated by the edge) and tls
+	// endpoints (passed through by SNI). Default "127.0.0.1:8443"; ""
+	// disables it (no https URLs, no tls endpoints).
+	Addr string `koanf:"addr"`
+
+	// PublicPort is the port shown in https:// URLs when the listener sits
+	// behind a port mapping. Default 0 means the port of Addr; port 443 is
+	// left out of URLs.
+	PublicPort int `koanf:"public_port"`
+
+	// CertFile and KeyFile are a PEM certificate chain and its private key,
+	// typically a wildcard for the base domain (*.tunnel.example.com).
+	// Names the certificate covers use it; the files are re-read when they
+	// change (checked at most once a second). Both or neither. Default "".
+	// A relative path is relative to the config file's directory. The key
+	// file must be readable by the edge's user only.
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+
+	// ACME obtains certificates automatically for reserved custom domains.
+	ACME ACME `koanf:"acme"`
+}
+
+// ACME configures automatic certificates (RFC 8555, e.g. Let's Encrypt)
+// for names an account reserves, issued only while the name is bound to a
+// tunnel. Challenges are answered on the TLS port (tls-alpn-01) and the
+// HTTP port (http-01) before tunnel routing.
+type ACME struct {
+	// DirectoryURL is the ACME server's directory, e.g.
+	// https://acme-v02.api.letsencrypt.org/directory. Default "" disables
+	// ACME.
+	DirectoryURL string `koanf:"directory_url"`
+
+	// Email is the contact address registered with the ACME account.
+	// Default "" (none).
+	Email string `koanf:"email"`
+
+	// CARoot is a PEM file of CA certificates to trust for the ACME
+	// server's own https (a test server such as Pebble). Default "" uses
+	// the system roots.
+	CARoot string `koanf:"ca_root"`
+
+	// OrdersPerHour bounds new certificate orders across all names, to
+	// stay under the ACME server's rate limits. Default 20.
+	OrdersPerHour int `koanf:"orders_per_hour"`
 }
 
 // Limits bounds resources per connection and per account.
@@ -278,6 +334,24 @@ func (c *Config) HTTPPublicPort() int {
 	return n
 }
 
+// HTTPSPublicPort returns the port to show in https:// URLs:
+// HTTPS.PublicPort when set, otherwise the port of HTTPS.Addr (0 when
+// that port is 0 or HTTPS is disabled).
+func (c *Config) HTTPSPublicPort() int {
+	if c.HTTPS.PublicPort != 0 {
+		return c.HTTPS.PublicPort
+	}
+	_, port, err := net.SplitHostPort(c.HTTPS.Addr)
+	if err != nil {
+		return 0
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
 // defaultHostKeyName is the host key's file name inside DataDir.
 const defaultHostKeyName = "ssh_host_ed25519_key"
 
@@ -324,6 +398,10 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			UpstreamIdle:        64,
 			UpstreamIdleTimeout: 60 * time.Second,
 			DialTimeout:         10 * time.Second,
+		},
+		HTTPS: HTTPS{
+			Addr: "127.0.0.1:8443",
+			ACME: ACME{OrdersPerHour: 20},
 		},
 		Limits: Limits{
 			ForwardsPerConn:   10,

@@ -31,16 +31,17 @@ const flagConfig = "config"
 
 // flagKeys maps the flags RegisterFlags adds to the keys they set.
 var flagKeys = map[string]string{
-	"domain":    "domain",
-	"data-dir":  "data_dir",
-	"ssh-addr":  "ssh.addr",
-	"http-addr": "http.addr",
-	"log-level": "log.level",
+	"domain":     "domain",
+	"data-dir":   "data_dir",
+	"ssh-addr":   "ssh.addr",
+	"http-addr":  "http.addr",
+	"https-addr": "https.addr",
+	"log-level":  "log.level",
 }
 
 // RegisterFlags adds the flags Load reads to fs: --config FILE and
 // overrides for the most common keys (--domain, --data-dir, --ssh-addr,
-// --http-addr, --log-level). Only flags the user sets override the file
+// --http-addr, --https-addr, --log-level). Only flags the user sets override the file
 // and environment.
 func RegisterFlags(fs *pflag.FlagSet) {
 	d := Defaults()
@@ -49,6 +50,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("data-dir", "", "`directory` for the host key and generated secrets (data_dir; default $XDG_STATE_HOME/sshgress)")
 	fs.String("ssh-addr", d.SSH.Addr, "`host:port` the SSH server listens on (ssh.addr)")
 	fs.String("http-addr", d.HTTP.Addr, "`host:port` the public HTTP listener uses (http.addr)")
+	fs.String("https-addr", d.HTTPS.Addr, "`host:port` of the shared TLS port for https and tls endpoints; \"\" disables it (https.addr)")
 	fs.String("log-level", d.Log.Level, "log `level`: debug, info, warn or error (log.level)")
 }
 
@@ -289,6 +291,14 @@ func durationHook(from, to reflect.Type, data any) (any, error) {
 // resolveRelative makes file references that came from the config file
 // relative to the file's directory.
 func resolveRelative(c *Config, fileK *koanf.Koanf, dir string) {
+	for _, f := range []struct {
+		key string
+		p   *string
+	}{{"https.cert_file", &c.HTTPS.CertFile}, {"https.key_file", &c.HTTPS.KeyFile}, {"https.acme.ca_root", &c.HTTPS.ACME.CARoot}} {
+		if *f.p != "" && !filepath.IsAbs(*f.p) && fileK.String(f.key) == *f.p {
+			*f.p = absJoin(dir, *f.p)
+		}
+	}
 	for i := range c.Accounts {
 		if p := c.Accounts[i].KeysFile; p != "" && !filepath.IsAbs(p) {
 			c.Accounts[i].KeysFile = absJoin(dir, p)

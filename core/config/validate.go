@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
@@ -77,6 +78,8 @@ func (c *Config) normaliseAndValidate() error {
 	v.positive("http.upstream_idle_timeout", c.HTTP.UpstreamIdleTimeout)
 	v.positive("http.dial_timeout", c.HTTP.DialTimeout)
 
+	c.validateHTTPS(v)
+
 	v.atLeastOne("limits.forwards_per_conn", c.Limits.ForwardsPerConn)
 	v.atLeastOne("limits.tunnels_per_account", c.Limits.TunnelsPerAccount)
 	v.atLeastOne("limits.max_exec_bytes", c.Limits.MaxExecBytes)
@@ -85,6 +88,33 @@ func (c *Config) normaliseAndValidate() error {
 	c.validateAccounts(v)
 	c.validatePlugins(v)
 	return v.err()
+}
+
+// validateHTTPS checks the TLS port and certificate settings.
+func (c *Config) validateHTTPS(v *validator) {
+	h := &c.HTTPS
+	if h.Addr != "" {
+		v.addr("https.addr", h.Addr)
+		if h.Addr == c.HTTP.Addr {
+			v.add("https.addr", fmt.Errorf("%s is also http.addr: use another port", h.Addr))
+		}
+	}
+	if h.PublicPort < 0 || h.PublicPort > 65535 {
+		v.add("https.public_port", fmt.Errorf("%d: want a port from 0 to 65535", h.PublicPort))
+	}
+	if (h.CertFile == "") != (h.KeyFile == "") {
+		v.add("https.cert_file", errors.New("cert_file and key_file go together: set both or neither"))
+	}
+	if u := h.ACME.DirectoryURL; u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			v.add("https.acme.directory_url", fmt.Errorf("%q: want an https:// URL such as https://acme-v02.api.letsencrypt.org/directory", u))
+		}
+	}
+	if e := h.ACME.Email; e != "" && (!strings.Contains(e, "@") || strings.ContainsAny(e, " \t\r\n<>")) {
+		v.add("https.acme.email", fmt.Errorf("%q: want an email address", e))
+	}
+	v.atLeastOne("https.acme.orders_per_hour", h.ACME.OrdersPerHour)
 }
 
 // validateAccounts checks names, keys and reservations, including that no

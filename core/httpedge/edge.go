@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/sshserver"
 	"github.com/sshgress/sshgress/core/usererr"
+	"github.com/sshgress/sshgress/sdk"
 )
 
 // Options configures an Edge. Zero values take the documented defaults.
@@ -29,6 +31,16 @@ type Options struct {
 	Accounts *account.Directory
 	// PublicPort is the port shown in http URLs (80 is omitted).
 	PublicPort int
+	// HTTPSPort is the port shown in https URLs (443 is omitted); 0 means
+	// the edge has no TLS port, so every endpoint is http. With it, -R 443
+	// and -R 0 give https endpoints and -R 80 an http one.
+	HTTPSPort int
+	// ACMEChallenge, when set, answers plain-HTTP requests for
+	// /.well-known/acme-challenge/ before tunnel routing (ACME http-01).
+	ACMEChallenge http.Handler
+	// SystemHosts are names the edge itself serves (the OAuth auth host):
+	// no tunnel may claim them.
+	SystemHosts []string
 	// Plugins runs the middleware chains; nil when no plugin is enabled.
 	Plugins *pluginhost.Host
 	// Upstream configures each tunnel's connection pool.
@@ -97,6 +109,19 @@ func (e *Edge) Serve(l net.Listener) error {
 	return err
 }
 
+// ServeTLS serves visitors whose TLS the caller terminates: l returns
+// *tls.Conn connections (handshake not yet done; the server does it, bounded
+// by ReadHeaderTimeout). HTTP/2 is offered to visitors that negotiate h2.
+// Shutdown closes l too.
+func (e *Edge) ServeTLS(l net.Listener) error { return e.Serve(l) }
+
+// Serves reports whether the normalised host is bound to an http endpoint
+// right now (the TLS port terminates only such names).
+func (e *Edge) Serves(host string) bool {
+	_, ok := e.routes.Lookup(host)
+	return ok
+}
+
 // Shutdown stops accepting visitors and waits for in-flight requests,
 // bounded by ctx.
 func (e *Edge) Shutdown(ctx context.Context) error {
@@ -108,14 +133,34 @@ func (e *Edge) Routes() int { return e.routes.Len() }
 
 // ServeHTTP routes one visitor request to its tunnel.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.TLS == nil && e.opts.ACMEChallenge != nil && strings.HasPrefix(r.URL.Path, acmeChallengePath) {
+		e.opts.ACMEChallenge.ServeHTTP(w, r)
+		return
+	}
 	host, err := route.Normalize(r.Host)
 	if err != nil {
 		WritePage(w, r, PageBadHost, r.Host)
 		return
 	}
+	var tlsFacts *sdk.TLSFacts
+	proto := "http"
+	if r.TLS != nil {
+		// A TLS connection serves the name it was made for only (h2
+		// coalescing or a forged Host must not reach another tunnel).
+		if sni, err := route.Normalize(r.TLS.ServerName); err != nil || sni != host {
+			WritePage(w, r, PageMisdirected, host)
+			return
+		}
+		tlsFacts = &sdk.TLSFacts{ServerName: host, Version: r.TLS.Version}
+		proto = "https"
+	}
 	ep, ok := e.routes.Lookup(host)
 	if !ok {
-		WritePage(w, r, PageNoTunnel, host)
+		e.serveNoTunnel(w, r, host, tlsFacts)
+		return
+	}
+	if ep.https && r.TLS == nil {
+		http.Redirect(w, r, ep.url+r.URL.RequestURI(), http.StatusPermanentRedirect)
 		return
 	}
 	visitor, _ := netip.ParseAddrPort(r.RemoteAddr)
@@ -131,7 +176,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	StripVisitorHeaders(r.Header)
 	if ep.chain != nil {
-		d, err := ep.chain.Check(r, visitor, nil)
+		d, err := ep.chain.Check(r, visitor, tlsFacts)
 		if err != nil {
 			e.log.Warn("middleware failed; request refused", "host", host, "err", err)
 			status = http.StatusServiceUnavailable
@@ -145,7 +190,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Apply(r)
 	}
-	SetForwarded(r.Header, visitor, "http", r.Host)
+	SetForwarded(r.Header, visitor, proto, r.Host)
 	status, err = ep.upstream.Forward(w, r, visitor)
 	if err != nil {
 		e.log.Debug("upstream request failed", "host", host, "err", err)
@@ -175,6 +220,10 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 		return nil, usererr.Errorf("http endpoints listen on remote port 80, 443 or 0, not %d: use e.g. -R 80:localhost:%d", f.BindPort, f.BindPort)
 	}
 	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, port: uint32(e.opts.PublicPort)}
+	if e.opts.HTTPSPort != 0 && f.BindPort != 80 {
+		ep.https = true
+		ep.port = uint32(e.opts.HTTPSPort)
+	}
 	dial := func(ctx context.Context, visitor netip.AddrPort) (UpstreamConn, error) {
 		return f.Dial(ctx, visitor)
 	}
@@ -183,9 +232,17 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 		ep.upstream.Close()
 		return nil, err
 	}
-	ep.url = "http://" + ep.host
-	if e.opts.PublicPort != 80 {
-		ep.url += ":" + strconv.Itoa(e.opts.PublicPort)
+	switch {
+	case ep.https:
+		ep.url = "https://" + ep.host
+		if e.opts.HTTPSPort != 443 {
+			ep.url += ":" + strconv.Itoa(e.opts.HTTPSPort)
+		}
+	default:
+		ep.url = "http://" + ep.host
+		if e.opts.PublicPort != 80 {
+			ep.url += ":" + strconv.Itoa(e.opts.PublicPort)
+		}
 	}
 	if len(req.PluginValues) > 0 {
 		if e.opts.Plugins == nil {
@@ -224,6 +281,12 @@ func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
 		if err != nil {
 			return err
 		}
+		if e.isSystemHost(name) {
+			if random {
+				continue
+			}
+			return usererr.Errorf("%s is used by the edge itself; pick another name", name)
+		}
 		prev, replaced, err := e.routes.Claim(name, acct.Name, takeover, ep)
 		if errors.Is(err, route.ErrInUse) && random {
 			continue
@@ -240,6 +303,9 @@ func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
 	return usererr.New("could not find a free random name; try again")
 }
 
+// acmeChallengePath is where ACME http-01 challenges are fetched.
+const acmeChallengePath = "/.well-known/acme-challenge/"
+
 // endpoint is one published http forward.
 type endpoint struct {
 	edge     *Edge
@@ -247,6 +313,7 @@ type endpoint struct {
 	host     string
 	url      string
 	port     uint32
+	https    bool // served over TLS; plain HTTP is redirected
 	upstream *Upstream
 	chain    *pluginhost.Chain
 	con      *console.Console

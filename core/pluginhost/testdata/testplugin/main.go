@@ -87,11 +87,15 @@ func (p *testPlugin) Check(ctx context.Context, req *sdk.Request) (sdk.Verdict, 
 			Cache:    &sdk.CacheHint{TTL: time.Hour},
 		}, nil
 	case "slow":
+		// gRPC hands the plugin a deadline slightly ahead of the host's: a
+		// verdict sent the moment it passes could still arrive in time, so
+		// a slow plugin in this test never answers with one.
 		select {
 		case <-time.After(5 * time.Second):
+			return sdk.Verdict{Continue: &sdk.Continue{}}, nil
 		case <-ctx.Done():
+			return sdk.Verdict{}, ctx.Err()
 		}
-		return sdk.Verdict{Continue: &sdk.Continue{}}, nil
 	case "status":
 		return sdk.Verdict{Respond: &sdk.Response{Status: 42}}, nil
 	case "empty":

@@ -2,7 +2,8 @@
 //
 // A plugin is a separate process started by the sshgress edge through
 // hashicorp/go-plugin (gRPC only, AutoMTLS). It serves the Plugin service and,
-// when it is an HTTP middleware, the Middleware service.
+// when it is an HTTP middleware, the Middleware service, and when it provides
+// endpoint types (tcp, tls, ...), the Endpoint service.
 //
 // Versioning: this package only ever grows. Within v1, fields and RPCs are
 // added, never renamed, renumbered or removed; an incompatible change is a new
@@ -1285,6 +1286,415 @@ func (*CheckResponse_Continue) isCheckResponse_Verdict() {}
 
 func (*CheckResponse_Respond) isCheckResponse_Verdict() {}
 
+// Account is the tunnel owner as an endpoint plugin sees it.
+type Account struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the account name (or "local" for the anonymous account).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// anonymous marks the no-config loopback account, which reserves nothing.
+	Anonymous bool `protobuf:"varint,2,opt,name=anonymous,proto3" json:"anonymous,omitempty"`
+	// domains are the normalised names the account reserves.
+	Domains []string `protobuf:"bytes,3,rep,name=domains,proto3" json:"domains,omitempty"`
+	// tcp_addresses are the "host:port" TCP addresses the account reserves.
+	TcpAddresses  []string `protobuf:"bytes,4,rep,name=tcp_addresses,json=tcpAddresses,proto3" json:"tcp_addresses,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Account) Reset() {
+	*x = Account{}
+	mi := &file_plugin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Account) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Account) ProtoMessage() {}
+
+func (x *Account) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Account.ProtoReflect.Descriptor instead.
+func (*Account) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *Account) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Account) GetAnonymous() bool {
+	if x != nil {
+		return x.Anonymous
+	}
+	return false
+}
+
+func (x *Account) GetDomains() []string {
+	if x != nil {
+		return x.Domains
+	}
+	return nil
+}
+
+func (x *Account) GetTcpAddresses() []string {
+	if x != nil {
+		return x.TcpAddresses
+	}
+	return nil
+}
+
+type BindRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// tunnel_id is unique among the edge's open tunnels.
+	TunnelId string `protobuf:"bytes,1,opt,name=tunnel_id,json=tunnelId,proto3" json:"tunnel_id,omitempty"`
+	// type is the endpoint type (the command), e.g. "tcp".
+	Type    string   `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	Account *Account `protobuf:"bytes,3,opt,name=account,proto3" json:"account,omitempty"`
+	// remote_name is the bind address the ssh client sent ("", "localhost",
+	// "app.example.org", "tunnel.example.com").
+	RemoteName string `protobuf:"bytes,4,opt,name=remote_name,json=remoteName,proto3" json:"remote_name,omitempty"`
+	// remote_port is the port the ssh client sent (0 = allocate).
+	RemotePort uint32 `protobuf:"varint,5,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
+	// values holds the parsed values of this plugin's flags that were set.
+	Values        map[string]*StringList `protobuf:"bytes,6,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindRequest) Reset() {
+	*x = BindRequest{}
+	mi := &file_plugin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindRequest) ProtoMessage() {}
+
+func (x *BindRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
+func (*BindRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *BindRequest) GetTunnelId() string {
+	if x != nil {
+		return x.TunnelId
+	}
+	return ""
+}
+
+func (x *BindRequest) GetType() string {
+	if x != nil {
+		return x.Type
+	}
+	return ""
+}
+
+func (x *BindRequest) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *BindRequest) GetRemoteName() string {
+	if x != nil {
+		return x.RemoteName
+	}
+	return ""
+}
+
+func (x *BindRequest) GetRemotePort() uint32 {
+	if x != nil {
+		return x.RemotePort
+	}
+	return 0
+}
+
+func (x *BindRequest) GetValues() map[string]*StringList {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// Binding is what the edge publishes for one forward.
+type Binding struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// kind is "tcp" (a public TCP port) or "tls" (an SNI name on the edge's
+	// shared TLS port, passed through without terminating TLS).
+	Kind string `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// host is the public host shown in a tcp URL (tcp://host:port).
+	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	// port is the public TCP port for kind "tcp"; 0 asks the edge to allocate
+	// one from port_min..port_max.
+	Port    uint32 `protobuf:"varint,3,opt,name=port,proto3" json:"port,omitempty"`
+	PortMin uint32 `protobuf:"varint,4,opt,name=port_min,json=portMin,proto3" json:"port_min,omitempty"`
+	PortMax uint32 `protobuf:"varint,5,opt,name=port_max,json=portMax,proto3" json:"port_max,omitempty"`
+	// sni_name is the name requested for kind "tls": "" for a random name
+	// under the base domain, a label, or a full name. The edge re-checks it
+	// against the account's reservations.
+	SniName string `protobuf:"bytes,6,opt,name=sni_name,json=sniName,proto3" json:"sni_name,omitempty"`
+	// cidr_allow and cidr_deny are prefixes ("203.0.113.0/24"); the edge
+	// refuses a visitor outside every allow prefix (when any) or inside any
+	// deny prefix, at accept.
+	CidrAllow []string `protobuf:"bytes,7,rep,name=cidr_allow,json=cidrAllow,proto3" json:"cidr_allow,omitempty"`
+	CidrDeny  []string `protobuf:"bytes,8,rep,name=cidr_deny,json=cidrDeny,proto3" json:"cidr_deny,omitempty"`
+	// proxy_protocol is 0 (none), 1 or 2: the PROXY protocol header version
+	// the edge writes to the upstream before the visitor's bytes.
+	ProxyProtocol uint32 `protobuf:"varint,9,opt,name=proxy_protocol,json=proxyProtocol,proto3" json:"proxy_protocol,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Binding) Reset() {
+	*x = Binding{}
+	mi := &file_plugin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Binding) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Binding) ProtoMessage() {}
+
+func (x *Binding) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Binding.ProtoReflect.Descriptor instead.
+func (*Binding) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *Binding) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Binding) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Binding) GetPort() uint32 {
+	if x != nil {
+		return x.Port
+	}
+	return 0
+}
+
+func (x *Binding) GetPortMin() uint32 {
+	if x != nil {
+		return x.PortMin
+	}
+	return 0
+}
+
+func (x *Binding) GetPortMax() uint32 {
+	if x != nil {
+		return x.PortMax
+	}
+	return 0
+}
+
+func (x *Binding) GetSniName() string {
+	if x != nil {
+		return x.SniName
+	}
+	return ""
+}
+
+func (x *Binding) GetCidrAllow() []string {
+	if x != nil {
+		return x.CidrAllow
+	}
+	return nil
+}
+
+func (x *Binding) GetCidrDeny() []string {
+	if x != nil {
+		return x.CidrDeny
+	}
+	return nil
+}
+
+func (x *Binding) GetProxyProtocol() uint32 {
+	if x != nil {
+		return x.ProxyProtocol
+	}
+	return 0
+}
+
+type BindResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Binding       *Binding               `protobuf:"bytes,1,opt,name=binding,proto3" json:"binding,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BindResponse) Reset() {
+	*x = BindResponse{}
+	mi := &file_plugin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BindResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BindResponse) ProtoMessage() {}
+
+func (x *BindResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
+func (*BindResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *BindResponse) GetBinding() *Binding {
+	if x != nil {
+		return x.Binding
+	}
+	return nil
+}
+
+type UnbindRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TunnelId      string                 `protobuf:"bytes,1,opt,name=tunnel_id,json=tunnelId,proto3" json:"tunnel_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbindRequest) Reset() {
+	*x = UnbindRequest{}
+	mi := &file_plugin_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbindRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbindRequest) ProtoMessage() {}
+
+func (x *UnbindRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbindRequest.ProtoReflect.Descriptor instead.
+func (*UnbindRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *UnbindRequest) GetTunnelId() string {
+	if x != nil {
+		return x.TunnelId
+	}
+	return ""
+}
+
+type UnbindResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnbindResponse) Reset() {
+	*x = UnbindResponse{}
+	mi := &file_plugin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnbindResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnbindResponse) ProtoMessage() {}
+
+func (x *UnbindResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnbindResponse.ProtoReflect.Descriptor instead.
+func (*UnbindResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{24}
+}
+
 var File_plugin_proto protoreflect.FileDescriptor
 
 const file_plugin_proto_rawDesc = "" +
@@ -1381,7 +1791,40 @@ const file_plugin_proto_rawDesc = "" +
 	"\bcontinue\x18\x01 \x01(\v2\x1c.sshgress.plugin.v1.ContinueH\x00R\bcontinue\x127\n" +
 	"\arespond\x18\x02 \x01(\v2\x1b.sshgress.plugin.v1.RespondH\x00R\arespond\x123\n" +
 	"\x05cache\x18\x03 \x01(\v2\x1d.sshgress.plugin.v1.CacheHintR\x05cacheB\t\n" +
-	"\averdict*G\n" +
+	"\averdict\"z\n" +
+	"\aAccount\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
+	"\tanonymous\x18\x02 \x01(\bR\tanonymous\x12\x18\n" +
+	"\adomains\x18\x03 \x03(\tR\adomains\x12#\n" +
+	"\rtcp_addresses\x18\x04 \x03(\tR\ftcpAddresses\"\xd7\x02\n" +
+	"\vBindRequest\x12\x1b\n" +
+	"\ttunnel_id\x18\x01 \x01(\tR\btunnelId\x12\x12\n" +
+	"\x04type\x18\x02 \x01(\tR\x04type\x125\n" +
+	"\aaccount\x18\x03 \x01(\v2\x1b.sshgress.plugin.v1.AccountR\aaccount\x12\x1f\n" +
+	"\vremote_name\x18\x04 \x01(\tR\n" +
+	"remoteName\x12\x1f\n" +
+	"\vremote_port\x18\x05 \x01(\rR\n" +
+	"remotePort\x12C\n" +
+	"\x06values\x18\x06 \x03(\v2+.sshgress.plugin.v1.BindRequest.ValuesEntryR\x06values\x1aY\n" +
+	"\vValuesEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
+	"\x05value\x18\x02 \x01(\v2\x1e.sshgress.plugin.v1.StringListR\x05value:\x028\x01\"\xf9\x01\n" +
+	"\aBinding\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x12\n" +
+	"\x04port\x18\x03 \x01(\rR\x04port\x12\x19\n" +
+	"\bport_min\x18\x04 \x01(\rR\aportMin\x12\x19\n" +
+	"\bport_max\x18\x05 \x01(\rR\aportMax\x12\x19\n" +
+	"\bsni_name\x18\x06 \x01(\tR\asniName\x12\x1d\n" +
+	"\n" +
+	"cidr_allow\x18\a \x03(\tR\tcidrAllow\x12\x1b\n" +
+	"\tcidr_deny\x18\b \x03(\tR\bcidrDeny\x12%\n" +
+	"\x0eproxy_protocol\x18\t \x01(\rR\rproxyProtocol\"E\n" +
+	"\fBindResponse\x125\n" +
+	"\abinding\x18\x01 \x01(\v2\x1b.sshgress.plugin.v1.BindingR\abinding\",\n" +
+	"\rUnbindRequest\x12\x1b\n" +
+	"\ttunnel_id\x18\x01 \x01(\tR\btunnelId\"\x10\n" +
+	"\x0eUnbindResponse*G\n" +
 	"\bFlagType\x12\x14\n" +
 	"\x10FLAG_TYPE_STRING\x10\x00\x12\x12\n" +
 	"\x0eFLAG_TYPE_BOOL\x10\x01\x12\x11\n" +
@@ -1394,7 +1837,10 @@ const file_plugin_proto_rawDesc = "" +
 	"\vCloseTunnel\x12&.sshgress.plugin.v1.CloseTunnelRequest\x1a'.sshgress.plugin.v1.CloseTunnelResponse2Z\n" +
 	"\n" +
 	"Middleware\x12L\n" +
-	"\x05Check\x12 .sshgress.plugin.v1.CheckRequest\x1a!.sshgress.plugin.v1.CheckResponseB;Z9github.com/sshgress/sshgress/sdk/proto/plugin/v1;pluginv1b\x06proto3"
+	"\x05Check\x12 .sshgress.plugin.v1.CheckRequest\x1a!.sshgress.plugin.v1.CheckResponse2\xa6\x01\n" +
+	"\bEndpoint\x12I\n" +
+	"\x04Bind\x12\x1f.sshgress.plugin.v1.BindRequest\x1a .sshgress.plugin.v1.BindResponse\x12O\n" +
+	"\x06Unbind\x12!.sshgress.plugin.v1.UnbindRequest\x1a\".sshgress.plugin.v1.UnbindResponseB;Z9github.com/sshgress/sshgress/sdk/proto/plugin/v1;pluginv1b\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -1409,7 +1855,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_plugin_proto_goTypes = []any{
 	(FlagType)(0),               // 0: sshgress.plugin.v1.FlagType
 	(*DescribeRequest)(nil),     // 1: sshgress.plugin.v1.DescribeRequest
@@ -1431,13 +1877,20 @@ var file_plugin_proto_goTypes = []any{
 	(*Respond)(nil),             // 17: sshgress.plugin.v1.Respond
 	(*CacheHint)(nil),           // 18: sshgress.plugin.v1.CacheHint
 	(*CheckResponse)(nil),       // 19: sshgress.plugin.v1.CheckResponse
-	nil,                         // 20: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	(*Account)(nil),             // 20: sshgress.plugin.v1.Account
+	(*BindRequest)(nil),         // 21: sshgress.plugin.v1.BindRequest
+	(*Binding)(nil),             // 22: sshgress.plugin.v1.Binding
+	(*BindResponse)(nil),        // 23: sshgress.plugin.v1.BindResponse
+	(*UnbindRequest)(nil),       // 24: sshgress.plugin.v1.UnbindRequest
+	(*UnbindResponse)(nil),      // 25: sshgress.plugin.v1.UnbindResponse
+	nil,                         // 26: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	nil,                         // 27: sshgress.plugin.v1.BindRequest.ValuesEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	3,  // 0: sshgress.plugin.v1.DescribeResponse.manifest:type_name -> sshgress.plugin.v1.Manifest
 	4,  // 1: sshgress.plugin.v1.Manifest.flags:type_name -> sshgress.plugin.v1.FlagSpec
 	0,  // 2: sshgress.plugin.v1.FlagSpec.type:type_name -> sshgress.plugin.v1.FlagType
-	20, // 3: sshgress.plugin.v1.OpenTunnelRequest.values:type_name -> sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	26, // 3: sshgress.plugin.v1.OpenTunnelRequest.values:type_name -> sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
 	12, // 4: sshgress.plugin.v1.CheckRequest.headers:type_name -> sshgress.plugin.v1.Header
 	13, // 5: sshgress.plugin.v1.CheckRequest.tls:type_name -> sshgress.plugin.v1.TLSFacts
 	12, // 6: sshgress.plugin.v1.Continue.set_headers:type_name -> sshgress.plugin.v1.Header
@@ -1446,22 +1899,30 @@ var file_plugin_proto_depIdxs = []int32{
 	16, // 9: sshgress.plugin.v1.CheckResponse.continue:type_name -> sshgress.plugin.v1.Continue
 	17, // 10: sshgress.plugin.v1.CheckResponse.respond:type_name -> sshgress.plugin.v1.Respond
 	18, // 11: sshgress.plugin.v1.CheckResponse.cache:type_name -> sshgress.plugin.v1.CacheHint
-	7,  // 12: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
-	1,  // 13: sshgress.plugin.v1.Plugin.Describe:input_type -> sshgress.plugin.v1.DescribeRequest
-	5,  // 14: sshgress.plugin.v1.Plugin.Configure:input_type -> sshgress.plugin.v1.ConfigureRequest
-	8,  // 15: sshgress.plugin.v1.Plugin.OpenTunnel:input_type -> sshgress.plugin.v1.OpenTunnelRequest
-	10, // 16: sshgress.plugin.v1.Plugin.CloseTunnel:input_type -> sshgress.plugin.v1.CloseTunnelRequest
-	14, // 17: sshgress.plugin.v1.Middleware.Check:input_type -> sshgress.plugin.v1.CheckRequest
-	2,  // 18: sshgress.plugin.v1.Plugin.Describe:output_type -> sshgress.plugin.v1.DescribeResponse
-	6,  // 19: sshgress.plugin.v1.Plugin.Configure:output_type -> sshgress.plugin.v1.ConfigureResponse
-	9,  // 20: sshgress.plugin.v1.Plugin.OpenTunnel:output_type -> sshgress.plugin.v1.OpenTunnelResponse
-	11, // 21: sshgress.plugin.v1.Plugin.CloseTunnel:output_type -> sshgress.plugin.v1.CloseTunnelResponse
-	19, // 22: sshgress.plugin.v1.Middleware.Check:output_type -> sshgress.plugin.v1.CheckResponse
-	18, // [18:23] is the sub-list for method output_type
-	13, // [13:18] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	20, // 12: sshgress.plugin.v1.BindRequest.account:type_name -> sshgress.plugin.v1.Account
+	27, // 13: sshgress.plugin.v1.BindRequest.values:type_name -> sshgress.plugin.v1.BindRequest.ValuesEntry
+	22, // 14: sshgress.plugin.v1.BindResponse.binding:type_name -> sshgress.plugin.v1.Binding
+	7,  // 15: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
+	7,  // 16: sshgress.plugin.v1.BindRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
+	1,  // 17: sshgress.plugin.v1.Plugin.Describe:input_type -> sshgress.plugin.v1.DescribeRequest
+	5,  // 18: sshgress.plugin.v1.Plugin.Configure:input_type -> sshgress.plugin.v1.ConfigureRequest
+	8,  // 19: sshgress.plugin.v1.Plugin.OpenTunnel:input_type -> sshgress.plugin.v1.OpenTunnelRequest
+	10, // 20: sshgress.plugin.v1.Plugin.CloseTunnel:input_type -> sshgress.plugin.v1.CloseTunnelRequest
+	14, // 21: sshgress.plugin.v1.Middleware.Check:input_type -> sshgress.plugin.v1.CheckRequest
+	21, // 22: sshgress.plugin.v1.Endpoint.Bind:input_type -> sshgress.plugin.v1.BindRequest
+	24, // 23: sshgress.plugin.v1.Endpoint.Unbind:input_type -> sshgress.plugin.v1.UnbindRequest
+	2,  // 24: sshgress.plugin.v1.Plugin.Describe:output_type -> sshgress.plugin.v1.DescribeResponse
+	6,  // 25: sshgress.plugin.v1.Plugin.Configure:output_type -> sshgress.plugin.v1.ConfigureResponse
+	9,  // 26: sshgress.plugin.v1.Plugin.OpenTunnel:output_type -> sshgress.plugin.v1.OpenTunnelResponse
+	11, // 27: sshgress.plugin.v1.Plugin.CloseTunnel:output_type -> sshgress.plugin.v1.CloseTunnelResponse
+	19, // 28: sshgress.plugin.v1.Middleware.Check:output_type -> sshgress.plugin.v1.CheckResponse
+	23, // 29: sshgress.plugin.v1.Endpoint.Bind:output_type -> sshgress.plugin.v1.BindResponse
+	25, // 30: sshgress.plugin.v1.Endpoint.Unbind:output_type -> sshgress.plugin.v1.UnbindResponse
+	24, // [24:31] is the sub-list for method output_type
+	17, // [17:24] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1479,9 +1940,9 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   20,
+			NumMessages:   27,
 			NumExtensions: 0,
-			NumServices:   2,
+			NumServices:   3,
 		},
 		GoTypes:           file_plugin_proto_goTypes,
 		DependencyIndexes: file_plugin_proto_depIdxs,

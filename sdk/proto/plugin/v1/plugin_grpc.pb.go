@@ -2,7 +2,8 @@
 //
 // A plugin is a separate process started by the sshgress edge through
 // hashicorp/go-plugin (gRPC only, AutoMTLS). It serves the Plugin service and,
-// when it is an HTTP middleware, the Middleware service.
+// when it is an HTTP middleware, the Middleware service, and when it provides
+// endpoint types (tcp, tls, ...), the Endpoint service.
 //
 // Versioning: this package only ever grows. Within v1, fields and RPCs are
 // added, never renamed, renumbered or removed; an incompatible change is a new
@@ -372,6 +373,166 @@ var Middleware_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _Middleware_Check_Handler,
+		},
+	},
+	Streams:  []grpc.StreamDesc{},
+	Metadata: "plugin.proto",
+}
+
+const (
+	Endpoint_Bind_FullMethodName   = "/sshgress.plugin.v1.Endpoint/Bind"
+	Endpoint_Unbind_FullMethodName = "/sshgress.plugin.v1.Endpoint/Unbind"
+)
+
+// EndpointClient is the client API for Endpoint service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+//
+// Endpoint is served by plugins that provide endpoint types (the manifest's
+// endpoint_types). The plugin decides and validates; the edge binds the public
+// address, enforces the connection rules at accept and moves every byte. No
+// call is made per visitor connection.
+type EndpointClient interface {
+	// Bind validates a forward of one of the plugin's endpoint types and says
+	// what the edge should publish. An error with code INVALID_ARGUMENT refuses
+	// the forward and its message is shown verbatim to the tunnel's owner.
+	Bind(ctx context.Context, in *BindRequest, opts ...grpc.CallOption) (*BindResponse, error)
+	// Unbind tells the plugin a binding is gone. Unknown ids are not an error.
+	// It is not replayed after a plugin restart: bindings live in the edge.
+	Unbind(ctx context.Context, in *UnbindRequest, opts ...grpc.CallOption) (*UnbindResponse, error)
+}
+
+type endpointClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewEndpointClient(cc grpc.ClientConnInterface) EndpointClient {
+	return &endpointClient{cc}
+}
+
+func (c *endpointClient) Bind(ctx context.Context, in *BindRequest, opts ...grpc.CallOption) (*BindResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BindResponse)
+	err := c.cc.Invoke(ctx, Endpoint_Bind_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *endpointClient) Unbind(ctx context.Context, in *UnbindRequest, opts ...grpc.CallOption) (*UnbindResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnbindResponse)
+	err := c.cc.Invoke(ctx, Endpoint_Unbind_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// EndpointServer is the server API for Endpoint service.
+// All implementations must embed UnimplementedEndpointServer
+// for forward compatibility.
+//
+// Endpoint is served by plugins that provide endpoint types (the manifest's
+// endpoint_types). The plugin decides and validates; the edge binds the public
+// address, enforces the connection rules at accept and moves every byte. No
+// call is made per visitor connection.
+type EndpointServer interface {
+	// Bind validates a forward of one of the plugin's endpoint types and says
+	// what the edge should publish. An error with code INVALID_ARGUMENT refuses
+	// the forward and its message is shown verbatim to the tunnel's owner.
+	Bind(context.Context, *BindRequest) (*BindResponse, error)
+	// Unbind tells the plugin a binding is gone. Unknown ids are not an error.
+	// It is not replayed after a plugin restart: bindings live in the edge.
+	Unbind(context.Context, *UnbindRequest) (*UnbindResponse, error)
+	mustEmbedUnimplementedEndpointServer()
+}
+
+// UnimplementedEndpointServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedEndpointServer struct{}
+
+func (UnimplementedEndpointServer) Bind(context.Context, *BindRequest) (*BindResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Bind not implemented")
+}
+func (UnimplementedEndpointServer) Unbind(context.Context, *UnbindRequest) (*UnbindResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Unbind not implemented")
+}
+func (UnimplementedEndpointServer) mustEmbedUnimplementedEndpointServer() {}
+func (UnimplementedEndpointServer) testEmbeddedByValue()                  {}
+
+// UnsafeEndpointServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to EndpointServer will
+// result in compilation errors.
+type UnsafeEndpointServer interface {
+	mustEmbedUnimplementedEndpointServer()
+}
+
+func RegisterEndpointServer(s grpc.ServiceRegistrar, srv EndpointServer) {
+	// If the following call pancis, it indicates UnimplementedEndpointServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&Endpoint_ServiceDesc, srv)
+}
+
+func _Endpoint_Bind_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BindRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EndpointServer).Bind(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Endpoint_Bind_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EndpointServer).Bind(ctx, req.(*BindRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Endpoint_Unbind_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnbindRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(EndpointServer).Unbind(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Endpoint_Unbind_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(EndpointServer).Unbind(ctx, req.(*UnbindRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// Endpoint_ServiceDesc is the grpc.ServiceDesc for Endpoint service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var Endpoint_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "sshgress.plugin.v1.Endpoint",
+	HandlerType: (*EndpointServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Bind",
+			Handler:    _Endpoint_Bind_Handler,
+		},
+		{
+			MethodName: "Unbind",
+			Handler:    _Endpoint_Unbind_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,168 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/usererr"
+	"github.com/sshgress/sshgress/sdk"
+)
+
+// Publisher publishes what an endpoint plugin decided: it binds the
+// public address of a binding and carries the bytes. The core provides it
+// (TCP listeners, the shared TLS port); the plugin host never touches a
+// visitor connection.
+type Publisher interface {
+	// Publish binds b for the forward in req. Errors shown to the user are
+	// usererr errors.
+	Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Binding) (sshserver.Endpoint, error)
+}
+
+// EndpointTypes returns the endpoint types the plugins provide, mapped to
+// the providing plugin's name.
+func (h *Host) EndpointTypes() map[string]string {
+	out := map[string]string{}
+	if h == nil {
+		return out
+	}
+	for _, name := range h.names {
+		for _, t := range h.plugins[name].manifest.EndpointTypes {
+			out[t] = name
+		}
+	}
+	return out
+}
+
+// EndpointType returns the sshserver.EndpointType for an endpoint type a
+// plugin provides, publishing through pub; nil if no plugin provides typ.
+func (h *Host) EndpointType(typ string, pub Publisher) sshserver.EndpointType {
+	name, ok := h.EndpointTypes()[typ]
+	if !ok {
+		return nil
+	}
+	return &endpointType{host: h, typ: typ, p: h.plugins[name], pub: pub}
+}
+
+// endpointType asks the plugin, then publishes.
+type endpointType struct {
+	host *Host
+	typ  string
+	p    *proc
+	pub  Publisher
+}
+
+var _ sshserver.EndpointType = (*endpointType)(nil)
+
+// Bind asks the plugin what to publish (one call, bounded by
+// Options.SetupTimeout), checks the answer and publishes it. Other plugins
+// whose flags the user set for this command join the tunnel through
+// OpenTunnel, as for http.
+func (t *endpointType) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.Endpoint, error) {
+	name := t.p.spec.Name
+	inst := t.p.cur.Load()
+	if inst == nil {
+		return nil, usererr.Wrap(errPluginDown, fmt.Sprintf("the %s plugin is restarting; try again in a few seconds", name))
+	}
+	acct := sdk.Account{}
+	if a := req.Account; a != nil {
+		acct = sdk.Account{Name: a.Name, Anonymous: a.Anonymous, Domains: slices.Clone(a.Domains), TCPAddresses: slices.Clone(a.TCPAddresses)}
+	}
+	breq := sdk.BindRequest{
+		TunnelID:   req.TunnelID,
+		Type:       t.typ,
+		Account:    acct,
+		RemoteName: req.Forward.BindAddr,
+		RemotePort: req.Forward.BindPort,
+		Values:     req.PluginValues[name],
+	}
+	bctx, cancel := context.WithTimeout(ctx, t.host.opts.SetupTimeout)
+	b, err := inst.rpc.Bind(bctx, breq)
+	cancel()
+	if err != nil {
+		if msg, refused := sdk.AsUserError(err); refused {
+			return nil, usererr.Wrap(err, userText(msg))
+		}
+		err = fmt.Errorf("pluginhost: plugin %q: bind %s: %w", name, req.TunnelID, err)
+		return nil, usererr.Wrap(err, fmt.Sprintf("the %s plugin failed to set up the endpoint; try again in a moment", name))
+	}
+	unbind := func() { t.unbind(req.TunnelID) }
+	if err := b.Validate(); err != nil {
+		unbind()
+		err = fmt.Errorf("pluginhost: plugin %q: nonsense binding: %w", name, err)
+		return nil, usererr.Wrap(err, fmt.Sprintf("the %s plugin answered nonsense; tell the operator", name))
+	}
+	ep, err := t.pub.Publish(ctx, req, b)
+	if err != nil {
+		unbind()
+		return nil, err
+	}
+	wrapped := &pluginEndpoint{Endpoint: ep, unbind: unbind}
+	others := make(map[string]map[string][]string)
+	for pn, vs := range req.PluginValues {
+		if pn != name {
+			others[pn] = vs
+		}
+	}
+	if len(others) > 0 {
+		chain, err := t.host.Open(ctx, Tunnel{
+			ID:         req.TunnelID,
+			Account:    acct.Name,
+			Command:    t.typ,
+			URL:        ep.URL(),
+			RemotePort: req.Forward.BindPort,
+			Values:     others,
+		}, req.Console.Line)
+		if err != nil {
+			wrapped.Close()
+			return nil, err
+		}
+		wrapped.chain = chain
+	}
+	return wrapped, nil
+}
+
+// unbind tells the plugin, bounded by Options.SetupTimeout; failures are
+// logged only, since the binding is gone from the edge either way.
+func (t *endpointType) unbind(id string) {
+	inst := t.p.cur.Load()
+	if inst == nil || t.host.closed.Load() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.host.ctx, t.host.opts.SetupTimeout)
+	defer cancel()
+	if err := inst.rpc.Unbind(ctx, id); err != nil && !errors.Is(err, context.Canceled) {
+		t.p.logger.Warn("plugin failed to unbind", "tunnel", id, "error", err)
+	}
+}
+
+// pluginEndpoint is a published binding plus its plugin bookkeeping.
+type pluginEndpoint struct {
+	sshserver.Endpoint
+	unbind func()
+	chain  *Chain
+	once   sync.Once
+}
+
+// Protection lists the endpoint's own rules, then other plugins' lines.
+func (e *pluginEndpoint) Protection() []string {
+	out := e.Endpoint.Protection()
+	if e.chain != nil {
+		out = append(out, e.chain.Protection()...)
+	}
+	return out
+}
+
+// Close unpublishes at once, then tells the plugins. Idempotent.
+func (e *pluginEndpoint) Close() {
+	e.once.Do(func() {
+		e.Endpoint.Close()
+		if e.chain != nil {
+			e.chain.Close()
+		}
+		e.unbind()
+	})
+}

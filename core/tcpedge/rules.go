@@ -1,0 +1,94 @@
+package tcpedge
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/sshgress/sshgress/sdk"
+)
+
+// Rules are the connection rules of one endpoint, enforced at accept
+// without asking the plugin.
+type Rules struct {
+	// Allow, when not empty, admits only visitors inside one of these
+	// prefixes.
+	Allow []netip.Prefix
+	// Deny refuses visitors inside any of these prefixes; it wins over
+	// Allow.
+	Deny []netip.Prefix
+	// ProxyProtocol is 0, 1 or 2: the PROXY header version written
+	// upstream before the visitor's bytes.
+	ProxyProtocol int
+}
+
+// RulesFrom parses a plugin's binding into Rules. The plugin validated it;
+// a failure here means a broken plugin.
+func RulesFrom(b sdk.Binding) (Rules, error) {
+	var r Rules
+	for _, c := range b.CIDRAllow {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return Rules{}, fmt.Errorf("tcpedge: cidr allow: %w", err)
+		}
+		r.Allow = append(r.Allow, p.Masked())
+	}
+	for _, c := range b.CIDRDeny {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return Rules{}, fmt.Errorf("tcpedge: cidr deny: %w", err)
+		}
+		r.Deny = append(r.Deny, p.Masked())
+	}
+	if b.ProxyProtocol < 0 || b.ProxyProtocol > 2 {
+		return Rules{}, fmt.Errorf("tcpedge: proxy protocol version %d", b.ProxyProtocol)
+	}
+	r.ProxyProtocol = b.ProxyProtocol
+	return r, nil
+}
+
+// Admit reports whether a visitor from addr may connect. An IPv4-mapped
+// IPv6 address is checked as IPv4.
+func (r *Rules) Admit(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range r.Deny {
+		if p.Contains(addr) {
+			return false
+		}
+	}
+	if len(r.Allow) == 0 {
+		return true
+	}
+	for _, p := range r.Allow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Protection describes the rules for the banner; nil when anyone may
+// connect.
+func (r *Rules) Protection() []string {
+	var out []string
+	if len(r.Allow) > 0 {
+		out = append(out, "CIDR allow "+join(r.Allow))
+	}
+	if len(r.Deny) > 0 {
+		out = append(out, "CIDR deny "+join(r.Deny))
+	}
+	return out
+}
+
+func join(ps []netip.Prefix) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += ", "
+		}
+		if i == 4 && len(ps) > 5 {
+			return s + fmt.Sprintf("and %d more", len(ps)-4)
+		}
+		s += p.String()
+	}
+	return s
+}

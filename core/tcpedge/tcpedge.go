@@ -1,0 +1,305 @@
+// Package tcpedge publishes TCP endpoints: one public listener per tunnel,
+// on a port an endpoint plugin asked for (a reserved address) or one the
+// edge allocates from the plugin's range. Visitors are checked against the
+// endpoint's CIDR rules at accept, get a PROXY protocol header upstream when
+// asked, and are spliced to an SSH forwarded-tcpip channel with half-close
+// passed on both ways.
+//
+// Relay and Splice are shared with TLS passthrough (core/tlsedge).
+package tcpedge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"syscall"
+
+	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/usererr"
+	"github.com/sshgress/sshgress/sdk"
+)
+
+// Options configures an Edge.
+type Options struct {
+	// ListenHost is the IP address or host the public listeners bind, ""
+	// for every interface.
+	ListenHost string
+	// BaseDomain is the host shown in URLs when a binding names none.
+	BaseDomain string
+	// Accounts holds TCP address reservations; may be nil.
+	Accounts *account.Directory
+	// ExcludePorts are the edge's own ports, never handed out.
+	ExcludePorts []int
+	// MaxConns bounds live visitor connections per endpoint. Default
+	// DefaultMaxConns.
+	MaxConns int
+	// Logger receives operator logs.
+	Logger *slog.Logger
+}
+
+// maxAllocTries bounds the ports tried when allocating one.
+const maxAllocTries = 128
+
+// Edge owns the public TCP listeners. It is safe for concurrent use.
+type Edge struct {
+	opts     Options
+	log      *slog.Logger
+	reserved map[int]bool // ports any account reserves
+
+	mu     sync.Mutex
+	ports  map[int]*endpoint
+	closed bool
+}
+
+// New returns an Edge.
+func New(opts Options) *Edge {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Edge{opts: opts, log: opts.Logger, reserved: map[int]bool{}, ports: map[int]*endpoint{}}
+	for _, a := range opts.Accounts.Accounts() {
+		for _, addr := range a.TCPAddresses {
+			if _, p, err := net.SplitHostPort(addr); err == nil {
+				n, _ := strconv.Atoi(p)
+				e.reserved[n] = true
+			}
+		}
+	}
+	return e
+}
+
+// Publish binds a kind "tcp" binding for one forward and starts accepting
+// visitors. A non-zero port must be reserved by the forward's account as
+// host:port; port 0 takes a free port from the binding's range that is
+// neither the edge's own nor reserved by any account. The owner's own
+// reserved port held by an older session of the same account is taken
+// over.
+func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Binding) (sshserver.Endpoint, error) {
+	if b.Kind != sdk.KindTCP {
+		return nil, fmt.Errorf("tcpedge: publish: binding kind %q", b.Kind)
+	}
+	rules, err := RulesFrom(b)
+	if err != nil {
+		return nil, err
+	}
+	host := b.Host
+	if host == "" {
+		host = e.opts.BaseDomain
+	}
+	ep := &endpoint{edge: e, owner: req.Account.Name, host: host}
+	var ln net.Listener
+	if b.Port != 0 {
+		ln, err = e.listenReserved(req.Account, host, int(b.Port), ep)
+	} else {
+		ln, err = e.listenRange(int(b.PortMin), int(b.PortMax), ep)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ep.ln = ln
+	ep.port = ln.Addr().(*net.TCPAddr).Port
+	ep.url = "tcp://" + net.JoinHostPort(host, strconv.Itoa(ep.port))
+	f := req.Forward
+	ep.relay = NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (Upstream, error) {
+		return f.Dial(ctx, v)
+	}, e.opts.MaxConns, e.log)
+	ep.done = make(chan struct{})
+	e.mu.Lock()
+	ep.live = true
+	closed := e.closed
+	e.mu.Unlock()
+	go ep.accept()
+	if closed {
+		ep.Close()
+		return nil, usererr.New("the edge is shutting down")
+	}
+	return ep, nil
+}
+
+func (e *Edge) own(port int) bool {
+	return slices.Contains(e.opts.ExcludePorts, port)
+}
+
+// listenReserved binds the account's reserved host:port.
+func (e *Edge) listenReserved(acct *account.Account, host string, port int, ep *endpoint) (net.Listener, error) {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	owner := e.opts.Accounts.TCPOwner(addr)
+	if acct == nil || acct.Anonymous || owner == nil || owner.Name != acct.Name {
+		return nil, usererr.Errorf("tcp endpoints listen on remote port 0 (a random port) or on a TCP address reserved for your account; %s is not reserved for you", addr)
+	}
+	if e.own(port) {
+		return nil, usererr.Errorf("%s is one of the edge's own ports and cannot be published; ask the operator to fix the reservation", addr)
+	}
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, usererr.New("the edge is shutting down")
+	}
+	prev := e.ports[port]
+	if prev != nil && (prev.owner != acct.Name || !prev.live) {
+		e.mu.Unlock()
+		return nil, usererr.Errorf("%s is in use by another tunnel", addr)
+	}
+	e.ports[port] = ep // claim before the takeover, so nobody else races in
+	e.mu.Unlock()
+	if prev != nil {
+		prev.takenOver()
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(e.opts.ListenHost, strconv.Itoa(port)))
+	if err != nil {
+		e.release(port, ep)
+		e.log.Warn("cannot listen on a reserved TCP port", "port", port, "err", err)
+		return nil, usererr.Wrap(err, fmt.Sprintf("the edge could not listen on %s (the port is busy); tell the operator", addr))
+	}
+	return ln, nil
+}
+
+// listenRange binds a free port from lo to hi.
+func (e *Edge) listenRange(lo, hi int, ep *endpoint) (net.Listener, error) {
+	n := hi - lo + 1
+	if lo < 1 || hi > 65535 || n <= 0 {
+		return nil, fmt.Errorf("tcpedge: port range %d-%d", lo, hi)
+	}
+	start := rand.IntN(n)
+	tries := min(n, maxAllocTries)
+	// Walk the range from a random start with a stride coprime to n, so
+	// consecutive tunnels do not get neighbouring ports.
+	stride := 1
+	if n > 2 {
+		for _, s := range []int{7919, 104729, 1299709} {
+			if gcd(s, n) == 1 {
+				stride = s % n
+				break
+			}
+		}
+	}
+	for i := range tries {
+		port := lo + (start+i*stride)%n
+		if e.own(port) || e.reserved[port] {
+			continue
+		}
+		e.mu.Lock()
+		if e.closed {
+			e.mu.Unlock()
+			return nil, usererr.New("the edge is shutting down")
+		}
+		if e.ports[port] != nil {
+			e.mu.Unlock()
+			continue
+		}
+		e.ports[port] = ep
+		e.mu.Unlock()
+		ln, err := net.Listen("tcp", net.JoinHostPort(e.opts.ListenHost, strconv.Itoa(port)))
+		if err == nil {
+			return ln, nil
+		}
+		e.release(port, ep)
+		if !errors.Is(err, syscall.EADDRINUSE) && !errors.Is(err, syscall.EACCES) {
+			return nil, fmt.Errorf("tcpedge: listen: %w", err)
+		}
+	}
+	return nil, usererr.New("no free public TCP port was found; try again later, or ask the operator to widen the tcp port range")
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+func (e *Edge) release(port int, ep *endpoint) {
+	e.mu.Lock()
+	if e.ports[port] == ep {
+		delete(e.ports, port)
+	}
+	e.mu.Unlock()
+}
+
+// Len returns the number of published TCP endpoints.
+func (e *Edge) Len() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.ports)
+}
+
+// Close closes every endpoint and refuses new ones. Idempotent.
+func (e *Edge) Close() {
+	e.mu.Lock()
+	e.closed = true
+	eps := make([]*endpoint, 0, len(e.ports))
+	for _, ep := range e.ports {
+		if ep.live {
+			eps = append(eps, ep)
+		}
+	}
+	e.mu.Unlock()
+	for _, ep := range eps {
+		ep.Close()
+	}
+}
+
+// endpoint is one published TCP forward.
+type endpoint struct {
+	edge  *Edge
+	owner string
+	host  string
+	port  int
+	url   string
+	ln    net.Listener
+	relay *Relay
+	done  chan struct{}
+	once  sync.Once
+	live  bool // fully published; guarded by edge.mu
+}
+
+// URL returns the tcp:// URL. The SSH server calls it once the forward is
+// fully set up, which opens the relay (see Relay.Open).
+func (ep *endpoint) URL() string {
+	ep.relay.Open()
+	return ep.url
+}
+
+func (ep *endpoint) Port() uint32         { return uint32(ep.port) }
+func (ep *endpoint) Protection() []string { return ep.relay.Rules().Protection() }
+
+func (ep *endpoint) accept() {
+	defer close(ep.done)
+	for {
+		c, err := ep.ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return
+		}
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetNoDelay(true)
+		}
+		ep.relay.Serve(c)
+	}
+}
+
+// Close closes the listener, frees the port and ends every visitor
+// connection. Idempotent.
+func (ep *endpoint) Close() {
+	ep.once.Do(func() {
+		ep.ln.Close()
+		<-ep.done
+		ep.relay.Close()
+		ep.edge.release(ep.port, ep)
+	})
+}
+
+// takenOver closes an endpoint whose reserved address the same account
+// claimed from a newer connection.
+func (ep *endpoint) takenOver() { ep.Close() }

@@ -1,0 +1,336 @@
+// Package tlsedge is the edge's shared TLS port. For each visitor
+// connection it reads the ClientHello (bounded in time and size), routes by
+// SNI, and then either
+//
+//   - passes the raw bytes through to a tls endpoint's tunnel without
+//     terminating TLS (the visitor sees the user's own certificate), with
+//     the endpoint's CIDR rules and PROXY header (tcpedge.Relay), or
+//   - terminates TLS for a name an http endpoint serves, with a certificate
+//     from core/certs, and hands the *tls.Conn to the HTTP edge (HTTP/1.1
+//     and HTTP/2), or
+//   - answers an ACME tls-alpn-01 challenge,
+//
+// and closes every other connection: an unknown name never reaches a
+// certificate source, so it can never start an ACME order.
+package tlsedge
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/certs"
+	"github.com/sshgress/sshgress/core/route"
+	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/tcpedge"
+	"github.com/sshgress/sshgress/core/usererr"
+	"github.com/sshgress/sshgress/sdk"
+)
+
+// Defaults for Options.
+const (
+	// DefaultHelloTimeout bounds reading a ClientHello.
+	DefaultHelloTimeout = 10 * time.Second
+	// DefaultMaxHello bounds a ClientHello's bytes.
+	DefaultMaxHello = 64 << 10
+	// DefaultMaxPending bounds connections still sending their ClientHello.
+	DefaultMaxPending = 4096
+)
+
+// Terminator is the HTTP side: which names it serves.
+type Terminator interface {
+	// Serves reports whether an http endpoint serves the normalised name.
+	Serves(name string) bool
+}
+
+// Options configures an Edge.
+type Options struct {
+	// BaseDomain is the normalised base domain (random names go under it).
+	BaseDomain string
+	// Accounts holds name reservations; may be nil.
+	Accounts *account.Directory
+	// PublicPort is the port shown in tls:// URLs (443 is left out).
+	PublicPort int
+	// Certs picks certificates for terminated names; required.
+	Certs *certs.Manager
+	// HTTP reports the names to terminate; required.
+	HTTP Terminator
+	// HelloTimeout bounds reading a ClientHello. Default 10s.
+	HelloTimeout time.Duration
+	// MaxHello bounds a ClientHello's bytes. Default 64 KiB.
+	MaxHello int
+	// MaxPending bounds connections still sending their ClientHello.
+	// Default 4096.
+	MaxPending int
+	// Logger receives operator logs.
+	Logger *slog.Logger
+}
+
+// Edge serves the shared TLS port.
+type Edge struct {
+	opts   Options
+	log    *slog.Logger
+	namer  *route.Namer
+	routes *route.Table[*endpoint]
+	tlsCfg *tls.Config
+	shim   *connListener
+
+	pending atomic.Int64
+	mu      sync.Mutex
+	lns     []net.Listener
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+// New returns an Edge; call Serve with the TLS listener and hand
+// HTTPListener to the HTTP edge.
+func New(opts Options) *Edge {
+	if opts.HelloTimeout <= 0 {
+		opts.HelloTimeout = DefaultHelloTimeout
+	}
+	if opts.MaxHello <= 0 {
+		opts.MaxHello = DefaultMaxHello
+	}
+	if opts.MaxPending <= 0 {
+		opts.MaxPending = DefaultMaxPending
+	}
+	if opts.PublicPort <= 0 {
+		opts.PublicPort = 443
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Edge{
+		opts:   opts,
+		log:    opts.Logger,
+		namer:  &route.Namer{Base: opts.BaseDomain, Accounts: opts.Accounts},
+		routes: route.NewTable[*endpoint](),
+	}
+	e.tlsCfg = &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: opts.Certs.NextProtos(),
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			name, err := route.Normalize(hello.ServerName)
+			if err != nil {
+				return nil, err
+			}
+			hello.ServerName = name
+			return opts.Certs.GetCertificate(hello)
+		},
+	}
+	e.shim = newConnListener()
+	return e
+}
+
+// HTTPListener returns the listener of terminated connections (*tls.Conn,
+// handshake pending) for the HTTP edge's ServeTLS. Its Addr is the TLS
+// port's address once Serve runs.
+func (e *Edge) HTTPListener() net.Listener { return e.shim }
+
+// Serve accepts visitors on l until Close. It returns nil after Close.
+func (e *Edge) Serve(l net.Listener) error {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		l.Close()
+		return nil
+	}
+	e.lns = append(e.lns, l)
+	e.shim.setAddr(l.Addr())
+	e.mu.Unlock()
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			e.mu.Lock()
+			closed := e.closed
+			e.mu.Unlock()
+			if closed {
+				return nil
+			}
+			return err
+		}
+		if e.pending.Add(1) > int64(e.opts.MaxPending) {
+			e.pending.Add(-1)
+			c.Close()
+			continue
+		}
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.route(c)
+		}()
+	}
+}
+
+// route reads the ClientHello and dispatches the connection.
+func (e *Edge) route(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(e.opts.HelloTimeout))
+	raw, hello, err := ReadClientHello(c, e.opts.MaxHello)
+	e.pending.Add(-1)
+	if err != nil {
+		e.log.Debug("no usable client hello", "remote", c.RemoteAddr(), "err", err)
+		c.Close()
+		return
+	}
+	name, err := route.Normalize(hello.ServerName)
+	if err != nil {
+		e.log.Debug("client hello without a valid SNI name", "remote", c.RemoteAddr())
+		c.Close()
+		return
+	}
+	pc := &prefixConn{Conn: c, prefix: raw}
+	if certs.IsChallenge(hello.ALPN) {
+		e.answerChallenge(pc, name)
+		return
+	}
+	if ep, ok := e.routes.Lookup(name); ok {
+		c.SetReadDeadline(time.Time{})
+		ep.relay.Serve(pc)
+		return
+	}
+	if e.opts.HTTP.Serves(name) {
+		c.SetReadDeadline(time.Time{})
+		if !e.shim.deliver(tls.Server(pc, e.tlsCfg)) {
+			c.Close()
+		}
+		return
+	}
+	e.log.Debug("unknown SNI name; connection closed", "sni", name, "remote", c.RemoteAddr())
+	c.Close()
+}
+
+// answerChallenge completes a tls-alpn-01 validation handshake for a
+// served name and closes the connection.
+func (e *Edge) answerChallenge(pc *prefixConn, name string) {
+	defer pc.Close()
+	if !e.opts.Certs.ACMEEnabled() || !e.opts.HTTP.Serves(name) {
+		return
+	}
+	tc := tls.Server(pc, e.tlsCfg)
+	ctx, cancel := context.WithTimeout(context.Background(), e.opts.HelloTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		e.log.Debug("acme challenge handshake failed", "sni", name, "err", err)
+	}
+}
+
+// Close stops accepting and closes the HTTP listener shim; passthrough
+// connections end with their endpoints. It waits for connections still in
+// their ClientHello.
+func (e *Edge) Close() {
+	e.mu.Lock()
+	e.closed = true
+	lns := e.lns
+	e.mu.Unlock()
+	for _, l := range lns {
+		l.Close()
+	}
+	e.shim.Close()
+	e.wg.Wait()
+}
+
+// Publish binds a kind "tls" binding: the SNI name resolved with the same
+// rules as http names, passed through to the forward's tunnel.
+func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Binding) (sshserver.Endpoint, error) {
+	if b.Kind != sdk.KindTLS {
+		return nil, fmt.Errorf("tlsedge: publish: binding kind %q", b.Kind)
+	}
+	rules, err := tcpedge.RulesFrom(b)
+	if err != nil {
+		return nil, err
+	}
+	f := req.Forward
+	ep := &endpoint{edge: e, con: req.Console}
+	ep.relay = tcpedge.NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (tcpedge.Upstream, error) {
+		return f.Dial(ctx, v)
+	}, 0, e.log)
+	if err := e.claim(ep, req.Account, b.SNIName); err != nil {
+		ep.relay.Close()
+		return nil, err
+	}
+	ep.url = "tls://" + ep.name
+	if e.opts.PublicPort != 443 {
+		ep.url += ":" + strconv.Itoa(e.opts.PublicPort)
+	}
+	return ep, nil
+}
+
+// claim resolves and binds the SNI name, as the HTTP edge does for hosts.
+func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
+	for range 5 {
+		name, random, takeover, err := e.namer.Resolve(acct, remote)
+		if err != nil {
+			return err
+		}
+		if e.opts.HTTP.Serves(name) {
+			if random {
+				continue
+			}
+			return usererr.Errorf("%s is in use by an http tunnel", name)
+		}
+		prev, replaced, err := e.routes.Claim(name, acct.Name, takeover, ep)
+		if errors.Is(err, route.ErrInUse) && random {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		ep.name = name
+		if replaced {
+			prev.con.Line(fmt.Sprintf("%s was taken over by a newer connection of your account; this tunnel no longer receives traffic.", name))
+			prev.Close()
+		}
+		return nil
+	}
+	return usererr.New("could not find a free random name; try again")
+}
+
+// Serves reports whether name is a passthrough name (for tests).
+func (e *Edge) Serves(name string) bool {
+	_, ok := e.routes.Lookup(name)
+	return ok
+}
+
+// endpoint is one published tls passthrough forward.
+type endpoint struct {
+	edge  *Edge
+	name  string
+	url   string
+	relay *tcpedge.Relay
+	con   interface{ Line(string) }
+	once  sync.Once
+}
+
+// URL returns tls://name; the SSH server calls it once the forward is set
+// up, which opens the relay (see tcpedge.Relay.Open).
+func (ep *endpoint) URL() string {
+	ep.relay.Open()
+	return ep.url
+}
+
+func (ep *endpoint) Port() uint32         { return uint32(ep.edge.opts.PublicPort) }
+func (ep *endpoint) Protection() []string { return ep.relay.Rules().Protection() }
+
+// Close removes the route at once and ends the connections. Idempotent.
+func (ep *endpoint) Close() {
+	ep.once.Do(func() {
+		if ep.name != "" {
+			ep.edge.routes.Release(ep.name, ep)
+		}
+		ep.relay.Close()
+	})
+}
