@@ -18,11 +18,14 @@ import (
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/internal/e2e"
 	"github.com/sshgress/sshgress/plugins/basicauth"
+	"github.com/sshgress/sshgress/plugins/oauth"
 	"github.com/sshgress/sshgress/sdk"
 )
 
 // bundled describes the bundled plugins as cmd/sshgress does.
-func bundled() []sdk.Manifest { return []sdk.Manifest{basicauth.New().Manifest()} }
+func bundled() []sdk.Manifest {
+	return []sdk.Manifest{basicauth.New().Manifest(), oauth.New().Manifest()}
+}
 
 // authEdge starts an edge with the basicauth plugin enabled (run as a child
 // process of the sshgress binary, as in production).

@@ -5,6 +5,9 @@ import (
 	"io"
 
 	"github.com/sshgress/sshgress/plugins/basicauth"
+	"github.com/sshgress/sshgress/plugins/oauth"
+	"github.com/sshgress/sshgress/plugins/tcp"
+	tlsplugin "github.com/sshgress/sshgress/plugins/tls"
 	"github.com/sshgress/sshgress/sdk"
 )
 
@@ -13,6 +16,9 @@ import (
 // a complete edge while every plugin still runs isolated.
 var bundled = map[string]func() sdk.Plugin{
 	basicauth.Name: func() sdk.Plugin { return basicauth.New() },
+	oauth.Name:     func() sdk.Plugin { return oauth.New() },
+	tcp.Name:       func() sdk.Plugin { return tcp.New() },
+	tlsplugin.Name: func() sdk.Plugin { return tlsplugin.New() },
 }
 
 // runPlugin serves a bundled plugin over go-plugin. Stdout belongs to the
