@@ -45,6 +45,7 @@ type conn struct {
 	nfwd    int // forwards requested so far
 
 	channels *counter // forwarded channels open on this connection
+	sessions int      // session channels opened (one is allowed)
 
 	// mu guards what other goroutines (Shutdown, the session) touch.
 	mu     sync.Mutex
@@ -78,9 +79,8 @@ type reply struct {
 }
 
 type sessionEvent struct {
-	opened bool
-	cmd    string
-	sess   *session
+	cmd  string
+	sess *session
 }
 
 func newConn(s *Server, sc *ssh.ServerConn, acct *account.Account) *conn {
@@ -103,9 +103,7 @@ func (c *conn) serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
 	c.log.Info("ssh connection", "key", c.sc.Permissions.Extensions[extFingerprint], "user", c.sc.User())
 	var wg sync.WaitGroup
 	c.spawn(&wg, "reply loop", c.replyLoop)
-	c.spawn(&wg, "channel loop", func() { c.channelLoop(chans) })
-	c.spawn(&wg, "keepalive", c.keepalive)
-	c.control(reqs)
+	c.control(reqs, chans)
 	c.teardown()
 	wg.Wait()
 	c.log.Info("ssh connection closed")
@@ -132,14 +130,45 @@ func (c *conn) spawn(wg *sync.WaitGroup, what string, f func()) {
 }
 
 // control is the connection's state machine.
-func (c *conn) control(reqs <-chan *ssh.Request) {
+//
+// It also accepts channels and runs the keepalives, so an idle tunnel costs
+// this goroutine and the reply loop, plus x/crypto's own.
+func (c *conn) control(reqs <-chan *ssh.Request, chans <-chan ssh.NewChannel) {
 	defer c.cancel()
 	idle := time.NewTimer(c.srv.cfg.IdleNoForward)
 	defer idle.Stop()
 	var cmdWait <-chan time.Time
 	sessionOpen := false
+	ka := newKeepalive(c.srv.cfg.KeepaliveInterval, c.srv.cfg.KeepaliveCount)
+	defer ka.stop()
 	for {
 		select {
+		case nc, ok := <-chans:
+			if !ok {
+				chans = nil
+				continue
+			}
+			if c.newChannel(nc) {
+				sessionOpen = true
+				cmdWait = nil
+			}
+		case <-ka.tick.C:
+			if !ka.due(time.Now()) {
+				c.log.Info("ssh client stopped answering keepalives", "silent", time.Since(ka.last).Round(time.Millisecond))
+				return
+			}
+			if !ka.inflight {
+				ka.inflight = true
+				go func() {
+					_, _, err := c.sc.SendRequest("keepalive@openssh.com", true, nil)
+					ka.result <- err
+				}()
+			}
+		case err := <-ka.result:
+			ka.inflight = false
+			if err == nil {
+				ka.last = time.Now()
+			}
 		case r, ok := <-reqs:
 			if !ok {
 				return
@@ -149,11 +178,6 @@ func (c *conn) control(reqs <-chan *ssh.Request) {
 				cmdWait = time.After(c.srv.cfg.CommandWait)
 			}
 		case ev := <-c.events:
-			if ev.opened {
-				sessionOpen = true
-				cmdWait = nil
-				continue
-			}
 			// Forwards sent before the exec are already queued in reqs
 			// (the mux delivers in order): take them before deciding.
 			c.drain(reqs)
@@ -537,44 +561,29 @@ func (c *conn) goodbye(msg string) {
 	c.sc.Close()
 }
 
-// keepalive closes the connection when the client stops answering.
-func (c *conn) keepalive() {
-	interval := c.srv.cfg.KeepaliveInterval
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var mu sync.Mutex
-	last := time.Now()
-	inflight := false
-	for {
-		select {
-		case <-c.ctx.Done():
-			return
-		case <-t.C:
-		}
-		mu.Lock()
-		silent := time.Since(last)
-		busy := inflight
-		inflight = true
-		mu.Unlock()
-		if silent > time.Duration(c.srv.cfg.KeepaliveCount)*interval {
-			c.log.Info("ssh client stopped answering keepalives", "silent", silent.Round(time.Millisecond))
-			c.sc.Close()
-			return
-		}
-		if busy {
-			continue
-		}
-		go func() {
-			_, _, err := c.sc.SendRequest("keepalive@openssh.com", true, nil)
-			mu.Lock()
-			if err == nil {
-				last = time.Now()
-			}
-			inflight = false
-			mu.Unlock()
-		}()
+// keepalive tracks the client's answers to keepalive requests; the control
+// loop owns it.
+type keepalive struct {
+	tick     *time.Ticker
+	result   chan error
+	last     time.Time
+	inflight bool
+	budget   time.Duration
+}
+
+func newKeepalive(interval time.Duration, count int) *keepalive {
+	return &keepalive{
+		tick:   time.NewTicker(interval),
+		result: make(chan error, 1),
+		last:   time.Now(),
+		budget: time.Duration(count) * interval,
 	}
 }
+
+// due reports whether the client is still within its silence budget.
+func (k *keepalive) due(now time.Time) bool { return now.Sub(k.last) <= k.budget }
+
+func (k *keepalive) stop() { k.tick.Stop() }
 
 // authPlugins are the plugins that authenticate visitors. ngrok's rule, kept
 // here: one auth method per endpoint.

@@ -8,37 +8,31 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// channelLoop accepts the one session channel a connection may have and
+// newChannel accepts the one session channel a connection may have and
 // rejects every other channel type: the edge never dials on a client's
-// behalf (no direct-tcpip), and has no use for x11 or agent channels.
-func (c *conn) channelLoop(chans <-chan ssh.NewChannel) {
-	sessions := 0
-	for nc := range chans {
-		switch nc.ChannelType() {
-		case "session":
-			sessions++
-			if sessions > 1 {
-				nc.Reject(ssh.Prohibited, "sshgress: one session per connection")
-				continue
-			}
-			ch, reqs, err := nc.Accept()
-			if err != nil {
-				continue
-			}
-			s := &session{conn: c, ch: ch, gone: make(chan struct{})}
-			select {
-			case c.events <- sessionEvent{opened: true}:
-			case <-c.ctx.Done():
-				ch.Close()
-				continue
-			}
-			c.spawn(nil, "session", func() { s.serve(reqs) })
-		case "direct-tcpip", "direct-streamlocal@openssh.com":
-			nc.Reject(ssh.Prohibited, "sshgress: this edge does not open connections for clients (-L and -D are not supported); use -R to publish a local service")
-		default:
-			nc.Reject(ssh.UnknownChannelType, "sshgress: channel type not supported: "+nc.ChannelType())
+// behalf (no direct-tcpip), and has no use for x11 or agent channels. It
+// reports whether a session was opened.
+func (c *conn) newChannel(nc ssh.NewChannel) bool {
+	switch nc.ChannelType() {
+	case "session":
+		c.sessions++
+		if c.sessions > 1 {
+			nc.Reject(ssh.Prohibited, "sshgress: one session per connection")
+			return false
 		}
+		ch, reqs, err := nc.Accept()
+		if err != nil {
+			return false
+		}
+		s := &session{conn: c, ch: ch, gone: make(chan struct{})}
+		c.spawn(nil, "session", func() { s.serve(reqs) })
+		return true
+	case "direct-tcpip", "direct-streamlocal@openssh.com":
+		nc.Reject(ssh.Prohibited, "sshgress: this edge does not open connections for clients (-L and -D are not supported); use -R to publish a local service")
+	default:
+		nc.Reject(ssh.UnknownChannelType, "sshgress: channel type not supported: "+nc.ChannelType())
 	}
+	return false
 }
 
 // session is the user's terminal: it carries the command in, and the
@@ -100,7 +94,9 @@ func (s *session) serve(reqs <-chan *ssh.Request) {
 				case <-c.ctx.Done():
 					return
 				}
-				c.spawn(nil, "session input", s.readInput)
+				if s.pty {
+					c.spawn(nil, "session input", s.readInput)
+				}
 			case "subsystem":
 				r.Reply(false, nil)
 				s.finish("", "Error: subsystems (such as sftp) are not available on this edge; it only publishes -R forwards.\n", 1)
