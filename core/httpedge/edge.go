@@ -224,6 +224,7 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 		ep.https = true
 		ep.port = uint32(e.opts.HTTPSPort)
 	}
+	f.SetPublicPort(ep.port)
 	dial := func(ctx context.Context, visitor netip.AddrPort) (UpstreamConn, error) {
 		return f.Dial(ctx, visitor)
 	}

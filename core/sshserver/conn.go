@@ -247,7 +247,8 @@ func (c *conn) global(r *ssh.Request) {
 		c.nfwd++
 		p, err := parseForward(r.Payload, c.nfwd, c.srv.cfg.MaxForwards)
 		f.err = err
-		f.Forward = Forward{BindAddr: p.Addr, BindPort: p.Port, conn: c.sc, dialTimeout: c.srv.cfg.DialTimeout, channelPort: p.Port, limit: c.acquireChannel}
+		f.Forward = Forward{BindAddr: p.Addr, BindPort: p.Port, conn: c.sc, dialTimeout: c.srv.cfg.DialTimeout, limit: c.acquireChannel}
+		f.channelPort.Store(p.Port)
 		c.queue(&reply{req: r, fwd: f})
 		switch c.state {
 		case stateWaiting:
@@ -298,7 +299,7 @@ func (c *conn) replyLoop() {
 			}
 			ok = f.ok
 			if ok && f.BindPort == 0 {
-				payload = ssh.Marshal(struct{ Port uint32 }{f.channelPort})
+				payload = ssh.Marshal(struct{ Port uint32 }{f.channelPort.Load()})
 			}
 		}
 		if rp.req.WantReply {
@@ -409,9 +410,7 @@ func (c *conn) bind(typ EndpointType, f *fwd) error {
 		return err
 	}
 	f.ep = &countedEndpoint{Endpoint: ep, release: func() { c.srv.tunnels.add(c.acct.Name, -1, max) }}
-	if f.BindPort == 0 {
-		f.channelPort = ep.Port()
-	}
+	f.SetPublicPort(ep.Port())
 	c.log.Info("tunnel opened", "url", ep.URL(), "command", c.inv.Command, "flags", c.srv.cfg.Commands.Redacted(c.inv.Command, c.inv.Values))
 	return nil
 }
@@ -461,7 +460,7 @@ func (c *conn) cancelForward(addr string, port uint32) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i, f := range c.active {
-		if f.BindAddr == addr && (f.BindPort == port || f.channelPort == port) {
+		if f.BindAddr == addr && (f.BindPort == port || f.channelPort.Load() == port) {
 			f.ep.Close()
 			c.active = append(c.active[:i], c.active[i+1:]...)
 			c.log.Info("tunnel cancelled", "url", f.ep.URL())

@@ -37,7 +37,9 @@ type BindRequest struct {
 type Endpoint interface {
 	// URL is the public address shown in the banner.
 	URL() string
-	// Port is the port reported to the client for a port-0 forward.
+	// Port is the port reported to the client for a port-0 forward. Bind
+	// must also have called Forward.SetPublicPort with it before the
+	// endpoint could receive a visitor.
 	Port() uint32
 	// Protection describes what guards the endpoint, for the banner.
 	Protection() []string

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -25,7 +26,7 @@ type Forward struct {
 	dialTimeout time.Duration
 	// channelPort is the port carried in forwarded-tcpip channels: the
 	// requested port, or for port 0 the port reported in the reply.
-	channelPort uint32
+	channelPort atomic.Uint32
 	// limit takes a channel slot (per connection and edge-wide).
 	limit func() (release func(), ok bool)
 }
@@ -35,6 +36,16 @@ type forwardedTCPPayload struct {
 	Port       uint32
 	OriginAddr string
 	OriginPort uint32
+}
+
+// SetPublicPort records the port a port-0 forward was given. An endpoint
+// type calls it before its endpoint can receive visitors: OpenSSH matches
+// every forwarded-tcpip channel on that port. For a forward with an
+// explicit port it does nothing (channels carry the requested port).
+func (f *Forward) SetPublicPort(port uint32) {
+	if f.BindPort == 0 {
+		f.channelPort.Store(port)
+	}
 }
 
 // ErrDialTimeout is returned when the client does not answer a channel open
@@ -47,7 +58,7 @@ var ErrDialTimeout = errors.New("sshserver: the ssh client did not accept the co
 func (f *Forward) Dial(ctx context.Context, visitor netip.AddrPort) (ssh.Channel, error) {
 	payload := ssh.Marshal(&forwardedTCPPayload{
 		Addr:       f.BindAddr,
-		Port:       f.channelPort,
+		Port:       f.channelPort.Load(),
 		OriginAddr: visitor.Addr().Unmap().String(),
 		OriginPort: uint32(visitor.Port()),
 	})

@@ -43,10 +43,9 @@ func NewRelay(rules Rules, dial DialFunc, max int, log *slog.Logger) *Relay {
 	return &Relay{rules: rules, dial: dial, max: max, log: log, ctx: ctx, cancel: cancel, gate: make(chan struct{}), conns: make(map[net.Conn]struct{})}
 }
 
-// Open lets accepted visitors through to the upstream. Until then they
-// wait: the SSH server finishes setting up the forward (the port its
-// forwarded-tcpip channels carry) only after the endpoint is returned, and
-// the first URL() call after Bind marks that point. Idempotent.
+// Open lets accepted visitors through to the upstream; until then they
+// wait. Publishers open the relay once the forward's public port is set
+// (sshserver.Forward.SetPublicPort). Idempotent.
 func (r *Relay) Open() { r.gateOnce.Do(func() { close(r.gate) }) }
 
 // Rules returns the relay's rules.

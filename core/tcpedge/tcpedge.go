@@ -108,9 +108,11 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 	ep.port = ln.Addr().(*net.TCPAddr).Port
 	ep.url = "tcp://" + net.JoinHostPort(host, strconv.Itoa(ep.port))
 	f := req.Forward
+	f.SetPublicPort(uint32(ep.port))
 	ep.relay = NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (Upstream, error) {
 		return f.Dial(ctx, v)
 	}, e.opts.MaxConns, e.log)
+	ep.relay.Open()
 	ep.done = make(chan struct{})
 	e.mu.Lock()
 	ep.live = true
@@ -261,12 +263,8 @@ type endpoint struct {
 	live  bool // fully published; guarded by edge.mu
 }
 
-// URL returns the tcp:// URL. The SSH server calls it once the forward is
-// fully set up, which opens the relay (see Relay.Open).
-func (ep *endpoint) URL() string {
-	ep.relay.Open()
-	return ep.url
-}
+// URL returns the tcp:// URL.
+func (ep *endpoint) URL() string { return ep.url }
 
 func (ep *endpoint) Port() uint32         { return uint32(ep.port) }
 func (ep *endpoint) Protection() []string { return ep.relay.Rules().Protection() }

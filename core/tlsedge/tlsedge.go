@@ -254,10 +254,12 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 		return nil, err
 	}
 	f := req.Forward
+	f.SetPublicPort(uint32(e.opts.PublicPort))
 	ep := &endpoint{edge: e, con: req.Console}
 	ep.relay = tcpedge.NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (tcpedge.Upstream, error) {
 		return f.Dial(ctx, v)
 	}, 0, e.log)
+	ep.relay.Open()
 	if err := e.claim(ep, req.Account, b.SNIName); err != nil {
 		ep.relay.Close()
 		return nil, err
@@ -315,12 +317,8 @@ type endpoint struct {
 	once  sync.Once
 }
 
-// URL returns tls://name; the SSH server calls it once the forward is set
-// up, which opens the relay (see tcpedge.Relay.Open).
-func (ep *endpoint) URL() string {
-	ep.relay.Open()
-	return ep.url
-}
+// URL returns tls://name.
+func (ep *endpoint) URL() string { return ep.url }
 
 func (ep *endpoint) Port() uint32         { return uint32(ep.edge.opts.PublicPort) }
 func (ep *endpoint) Protection() []string { return ep.relay.Rules().Protection() }
