@@ -26,6 +26,7 @@ import (
 	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/config"
+	"github.com/sshgress/sshgress/core/connlimit"
 	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/sshserver"
@@ -176,9 +177,18 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		ExecWait:          cfg.SSH.ExecWait,
 		IdleNoForward:     cfg.SSH.IdleNoForward,
 		MaxForwards:       cfg.Limits.ForwardsPerConn,
-		MaxExecBytes:      cfg.Limits.MaxExecBytes,
-		DialTimeout:       cfg.HTTP.DialTimeout,
-		Logger:            log.With("part", "ssh"),
+		Limits: sshserver.Limits{
+			UnauthPerSource:       cfg.Limits.UnauthPerSource,
+			UnauthTotal:           cfg.Limits.UnauthTotal,
+			FailuresBeforePenalty: cfg.Limits.FailuresBeforePenalty,
+			PenaltyWindow:         cfg.Limits.PenaltyWindow,
+			TunnelsPerAccount:     cfg.Limits.TunnelsPerAccount,
+			ChannelsPerConn:       cfg.Limits.ChannelsPerConn,
+			ChannelsTotal:         cfg.Limits.ChannelsTotal,
+		},
+		MaxExecBytes: cfg.Limits.MaxExecBytes,
+		DialTimeout:  cfg.HTTP.DialTimeout,
+		Logger:       log.With("part", "ssh"),
 	})
 	if err != nil {
 		e.closeListeners()
@@ -417,6 +427,13 @@ func (e *Edge) listen() error {
 			e.httpLn.Close()
 			return fmt.Errorf("core: https listener (https.addr): %w", err)
 		}
+	}
+	// Visitors' connections are capped per address and overall on each
+	// public port, before any byte is read.
+	lim := e.cfg.Limits
+	e.httpLn = connlimit.Wrap(e.httpLn, lim.VisitorConnsPerIP, lim.VisitorConnsTotal, e.log.With("part", "http"))
+	if e.httpsLn != nil {
+		e.httpsLn = connlimit.Wrap(e.httpsLn, lim.VisitorConnsPerIP, lim.VisitorConnsTotal, e.log.With("part", "https"))
 	}
 	return nil
 }
