@@ -192,6 +192,12 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The default edge no longer offers chacha20-poly1305 (clients would
+	// pick it over AES-GCM); this one does, for the forced-chacha20 rows.
+	chachaEdge, err := e.startEdge(ctx, "edge-chacha", gressBin, []string{"SSHGRESS_SSH_CIPHERS=" + cipherChaCha + ",aes128-gcm@openssh.com,aes128-ctr"}, false)
+	if err != nil {
+		return nil, err
+	}
 	tcpWhy := ""
 	plugEdge, err := e.startEdge(ctx, "edge-plugins", gressBin, []string{"SSHGRESS_PLUGINS_BASICAUTH_ENABLED=true", "SSHGRESS_PLUGINS_TCP_ENABLED=true"}, false)
 	if err != nil {
@@ -214,12 +220,16 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 		}
 		sshdT[c] = t
 		sshdH[c] = &httpTarget{name: tSSHD, base: fmt.Sprintf("http://127.0.0.1:%d", t.httpPort), edge: e.sshd.pid(), client: t.c.p.pid()}
-		g, err := e.startGressTunnel(ctx, "ssh-gress"+c, mainEdge, c, "http")
+		edge := mainEdge
+		if c == cipherChaCha {
+			edge = chachaEdge
+		}
+		g, err := e.startGressTunnel(ctx, "ssh-gress"+c, edge, c, "http")
 		if err != nil {
 			gressT[c] = &httpTarget{name: tGress, err: err}
 			continue
 		}
-		gressT[c] = &httpTarget{name: tGress, base: fmt.Sprintf("http://127.0.0.1:%d", mainEdge.httpPort), host: g.host, edge: mainEdge.p.pid(), client: g.c.p.pid()}
+		gressT[c] = &httpTarget{name: tGress, base: fmt.Sprintf("http://127.0.0.1:%d", edge.httpPort), host: g.host, edge: edge.p.pid(), client: g.c.p.pid()}
 	}
 	direct := &httpTarget{name: tDirect, base: "http://" + e.back.httpAddr}
 	authTargets := map[string]*httpTarget{}

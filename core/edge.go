@@ -215,9 +215,13 @@ func (e *Edge) setupCerts(accounts *account.Directory) error {
 			OrdersPerHour: h.ACME.OrdersPerHour,
 			CacheDir:      filepath.Join(e.cfg.DataDir, "acme"),
 			// Only names an account reserves, and only while a tunnel
-			// serves them: an unknown or idle name never starts an order.
+			// serves them, plus the OAuth auth host while that plugin is
+			// enabled: an unknown or idle name never starts an order.
 			Allow: func(name string) bool {
-				return accounts.Owner(name) != nil && e.http != nil && e.http.Serves(name)
+				if e.http == nil || !e.http.Serves(name) {
+					return false
+				}
+				return accounts.Owner(name) != nil || e.isAuthHost(name)
 			},
 		}
 	}

@@ -21,3 +21,17 @@ func systemHosts(cfg *config.Config) []string {
 	}
 	return hosts
 }
+
+// isAuthHost reports whether name is the auth host of an enabled OAuth
+// plugin (it may then get an ACME certificate like a reserved name).
+func (e *Edge) isAuthHost(name string) bool {
+	if p, ok := e.cfg.Plugins["oauth"]; !ok || !p.IsEnabled() {
+		return false
+	}
+	for _, h := range systemHosts(e.cfg) {
+		if h == name {
+			return true
+		}
+	}
+	return false
+}

@@ -116,10 +116,11 @@ func (e *Edge) Serve(l net.Listener) error {
 func (e *Edge) ServeTLS(l net.Listener) error { return e.Serve(l) }
 
 // Serves reports whether the normalised host is bound to an http endpoint
-// right now (the TLS port terminates only such names).
+// right now, or is one the edge serves itself (the OAuth auth host): the
+// TLS port terminates only such names.
 func (e *Edge) Serves(host string) bool {
 	_, ok := e.routes.Lookup(host)
-	return ok
+	return ok || e.isSystemHost(host)
 }
 
 // Shutdown stops accepting visitors and waits for in-flight requests,
