@@ -279,8 +279,8 @@ func TestChannelsAndSubsystemsRefused(t *testing.T) {
 			t.Errorf("%s: err %v, want a rejection", typ, err)
 		}
 	}
-	// Many rejected opens do not hurt the connection.
-	for range 1000 {
+	// 10k rejected opens do not hurt the connection.
+	for range 10000 {
 		cl.OpenChannel("direct-tcpip", nil)
 	}
 	sess, err := cl.NewSession()
@@ -339,3 +339,61 @@ func TestWeakAndHugeKeysRefused(t *testing.T) {
 }
 
 func itoa(p uint32) string { return big.NewInt(int64(p)).String() }
+
+// TestStderrFloodOnForwardedChannel: a client that floods extended data
+// (stderr) on a forwarded channel must not stall it: the edge drains it,
+// and the response on the channel's stdout still arrives.
+func TestStderrFloodOnForwardedChannel(t *testing.T) {
+	edge := newEdge(t, nil)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	cl := goClient(t, edge, key)
+	defer cl.Close()
+	// Serve forwarded-tcpip channels ourselves, as a hostile client would.
+	go func() {
+		for nc := range cl.HandleChannelOpen("forwarded-tcpip") {
+			ch, reqs, err := nc.Accept()
+			if err != nil {
+				continue
+			}
+			go ssh.DiscardRequests(reqs)
+			go func() {
+				defer ch.Close()
+				// 8 MiB of stderr: four times the channel window.
+				junk := bytes.Repeat([]byte("x"), 32<<10)
+				for range 256 {
+					if _, err := ch.Stderr().Write(junk); err != nil {
+						return
+					}
+				}
+				br := make([]byte, 4096)
+				ch.Read(br) // the request head
+				io.WriteString(ch, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+				ch.CloseWrite()
+			}()
+		}
+	}()
+	go cl.SendRequest("tcpip-forward", true, ssh.Marshal(forwardReq{"flood", 80}))
+	time.Sleep(50 * time.Millisecond)
+	sess, err := cl.NewSession()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sess.Close()
+	var out bytes.Buffer
+	sess.Stdout = &out
+	if err := sess.Start("http"); err != nil {
+		t.Fatal(err)
+	}
+	_, p, _ := strings.Cut(edge.HTTPAddr().String(), ":")
+	url := "http://flood.localhost:" + p
+	deadline := time.Now().Add(10 * time.Second)
+	for edge.HTTP().Routes() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	st, body := edge.Get(t, url+"/")
+	if st != 200 || body != "ok" {
+		t.Fatalf("GET through a stderr-flooding client: %d %q, want 200 \"ok\"", st, body)
+	}
+	t.Logf("response after 8 MiB of stderr in %s", time.Since(start))
+}

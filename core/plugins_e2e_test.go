@@ -238,7 +238,7 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	for round := range 3 {
+	for round := range 5 {
 		time.Sleep(300 * time.Millisecond)
 		pids := e2e.Processes(bin, "plugin", "basicauth")
 		if len(pids) != 1 {
