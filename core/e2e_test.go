@@ -291,8 +291,8 @@ func TestLargeStreamChecksum(t *testing.T) {
 	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
 	url := s.URL(t)
 	n := int64(1 << 30)
-	if raceEnabled || testing.Short() {
-		n = 128 << 20 // the race detector slows crypto ~10x
+	if testing.Short() {
+		n = 128 << 20
 	}
 	want := sha256.New()
 	io.Copy(want, io.LimitReader(&pattern{}, n))
