@@ -103,7 +103,7 @@ func (c *Config) validateHTTPS(v *validator) {
 	h := &c.HTTPS
 	if h.Addr != "" {
 		v.addr("https.addr", h.Addr)
-		if h.Addr == c.HTTP.Addr {
+		if _, port, err := net.SplitHostPort(h.Addr); h.Addr == c.HTTP.Addr && err == nil && port != "0" {
 			v.add("https.addr", fmt.Errorf("%s is also http.addr: use another port", h.Addr))
 		}
 	}
