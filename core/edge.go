@@ -139,6 +139,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
 		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
+		BodyIdleTimeout:   cfg.HTTP.BodyIdleTimeout,
 		Logger:            log.With("part", "http"),
 	})
 	if e.httpsLn != nil {

@@ -88,3 +88,53 @@ func lastCount(text, name string) int {
 	n, _ := strconv.Atoi(m[len(m)-1][1])
 	return n
 }
+
+// TestSlowBody runs slowhttptest's slow-body attack (R-U-Dead-Yet) at a
+// tunnel: the body idle timeout closes the slow uploads, real traffic is
+// unaffected.
+func TestSlowBody(t *testing.T) {
+	if _, err := exec.LookPath("slowhttptest"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("slowhttptest missing in CI")
+		}
+		t.Skip("no slowhttptest")
+	}
+	_, port := backend(t)
+	edge := newEdge(t, func(c *config.Config) { c.HTTP.BodyIdleTimeout = time.Second })
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	url := s.URL(t)
+	var served, failed atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if st, _ := edge.Get(t, url+"/real"); st == 200 {
+				served.Add(1)
+			} else {
+				failed.Add(1)
+			}
+		}
+	}()
+	// Through the edge as an HTTP proxy, so the absolute-form requests carry
+	// the tunnel's host; each sends a few body bytes every 3 s.
+	out, _ := exec.Command("slowhttptest", "-B", "-c", "100", "-i", "3", "-r", "100", "-s", "100000", "-l", "6", "-p", "3",
+		"-d", edge.HTTPAddr().String(), "-u", url+"/upload").CombinedOutput()
+	close(stop)
+	wg.Wait()
+	text := ansi.ReplaceAllString(string(out), "")
+	closed := lastCount(text, "closed")
+	if !strings.Contains(text, "No open connections left") && closed < 75 {
+		t.Errorf("slowhttptest saw only %d of 100 slow uploads closed by the edge:\n%s", closed, text)
+	}
+	if failed.Load() != 0 || served.Load() < 20 {
+		t.Errorf("real traffic during the attack: %d served, %d failed", served.Load(), failed.Load())
+	}
+}

@@ -150,6 +150,11 @@ type HTTP struct {
 	// idle. Default 120s.
 	IdleTimeout time.Duration `koanf:"idle_timeout"`
 
+	// BodyIdleTimeout fails a visitor's request whose body stops arriving
+	// for this long (slow-body attacks); steady uploads of any length pass.
+	// Default 60s.
+	BodyIdleTimeout time.Duration `koanf:"body_idle_timeout"`
+
 	// UpstreamIdle is how many idle upstream connections (forwarded
 	// channels) are kept per tunnel for reuse. Default 64.
 	UpstreamIdle int `koanf:"upstream_idle"`
@@ -443,6 +448,7 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			ReadHeaderTimeout:   10 * time.Second,
 			MaxHeaderBytes:      64 << 10,
 			IdleTimeout:         120 * time.Second,
+			BodyIdleTimeout:     60 * time.Second,
 			UpstreamIdle:        64,
 			UpstreamIdleTimeout: 60 * time.Second,
 			DialTimeout:         10 * time.Second,

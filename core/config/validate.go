@@ -74,6 +74,7 @@ func (c *Config) normaliseAndValidate() error {
 	v.positive("http.read_header_timeout", c.HTTP.ReadHeaderTimeout)
 	v.atLeastOne("http.max_header_bytes", c.HTTP.MaxHeaderBytes)
 	v.positive("http.idle_timeout", c.HTTP.IdleTimeout)
+	v.positive("http.body_idle_timeout", c.HTTP.BodyIdleTimeout)
 	v.atLeastOne("http.upstream_idle", c.HTTP.UpstreamIdle)
 	v.positive("http.upstream_idle_timeout", c.HTTP.UpstreamIdleTimeout)
 	v.positive("http.dial_timeout", c.HTTP.DialTimeout)

@@ -51,6 +51,9 @@ type Options struct {
 	MaxHeaderBytes int
 	// IdleTimeout closes idle visitor keep-alive connections. Default 120s.
 	IdleTimeout time.Duration
+	// BodyIdleTimeout fails a request whose body stops arriving for this
+	// long (slow-body attacks). Default 60s.
+	BodyIdleTimeout time.Duration
 	// Logger receives operator logs.
 	Logger *slog.Logger
 }
@@ -77,6 +80,9 @@ func New(opts Options) *Edge {
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 120 * time.Second
+	}
+	if opts.BodyIdleTimeout <= 0 {
+		opts.BodyIdleTimeout = 60 * time.Second
 	}
 	if opts.PublicPort <= 0 {
 		opts.PublicPort = 80
@@ -134,6 +140,7 @@ func (e *Edge) Routes() int { return e.routes.Len() }
 
 // ServeHTTP routes one visitor request to its tunnel.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	guardBody(w, r, e.opts.BodyIdleTimeout)
 	if r.TLS == nil && e.opts.ACMEChallenge != nil && strings.HasPrefix(r.URL.Path, acmeChallengePath) {
 		e.opts.ACMEChallenge.ServeHTTP(w, r)
 		return
