@@ -20,6 +20,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/internal/e2e"
 )
 
@@ -67,9 +68,9 @@ func openFDs() int {
 	return len(ents)
 }
 
-// TestIntegrityUnderLoad: 20 real OpenSSH tunnels, 5 concurrent visitors
-// each, for 20 s: downloads of 1 B–1 MiB and uploads checked with SHA-256,
-// plus WebSocket echoes. Zero mismatched, truncated or failed; goroutines
+// TestIntegrityUnderLoad: 20 real OpenSSH http tunnels and 4 tcp ones, 5
+// concurrent visitors each, for 20 s: downloads of 1 B–1 MiB and uploads
+// checked with SHA-256, WebSocket echoes, and TCP echoes of up to 1 MiB. Zero mismatched, truncated or failed; goroutines
 // and file descriptors back to their baseline afterwards.
 func TestIntegrityUnderLoad(t *testing.T) {
 	const tunnels, visitors = 20, 5
@@ -78,7 +79,9 @@ func TestIntegrityUnderLoad(t *testing.T) {
 		duration = 3 * time.Second
 	}
 	port := integrityBackend(t)
-	edge := newEdge(t, nil)
+	echoPort, _ := echoServer(t)
+	// 24 tunnels from one (anonymous) account: above the default 20.
+	edge := endpointEdge(t, func(c *config.Config) { c.Limits.TunnelsPerAccount = 30 })
 	key := e2e.NewKey(t, t.TempDir(), "id")
 	baseGoroutines, baseFDs := runtime.NumGoroutine(), openFDs()
 
@@ -90,6 +93,14 @@ func TestIntegrityUnderLoad(t *testing.T) {
 	}
 	for _, s := range clients {
 		urls = append(urls, s.URL(t))
+	}
+	// TCP echo tunnels beside the HTTP ones, through the tcp plugin.
+	const tcpTunnels = 4
+	var tcpAddrs []string
+	for range tcpTunnels {
+		s := edge.RunSSH(t, key, "-R", "0:localhost:"+echoPort, "v2@127.0.0.1", "tcp")
+		clients = append(clients, s)
+		tcpAddrs = append(tcpAddrs, tcpAddr(t, s.URL(t)))
 	}
 
 	var ok, failed atomic.Int64
@@ -166,6 +177,38 @@ func TestIntegrityUnderLoad(t *testing.T) {
 							}
 						}
 						ws.Close()
+					}
+					ok.Add(1)
+				}
+			}()
+		}
+	}
+	for ti, addr := range tcpAddrs {
+		for v := range visitors {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(100+ti), uint64(v)))
+				for time.Now().Before(deadline) {
+					c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+					if err != nil {
+						fail("tcp dial: %v", err)
+						continue
+					}
+					msg := make([]byte, 1+rng.IntN(1<<20))
+					for i := range msg {
+						msg[i] = byte(rng.IntN(256))
+					}
+					c.SetDeadline(time.Now().Add(30 * time.Second))
+					go func() {
+						c.Write(msg)
+						c.(*net.TCPConn).CloseWrite()
+					}()
+					got, err := io.ReadAll(c)
+					c.Close()
+					if err != nil || !bytes.Equal(got, msg) {
+						fail("tcp echo of %d bytes: got %d bytes, err %v", len(msg), len(got), err)
+						continue
 					}
 					ok.Add(1)
 				}
