@@ -101,7 +101,16 @@ func New(opts Options) *Edge {
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
 		MaxHeaderBytes:    opts.MaxHeaderBytes,
 		IdleTimeout:       opts.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
+		// HTTP/2 visitors: bounded streams per connection and frame sizes,
+		// and the same header cap as HTTP/1 (net/http also limits resets
+		// and CONTINUATION floods itself).
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:          100,
+			MaxReadFrameSize:              1 << 20,
+			MaxReceiveBufferPerConnection: 4 << 20,
+			MaxReceiveBufferPerStream:     1 << 20,
+		},
+		ErrorLog: slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
 	return e
 }
