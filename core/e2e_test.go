@@ -296,7 +296,10 @@ func TestLargeStreamChecksum(t *testing.T) {
 	}
 	want := sha256.New()
 	io.Copy(want, io.LimitReader(&pattern{}, n))
-	resp, err := edge.Client().Get(url + "/bytes?n=" + strconv.FormatInt(n, 10))
+	// 1 GiB under -race on a shared 2-core machine can take over a minute:
+	// bound it, but not by the helper client's 60 s.
+	client := &http.Client{Transport: edge.Client().Transport, Timeout: 5 * time.Minute}
+	resp, err := client.Get(url + "/bytes?n=" + strconv.FormatInt(n, 10))
 	if err != nil {
 		t.Fatal(err)
 	}
