@@ -64,7 +64,7 @@ func TestClientKilledMidDownload(t *testing.T) {
 // black-holed): keepalives find it within their budget and free its route.
 func TestBlackholedClientDetected(t *testing.T) {
 	_, port := backend(t)
-	interval := 200 * time.Millisecond
+	interval := 300 * time.Millisecond
 	edge := newEdge(t, func(c *config.Config) {
 		c.SSH.KeepaliveInterval = interval
 		c.SSH.KeepaliveCount = 3
@@ -80,7 +80,8 @@ func TestBlackholedClientDetected(t *testing.T) {
 	// Budget: count × interval of silence, plus one interval to notice.
 	budget := 5 * interval
 	took := waitStatus(t, edge, url+"/", 404, budget+time.Second)
-	if took > budget+300*time.Millisecond {
+	// Slack for a loaded CI machine: the budget itself is the figure.
+	if took > budget+700*time.Millisecond {
 		t.Errorf("route freed after %s, budget %s", took, budget)
 	}
 }

@@ -222,24 +222,7 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 	if c.closed.Load() {
 		return Decision{}, errors.New("pluginhost: check: tunnel is closed")
 	}
-	path, query := "/", ""
-	if r.URL != nil {
-		path, query = r.URL.EscapedPath(), r.URL.RawQuery
-	}
-	head := &sdk.Request{
-		TunnelID:   c.tunnelID,
-		Method:     r.Method,
-		Host:       requestHost(r.Host),
-		Path:       path,
-		RawQuery:   query,
-		Header:     r.Header.Clone(),
-		ClientAddr: client,
-		TLS:        tlsFacts,
-	}
-	if head.Header == nil {
-		head.Header = http.Header{}
-	}
-	head.Header.Del("Host")
+	head := requestHead(c.tunnelID, r, client, tlsFacts)
 	var d Decision
 	for _, l := range c.links {
 		v, err := l.check(r.Context(), head)
@@ -263,6 +246,30 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 		}
 	}
 	return d, nil
+}
+
+// requestHead is what a middleware sees of r: its head, with a private
+// copy of the headers (plugins' edits apply to the copy).
+func requestHead(tunnelID string, r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSFacts) *sdk.Request {
+	path, query := "/", ""
+	if r.URL != nil {
+		path, query = r.URL.EscapedPath(), r.URL.RawQuery
+	}
+	head := &sdk.Request{
+		TunnelID:   tunnelID,
+		Method:     r.Method,
+		Host:       requestHost(r.Host),
+		Path:       path,
+		RawQuery:   query,
+		Header:     r.Header.Clone(),
+		ClientAddr: client,
+		TLS:        tlsFacts,
+	}
+	if head.Header == nil {
+		head.Header = http.Header{}
+	}
+	head.Header.Del("Host")
+	return head
 }
 
 // requestHost returns the host of a Host header without port, lowercased.

@@ -31,9 +31,9 @@ import (
 // handled=false. Verdicts are never cached here. The caller strips visitor
 // headers (X-Forwarded-*, X-Sshgress-*) before calling, as for tunnels.
 func (h *Host) CheckReserved(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSFacts) (d Decision, handled bool, err error) {
-	path, query := "/", ""
+	path := "/"
 	if r.URL != nil {
-		path, query = r.URL.EscapedPath(), r.URL.RawQuery
+		path = r.URL.EscapedPath()
 	}
 	p := h.reservedOwner(path)
 	if p == nil {
@@ -42,19 +42,7 @@ func (h *Host) CheckReserved(r *http.Request, client netip.AddrPort, tlsFacts *s
 	if h.closed.Load() {
 		return Decision{}, true, errors.New("pluginhost: check reserved path: host is closed")
 	}
-	head := &sdk.Request{
-		Method:     r.Method,
-		Host:       requestHost(r.Host),
-		Path:       path,
-		RawQuery:   query,
-		Header:     r.Header.Clone(),
-		ClientAddr: client,
-		TLS:        tlsFacts,
-	}
-	if head.Header == nil {
-		head.Header = http.Header{}
-	}
-	head.Header.Del("Host")
+	head := requestHead("", r, client, tlsFacts)
 	v, err := p.checkUncached(r, head)
 	if err != nil {
 		return Decision{}, true, fmt.Errorf("pluginhost: plugin %q: reserved path %s: %w", p.spec.Name, path, err)
