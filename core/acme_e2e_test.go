@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -15,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/sshgress/sshgress/core/certs"
+
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/internal/e2e"
 )
@@ -171,4 +174,79 @@ func TestACMEPebble(t *testing.T) {
 			t.Errorf("%d orders, want 1", n)
 		}
 	})
+	t.Run("a browser shows the page with a valid certificate", func(t *testing.T) {
+		browser := chromium(t)
+		certutil, err := exec.LookPath("certutil")
+		if err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatal("certutil (libnss3-tools) missing in CI")
+			}
+			t.Skip("no certutil")
+		}
+		// Chromium on Linux trusts the roots in the user's NSS database:
+		// put Pebble's root (random per run) there, in a private HOME.
+		home := t.TempDir()
+		rootPEM := filepath.Join(home, "pebble-root.pem")
+		os.WriteFile(rootPEM, pebbleRootPEM(t, mgmt, caRoot), 0o600)
+		db := "sql:" + filepath.Join(home, ".pki", "nssdb")
+		os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700)
+		for _, args := range [][]string{
+			{"-d", db, "-N", "--empty-password"},
+			{"-d", db, "-A", "-t", "C,,", "-n", "pebble", "-i", rootPEM},
+		} {
+			if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
+				t.Fatalf("certutil %v: %v\n%s", args, err, out)
+			}
+		}
+		_, httpsPort, _ := net.SplitHostPort(edge.HTTPSAddr().String())
+		opts := append(chromedp.DefaultExecAllocatorOptions[:],
+			chromedp.ExecPath(browser),
+			chromedp.NoSandbox,
+			chromedp.DisableGPU,
+			chromedp.Flag("disable-quic", true),
+			chromedp.Flag("disable-background-networking", true),
+			chromedp.Flag("disable-component-update", true),
+			chromedp.Flag("host-resolver-rules", "MAP app.example.org 127.0.0.1"),
+			chromedp.UserDataDir(t.TempDir()),
+			chromedp.Env("HOME="+home),
+		)
+		actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+		defer cancelA()
+		ctx, cancel := chromedp.NewContext(actx)
+		defer cancel()
+		if err := chromedp.Do(ctx); err != nil {
+			t.Fatalf("start chromium: %v", err)
+		}
+		tctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
+		defer cancelT()
+		page := "https://app.example.org:" + httpsPort + "/from-browser"
+		err = chromedp.Do(tctx, chromedp.Navigate(page), chromedp.WaitReady(chromedp.CSS("body")))
+		var body string
+		if err == nil {
+			body, err = chromedp.Run(tctx, chromedp.Text(chromedp.CSS("body")))
+		}
+		if err != nil {
+			t.Fatalf("browser: %v", err)
+		}
+		// A certificate error shows Chromium's interstitial instead.
+		if !strings.HasPrefix(strings.TrimSpace(body), "proto=https") {
+			t.Fatalf("the browser shows %q, want the tunnel's page over a valid https connection", body)
+		}
+	})
+}
+
+// pebbleRootPEM fetches the PEM of the root Pebble issues from.
+func pebbleRootPEM(t *testing.T, mgmt, caRoot string) []byte {
+	t.Helper()
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: e2e.RootPool(t, caRoot)},
+	}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("https://localhost:" + strings.Split(mgmt, ":")[1] + "/roots/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return b
 }

@@ -78,19 +78,6 @@ func TestOAuthLoginInChromium(t *testing.T) {
 	url := s.URL(t)
 	s.WaitOutput(t, "OAuth (corp)", 2*time.Second)
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(browser),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelA()
-
 	tests := []struct {
 		name, email string
 		verified    bool
@@ -103,15 +90,7 @@ func TestOAuthLoginInChromium(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			provider.QueueUser(&mockoidc.MockUser{Subject: "sub-" + tc.email, Email: tc.email, EmailVerified: tc.verified})
-			ctx, cancel := chromedp.NewContext(actx)
-			defer cancel()
-			// The first run starts the browser: no timeout on it (a timeout
-			// would stop the whole browser); bound the steps after it.
-			if err := chromedp.Do(ctx); err != nil {
-				t.Fatalf("start chromium: %v", err)
-			}
-			tctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
-			defer cancelT()
+			tctx := newBrowser(t, browser)
 			var body, where string
 			err := chromedp.Do(tctx,
 				chromedp.Navigate(url+"/dashboard?tab=1"),
@@ -154,16 +133,7 @@ func TestOAuthLoginInChromium(t *testing.T) {
 			t.Fatalf("url %q, want https", httpsURL)
 		}
 		provider.QueueUser(&mockoidc.MockUser{Subject: "sub-ann", Email: "ann@example.com", EmailVerified: true})
-		tlsOpts := append(opts[:len(opts):len(opts)], chromedp.Flag("ignore-certificate-errors", true))
-		tctxA, cancelTA := chromedp.NewExecAllocator(context.Background(), tlsOpts...)
-		defer cancelTA()
-		ctx, cancel := chromedp.NewContext(tctxA)
-		defer cancel()
-		if err := chromedp.Do(ctx); err != nil {
-			t.Fatalf("start chromium: %v", err)
-		}
-		tctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
-		defer cancelT()
+		tctx := newBrowser(t, browser, chromedp.Flag("ignore-certificate-errors", true))
 		var body, where string
 		err := chromedp.Do(tctx, chromedp.Navigate(httpsURL+"/secure"), chromedp.WaitReady(chromedp.CSS("body")), chromedp.Sleep(300*time.Millisecond))
 		if err == nil {
@@ -185,4 +155,33 @@ func TestOAuthLoginInChromium(t *testing.T) {
 			t.Errorf("API client without a session: status %d, want 401", got)
 		}
 	}
+}
+
+// newBrowser starts a headless Chromium with a fresh profile (no cookies
+// shared between cases) and returns a context for its steps, bounded to
+// 30 s. The browser stops when the test ends.
+func newBrowser(t *testing.T, browser string, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(browser),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	opts = append(opts, extra...)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelA() })
+	// The first run starts the browser: no timeout on it (a timeout would
+	// stop the whole browser); bound the steps after it.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	tctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
+	t.Cleanup(cancelT)
+	return tctx
 }
