@@ -130,6 +130,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		HTTPSPort:     e.httpsPublicPort(),
 		ACMEChallenge: acmeChallenge,
 		SystemHosts:   systemHosts(cfg),
+		Taken:         func(name string) bool { return e.tls != nil && e.tls.Serves(name) },
 		Plugins:       e.plugins,
 		Upstream: httpedge.UpstreamOptions{
 			MaxIdle:     cfg.HTTP.UpstreamIdle,

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,5 +43,33 @@ func TestSNIVariantsRouteIdentically(t *testing.T) {
 				t.Fatalf("SNI %q: %d %q, want 200 from the tunnel", sni, resp.StatusCode, body)
 			}
 		})
+	}
+}
+
+// TestOneNameOneKindOfTunnel: the shared TLS port routes http and tls
+// tunnels by the same names, so a name held by one kind cannot be claimed
+// by the other (else a tls tunnel's traffic could be terminated and sent
+// to someone else's http tunnel).
+func TestOneNameOneKindOfTunnel(t *testing.T) {
+	_, port := backend(t)
+	edge := endpointEdge(t, nil)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	tls := edge.RunSSH(t, key, "-R", "shared:443:localhost:"+port, "v2@127.0.0.1", "tls")
+	tls.URL(t)
+	s := edge.RunSSH(t, key, "-R", "shared:443:localhost:"+port, "v2@127.0.0.1", "http")
+	if code := s.Wait(10 * time.Second); code != 1 {
+		t.Fatalf("http claim of a tls tunnel's name: exit %d, want 1", code)
+	}
+	if !strings.Contains(s.Stderr.String(), "in use by a tls tunnel") {
+		t.Errorf("stderr %q does not say the name is held by a tls tunnel", s.Stderr)
+	}
+	h := edge.RunSSH(t, key, "-R", "other:443:localhost:"+port, "v2@127.0.0.1", "http")
+	h.URL(t)
+	s = edge.RunSSH(t, key, "-R", "other:443:localhost:"+port, "v2@127.0.0.1", "tls")
+	if code := s.Wait(10 * time.Second); code != 1 {
+		t.Fatalf("tls claim of an http tunnel's name: exit %d, want 1", code)
+	}
+	if !strings.Contains(s.Stderr.String(), "in use by an http tunnel") {
+		t.Errorf("stderr %q does not say the name is held by an http tunnel", s.Stderr)
 	}
 }

@@ -41,6 +41,9 @@ type Options struct {
 	// SystemHosts are names the edge itself serves (the OAuth auth host):
 	// no tunnel may claim them.
 	SystemHosts []string
+	// Taken reports names other endpoint kinds hold (tls passthrough
+	// tunnels on the shared TLS port): an http tunnel may not claim them.
+	Taken func(name string) bool
 	// Plugins runs the middleware chains; nil when no plugin is enabled.
 	Plugins *pluginhost.Host
 	// Upstream configures each tunnel's connection pool.
@@ -290,35 +293,26 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 	return ep, nil
 }
 
-// claim resolves the public name and binds it to ep. A random name is
-// retried on the rare collision; the owner's own reserved name is taken
-// over from a stale session.
+// claim resolves the public name and binds it to ep (route.Bind). A name
+// the edge serves itself, or that a tls tunnel holds, is not available.
 func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
-	for range 5 {
-		name, random, takeover, err := e.namer.Resolve(acct, remote)
-		if err != nil {
-			return err
-		}
+	name, prev, replaced, err := route.Bind(e.routes, e.namer, acct, remote, ep, func(name string) error {
 		if e.isSystemHost(name) {
-			if random {
-				continue
-			}
 			return usererr.Errorf("%s is used by the edge itself; pick another name", name)
 		}
-		prev, replaced, err := e.routes.Claim(name, acct.Name, takeover, ep)
-		if errors.Is(err, route.ErrInUse) && random {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		ep.host = name
-		if replaced {
-			prev.takenOver()
+		if e.opts.Taken != nil && e.opts.Taken(name) {
+			return usererr.Errorf("%s is in use by a tls tunnel", name)
 		}
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return usererr.New("could not find a free random name; try again")
+	ep.host = name
+	if replaced {
+		prev.takenOver()
+	}
+	return nil
 }
 
 // acmeChallengePath is where ACME http-01 challenges are fetched.

@@ -131,3 +131,36 @@ func (n *Namer) RandomLabel() string {
 	}
 	return string(b[:])
 }
+
+// Bind resolves the public name an endpoint of acct gets for remote (the
+// bind address its client sent) and claims it in t for v. taken reports,
+// as a user error, that another kind of endpoint (or the edge itself)
+// already serves a name; it is asked before the claim, and a random name
+// it refuses is drawn again, as is one that collides in t. The owner's own
+// reserved name is taken over from a stale session: replaced reports that
+// prev lost it.
+func Bind[T comparable](t Claims[T], n *Namer, acct *account.Account, remote string, v T, taken func(name string) error) (name string, prev T, replaced bool, err error) {
+	for range 5 {
+		name, random, takeover, err := n.Resolve(acct, remote)
+		if err != nil {
+			return "", prev, false, err
+		}
+		if taken != nil {
+			if err := taken(name); err != nil {
+				if random {
+					continue
+				}
+				return "", prev, false, err
+			}
+		}
+		prev, replaced, err = t.Claim(name, acct.Name, takeover, v)
+		if errors.Is(err, ErrInUse) && random {
+			continue
+		}
+		if err != nil {
+			return "", prev, false, err
+		}
+		return name, prev, replaced, nil
+	}
+	return "", prev, false, usererr.New("could not find a free random name; try again")
+}

@@ -3,9 +3,11 @@ package route
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
+	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/usererr"
 )
 
@@ -195,5 +197,38 @@ func BenchmarkNormalizeFastPath(b *testing.B) {
 		if _, err := Normalize("k3v9xq2m.tunnel.example.com:443"); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestBind(t *testing.T) {
+	dir, err := account.NewDirectory("localhost", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &Namer{Base: "localhost", Accounts: dir}
+	tab := NewTable[int]()
+	ann := &account.Account{Name: "ann"}
+	bob := &account.Account{Name: "bob"}
+	taken := func(name string) error {
+		if name == "busy.localhost" {
+			return usererr.New("busy.localhost is in use by a tls tunnel")
+		}
+		return nil
+	}
+	if name, _, _, err := Bind(tab, n, ann, "app", 1, taken); err != nil || name != "app.localhost" {
+		t.Fatalf("Bind(app) = %q, %v", name, err)
+	}
+	if _, _, _, err := Bind(tab, n, bob, "app", 2, taken); !errors.Is(err, ErrInUse) {
+		t.Fatalf("another account's claim: err %v, want ErrInUse", err)
+	}
+	if _, _, _, err := Bind(tab, n, ann, "busy", 3, taken); err == nil || !strings.Contains(err.Error(), "tls tunnel") {
+		t.Fatalf("a name another kind holds: err %v", err)
+	}
+	name, _, _, err := Bind(tab, n, bob, "", 4, taken)
+	if err != nil || !strings.HasSuffix(name, ".localhost") {
+		t.Fatalf("random: %q, %v", name, err)
+	}
+	if got, _ := tab.Lookup(name); got != 4 {
+		t.Fatalf("random name bound to %d, want 4", got)
 	}
 }

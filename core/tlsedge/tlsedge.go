@@ -271,37 +271,27 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 	return ep, nil
 }
 
-// claim resolves and binds the SNI name, as the HTTP edge does for hosts.
+// claim resolves and binds the SNI name (route.Bind, as the HTTP edge
+// does for hosts); a name an http tunnel holds is not available.
 func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
-	for range 5 {
-		name, random, takeover, err := e.namer.Resolve(acct, remote)
-		if err != nil {
-			return err
-		}
+	name, prev, replaced, err := route.Bind(e.routes, e.namer, acct, remote, ep, func(name string) error {
 		if e.opts.HTTP.Serves(name) {
-			if random {
-				continue
-			}
 			return usererr.Errorf("%s is in use by an http tunnel", name)
 		}
-		prev, replaced, err := e.routes.Claim(name, acct.Name, takeover, ep)
-		if errors.Is(err, route.ErrInUse) && random {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		ep.name = name
-		if replaced {
-			prev.con.Line(fmt.Sprintf("%s was taken over by a newer connection of your account; this tunnel no longer receives traffic.", name))
-			prev.Close()
-		}
 		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return usererr.New("could not find a free random name; try again")
+	ep.name = name
+	if replaced {
+		prev.con.Line(fmt.Sprintf("%s was taken over by a newer connection of your account; this tunnel no longer receives traffic.", name))
+		prev.Close()
+	}
+	return nil
 }
 
-// Serves reports whether name is a passthrough name (for tests).
+// Serves reports whether name is bound to a tls passthrough tunnel.
 func (e *Edge) Serves(name string) bool {
 	_, ok := e.routes.Lookup(name)
 	return ok
