@@ -289,7 +289,7 @@ func TestEdgeKilledLeavesNoPlugins(t *testing.T) {
 	// A private copy, so other tests' plugin processes don't count.
 	own := filepath.Join(t.TempDir(), "sshgress-kill")
 	copyFile(t, bin, own)
-	cmd := exec.Command(own, "serve", "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	cmd := exec.Command(own, "serve", "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	cmd.Env = append(os.Environ(), "SSHGRESS_PLUGINS_BASICAUTH_ENABLED=true")
 	logs := &e2e.SyncBuffer{}
 	cmd.Stderr = logs
@@ -342,7 +342,7 @@ func TestThirdPartyPlugin(t *testing.T) {
 		bin := e2e.SharedBinary(t)
 		cfgFile := filepath.Join(t.TempDir(), "edge.yaml")
 		os.WriteFile(cfgFile, []byte(fmt.Sprintf("plugins:\n  headers:\n    path: %s\n    sha256: %q\n", plugin, strings.Repeat("ab", 32))), 0o600)
-		out, err := exec.Command(bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--data-dir", t.TempDir()).CombinedOutput()
+		out, err := exec.Command(bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", t.TempDir()).CombinedOutput()
 		if err == nil {
 			t.Fatal("edge started with a wrong plugin checksum")
 		}
