@@ -134,6 +134,10 @@ func TestTCPEcho(t *testing.T) {
 	n := bulkSize(256 << 20)
 	roundTrip(t, c, n)
 	t.Logf("%d MiB echoed in %v", n>>20, time.Since(start))
+	// The owner's session shows one line per TCP connection.
+	c.Close()
+	s.WaitOutput(t, "TCP  127.0.0.1", 3*time.Second)
+	s.WaitOutput(t, " MiB in, ", 3*time.Second)
 
 	// The port is freed when the tunnel closes.
 	s.Kill()
@@ -248,6 +252,7 @@ func TestTCPCIDR(t *testing.T) {
 			if err == nil {
 				t.Fatalf("refused visitor read %q, want the connection closed", buf)
 			}
+			s.WaitOutput(t, "refused by the CIDR rules", 3*time.Second)
 			if got := accepted(); got != before {
 				t.Errorf("backend accepted %d connections from a refused visitor", got-before)
 			}

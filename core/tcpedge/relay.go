@@ -2,10 +2,12 @@ package tcpedge
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
+	"time"
 )
 
 // DefaultMaxConns bounds the live visitor connections of one endpoint.
@@ -25,6 +27,7 @@ type Relay struct {
 	cancel   context.CancelFunc
 	gate     chan struct{}
 	gateOnce sync.Once
+	report   func(visitor netip.AddrPort, what string)
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 	closed   bool
@@ -48,6 +51,24 @@ func NewRelay(rules Rules, dial DialFunc, max int, log *slog.Logger) *Relay {
 // (sshserver.Forward.SetPublicPort). Idempotent.
 func (r *Relay) Open() { r.gateOnce.Do(func() { close(r.gate) }) }
 
+// ReportTo sends one line per visitor connection (refused, failed, or done
+// with its byte counts and duration) to line, e.g. the owner's console.
+// Call it before Open.
+func (r *Relay) ReportTo(line func(string)) {
+	if line == nil {
+		return
+	}
+	r.report = func(v netip.AddrPort, what string) {
+		line(fmt.Sprintf("%-4s %-22s %s", "TCP", v.Addr().Unmap(), what))
+	}
+}
+
+func (r *Relay) note(v netip.AddrPort, what string) {
+	if r.report != nil {
+		r.report(v, what)
+	}
+}
+
 // Rules returns the relay's rules.
 func (r *Relay) Rules() *Rules { return &r.rules }
 
@@ -58,6 +79,7 @@ func (r *Relay) Serve(visitor net.Conn) {
 	addr := AddrPort(visitor.RemoteAddr())
 	if !r.rules.Admit(addr.Addr()) {
 		r.log.Debug("visitor refused by CIDR rules", "visitor", addr.Addr())
+		r.note(addr, "refused by the CIDR rules")
 		visitor.Close()
 		return
 	}
@@ -88,9 +110,11 @@ func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort) {
 		visitor.Close()
 		return
 	}
+	start := time.Now()
 	up, err := r.dial(r.ctx, addr)
 	if err != nil {
 		r.log.Debug("upstream dial failed", "err", err)
+		r.note(addr, "the local service did not answer")
 		visitor.Close()
 		return
 	}
@@ -101,7 +125,22 @@ func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort) {
 			return
 		}
 	}
-	Splice(visitor, up)
+	c := Splice(visitor, up)
+	r.note(addr, fmt.Sprintf("%s in, %s out, %s", size(c.In), size(c.Out), time.Since(start).Round(time.Millisecond)))
+}
+
+// size formats a byte count for a console line.
+func size(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	}
 }
 
 // Len returns the number of live connections.

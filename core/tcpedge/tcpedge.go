@@ -112,6 +112,7 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 	ep.relay = NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (Upstream, error) {
 		return f.Dial(ctx, v)
 	}, e.opts.MaxConns, e.log)
+	ep.relay.ReportTo(req.Console.Line)
 	ep.relay.Open()
 	ep.done = make(chan struct{})
 	e.mu.Lock()

@@ -259,6 +259,7 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 	ep.relay = tcpedge.NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (tcpedge.Upstream, error) {
 		return f.Dial(ctx, v)
 	}, 0, e.log)
+	ep.relay.ReportTo(req.Console.Line)
 	ep.relay.Open()
 	if err := e.claim(ep, req.Account, b.SNIName); err != nil {
 		ep.relay.Close()
