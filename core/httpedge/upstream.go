@@ -381,6 +381,13 @@ func (u *Upstream) fwdRelay(w http.ResponseWriter, r *http.Request, pc *fwdConn,
 		h.Add("Trailer", strings.Join(keys, ", "))
 	}
 	status := resp.StatusCode
+	if bodyDone != nil && len(bodyDone) == 0 && !pc.bodyRead.Load() && r.ProtoMajor == 1 {
+		// The upstream answered before the visitor's body was all read.
+		// If it is not read soon, fwdEndBody stops reading it, and the
+		// visitor's connection cannot serve another request: say so now,
+		// rather than let the client reuse a connection we then close.
+		h.Set("Connection", "close")
+	}
 	w.WriteHeader(status)
 	if announced > 0 {
 		// Make net/http send the response chunked so trailers can follow.
