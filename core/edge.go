@@ -188,9 +188,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 			ChannelsPerConn:       cfg.Limits.ChannelsPerConn,
 			ChannelsTotal:         cfg.Limits.ChannelsTotal,
 		},
-		MaxExecBytes: cfg.Limits.MaxExecBytes,
-		DialTimeout:  cfg.HTTP.DialTimeout,
-		Logger:       log.With("part", "ssh"),
+		DialTimeout: cfg.HTTP.DialTimeout,
+		Logger:      log.With("part", "ssh"),
 	})
 	if err != nil {
 		e.closeListeners()
@@ -345,6 +344,7 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 		Host:          e.publicSSHHost(),
 		Disabled:      disabled,
 		DisabledFlags: disabledFlags,
+		MaxExecBytes:  e.cfg.Limits.MaxExecBytes,
 	}, cmds...)
 }
 

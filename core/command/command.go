@@ -73,12 +73,16 @@ type Options struct {
 	// would provide it, for plugins known but not enabled, e.g.
 	// "basic-auth": "basicauth". Using it gets an error naming the plugin.
 	DisabledFlags map[string]string
+	// MaxExecBytes is the longest exec string accepted, in bytes.
+	// 0 means the package's MaxExecBytes (4096).
+	MaxExecBytes int
 }
 
 // Set is the commands and flags this server offers, plus what it knows of
 // but has disabled. It is immutable after NewSet and safe for concurrent use.
 type Set struct {
 	host          string
+	maxExec       int
 	byName        map[string]*entry
 	names         []string            // enabled command names, sorted
 	disabled      map[string]string   // command -> plugin, only names not enabled
@@ -99,10 +103,14 @@ type entry struct {
 func NewSet(opts Options, cmds ...Command) (*Set, error) {
 	s := &Set{
 		host:          opts.Host,
+		maxExec:       opts.MaxExecBytes,
 		byName:        make(map[string]*entry, len(cmds)),
 		disabled:      make(map[string]string),
 		disabledFlags: make(map[string]string),
 		flagCommands:  make(map[string][]string),
+	}
+	if s.maxExec <= 0 {
+		s.maxExec = MaxExecBytes
 	}
 	if strings.TrimSpace(s.host) == "" {
 		s.host = "HOST"

@@ -13,7 +13,8 @@ import (
 )
 
 const (
-	// MaxExecBytes is the longest exec string Parse accepts, in bytes.
+	// MaxExecBytes is the default longest exec string Parse accepts, in
+	// bytes (Options.MaxExecBytes overrides it).
 	MaxExecBytes = 4096
 	// MaxWords is the most words Parse accepts in one exec string, the
 	// command included.
@@ -87,7 +88,7 @@ func (s *Set) Parse(user, exec, defaultCommand string) (*Invocation, error) {
 	if err != nil {
 		return nil, err
 	}
-	words, err := splitExec(exec)
+	words, err := splitExec(exec, s.maxExec)
 	if err != nil {
 		return nil, err
 	}
@@ -145,11 +146,11 @@ func (s *Set) Parse(user, exec, defaultCommand string) (*Invocation, error) {
 	return inv, nil
 }
 
-// splitExec checks the exec string's size and characters and splits it
-// into words.
-func splitExec(exec string) ([]string, error) {
-	if len(exec) > MaxExecBytes {
-		return nil, usererr.Errorf("the command is %d bytes long, but this server accepts at most %d bytes; shorten it.", len(exec), MaxExecBytes)
+// splitExec checks the exec string's size (at most max bytes) and
+// characters and splits it into words.
+func splitExec(exec string, max int) ([]string, error) {
+	if len(exec) > max {
+		return nil, usererr.Errorf("the command is %d bytes long, but this server accepts at most %d bytes; shorten it.", len(exec), max)
 	}
 	if !utf8.ValidString(exec) {
 		return nil, usererr.New("the command is not valid UTF-8 text; send plain text only.")

@@ -290,3 +290,17 @@ func TestRedacted(t *testing.T) {
 		t.Errorf("Redacted(nil) = %q, want nil", got)
 	}
 }
+
+func TestMaxExecBytesOption(t *testing.T) {
+	s, err := NewSet(Options{Host: "edge", MaxExecBytes: 20}, Command{Name: "http", Summary: "x", Ports: "80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Parse("v2", "http", ""); err != nil {
+		t.Fatalf("short command: %v", err)
+	}
+	_, err = s.Parse("v2", "http "+strings.Repeat("x", 20), "")
+	if err == nil || !strings.Contains(err.Error(), "at most 20 bytes") {
+		t.Fatalf("long command: err %v, want the configured limit of 20 bytes", err)
+	}
+}

@@ -71,8 +71,6 @@ type Config struct {
 	IdleNoForward time.Duration
 	// MaxForwards caps forwards per connection. Default 10.
 	MaxForwards int
-	// MaxExecBytes caps the exec string. Default 4096.
-	MaxExecBytes int
 	// DialTimeout bounds how long opening a forwarded-tcpip channel may take.
 	// Default 10s.
 	DialTimeout time.Duration
@@ -101,7 +99,6 @@ func (c *Config) setDefaults() {
 	def(&c.IdleNoForward, 60*time.Second)
 	def(&c.DialTimeout, 10*time.Second)
 	defInt(&c.MaxForwards, 10)
-	defInt(&c.MaxExecBytes, 4096)
 	if len(c.Ciphers) == 0 {
 		c.Ciphers = DefaultCiphers
 	}
