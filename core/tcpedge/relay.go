@@ -23,15 +23,13 @@ type Relay struct {
 	max   int
 	log   *slog.Logger
 
-	ctx      context.Context
-	cancel   context.CancelFunc
-	gate     chan struct{}
-	gateOnce sync.Once
-	report   func(visitor netip.AddrPort, what string)
-	mu       sync.Mutex
-	conns    map[net.Conn]struct{}
-	closed   bool
-	wg       sync.WaitGroup
+	ctx    context.Context
+	cancel context.CancelFunc
+	report func(visitor netip.AddrPort, what string)
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // NewRelay returns a relay; max <= 0 means DefaultMaxConns.
@@ -43,17 +41,12 @@ func NewRelay(rules Rules, dial DialFunc, max int, log *slog.Logger) *Relay {
 		log = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Relay{rules: rules, dial: dial, max: max, log: log, ctx: ctx, cancel: cancel, gate: make(chan struct{}), conns: make(map[net.Conn]struct{})}
+	return &Relay{rules: rules, dial: dial, max: max, log: log, ctx: ctx, cancel: cancel, conns: make(map[net.Conn]struct{})}
 }
-
-// Open lets accepted visitors through to the upstream; until then they
-// wait. Publishers open the relay once the forward's public port is set
-// (sshserver.Forward.SetPublicPort). Idempotent.
-func (r *Relay) Open() { r.gateOnce.Do(func() { close(r.gate) }) }
 
 // ReportTo sends one line per visitor connection (refused, failed, or done
 // with its byte counts and duration) to line, e.g. the owner's console.
-// Call it before Open.
+// Call it before the relay serves its first visitor.
 func (r *Relay) ReportTo(line func(string)) {
 	if line == nil {
 		return
@@ -104,12 +97,6 @@ func (r *Relay) Serve(visitor net.Conn) {
 }
 
 func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort) {
-	select {
-	case <-r.gate:
-	case <-r.ctx.Done():
-		visitor.Close()
-		return
-	}
 	start := time.Now()
 	up, err := r.dial(r.ctx, addr)
 	if err != nil {
