@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -28,13 +27,7 @@ import (
 // file its own https uses, and its management address.
 func startPebble(t *testing.T) (dirURL, caRoot, mgmt string) {
 	t.Helper()
-	bin, err := exec.LookPath("pebble")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("pebble missing in CI: %v", err)
-		}
-		t.Skip("pebble not installed (apt-get install pebble)")
-	}
+	bin := e2e.RequireTool(t, "pebble", "pebble")
 	dir := t.TempDir()
 	ca, _, err := certs.LoadOrCreateCA(filepath.Join(dir, "ca"))
 	if err != nil {
@@ -176,13 +169,7 @@ func TestACMEPebble(t *testing.T) {
 	})
 	t.Run("a browser shows the page with a valid certificate", func(t *testing.T) {
 		browser := chromium(t)
-		certutil, err := exec.LookPath("certutil")
-		if err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatal("certutil (libnss3-tools) missing in CI")
-			}
-			t.Skip("no certutil")
-		}
+		certutil := e2e.RequireTool(t, "certutil", "libnss3-tools")
 		// Chromium on Linux trusts the roots in the user's NSS database:
 		// put Pebble's root (random per run) there, in a private HOME.
 		home := t.TempDir()
@@ -199,28 +186,12 @@ func TestACMEPebble(t *testing.T) {
 			}
 		}
 		_, httpsPort, _ := net.SplitHostPort(edge.HTTPSAddr().String())
-		opts := append(chromedp.DefaultExecAllocatorOptions[:],
-			chromedp.ExecPath(browser),
-			chromedp.NoSandbox,
-			chromedp.DisableGPU,
-			chromedp.Flag("disable-quic", true),
-			chromedp.Flag("disable-background-networking", true),
-			chromedp.Flag("disable-component-update", true),
+		tctx := newBrowser(t, browser,
 			chromedp.Flag("host-resolver-rules", "MAP app.example.org 127.0.0.1"),
-			chromedp.UserDataDir(t.TempDir()),
 			chromedp.Env("HOME="+home),
 		)
-		actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
-		defer cancelA()
-		ctx, cancel := chromedp.NewContext(actx)
-		defer cancel()
-		if err := chromedp.Do(ctx); err != nil {
-			t.Fatalf("start chromium: %v", err)
-		}
-		tctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
-		defer cancelT()
 		page := "https://app.example.org:" + httpsPort + "/from-browser"
-		err = chromedp.Do(tctx, chromedp.Navigate(page), chromedp.WaitReady(chromedp.CSS("body")))
+		err := chromedp.Do(tctx, chromedp.Navigate(page), chromedp.WaitReady(chromedp.CSS("body")))
 		var body string
 		if err == nil {
 			body, err = chromedp.Run(tctx, chromedp.Text(chromedp.CSS("body")))

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,32 +97,7 @@ func TestBadInputFromSSHUsers(t *testing.T) {
 
 	healthy := edge.RunSSH(t, key, "-R", "healthy:80:localhost:"+port, "v2@127.0.0.1", "http")
 	url := healthy.URL(t)
-	var served, failed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			resp, err := edge.Client().Get(url + "/ok")
-			if err != nil {
-				failed.Add(1)
-				continue
-			}
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != 200 {
-				failed.Add(1)
-			} else {
-				served.Add(1)
-			}
-		}
-	}()
+	tr := startTraffic(edge, url+"/ok", 1)
 
 	http80 := []forwardReq{{"", 80}}
 	tests := []struct {
@@ -188,10 +162,9 @@ func TestBadInputFromSSHUsers(t *testing.T) {
 			t.Errorf("stderr %q lacks 'too many'", s.Stderr)
 		}
 	})
-	close(stop)
-	wg.Wait()
-	if n := failed.Load(); n != 0 || served.Load() == 0 {
-		t.Errorf("healthy tunnel: %d failed, %d served during the bad input", n, served.Load())
+	served, failed, _ := tr.Stop()
+	if failed != 0 || served == 0 {
+		t.Errorf("healthy tunnel: %d failed, %d served during the bad input", failed, served)
 	}
 	if n := edge.HTTP().Routes(); n != 1 {
 		t.Errorf("%d routes, want only the healthy one", n)

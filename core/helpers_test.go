@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,4 +51,53 @@ func pipelined(t *testing.T, edge *e2e.Edge, host, creds string) string {
 		codes = append(codes, fmt.Sprint(resp.StatusCode))
 	}
 	return strings.Join(codes, ",")
+}
+
+// traffic is real visitor traffic run beside an attack or fault: GETs of
+// url by a few workers until Stop.
+type traffic struct {
+	served, failed atomic.Int64
+	worst          atomic.Int64 // slowest request, ns
+	stop           chan struct{}
+	wg             sync.WaitGroup
+}
+
+func startTraffic(edge *e2e.Edge, url string, workers int) *traffic {
+	tr := &traffic{stop: make(chan struct{})}
+	for range workers {
+		tr.wg.Add(1)
+		go func() {
+			defer tr.wg.Done()
+			for {
+				select {
+				case <-tr.stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				start := time.Now()
+				ok := false
+				if resp, err := edge.Client().Get(url); err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					ok = err == nil && resp.StatusCode == 200
+				}
+				if d := int64(time.Since(start)); d > tr.worst.Load() {
+					tr.worst.Store(d)
+				}
+				if ok {
+					tr.served.Add(1)
+				} else {
+					tr.failed.Add(1)
+				}
+			}
+		}()
+	}
+	return tr
+}
+
+// Stop ends the traffic and returns what it saw.
+func (tr *traffic) Stop() (served, failed int64, worst time.Duration) {
+	close(tr.stop)
+	tr.wg.Wait()
+	return tr.served.Load(), tr.failed.Load(), time.Duration(tr.worst.Load())
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,18 +19,7 @@ import (
 )
 
 // chromium finds Debian's Chromium; CI installs it.
-func chromium(t *testing.T) string {
-	for _, p := range []string{"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium missing in CI")
-	}
-	t.Skip("no chromium")
-	return ""
-}
+func chromium(t *testing.T) string { return e2e.RequireTool(t, "chromium", "chromium") }
 
 // identityBackend shows the identity headers the edge set.
 func identityBackend(t *testing.T) string {

@@ -20,12 +20,7 @@ import (
 // account must never get one.
 func TestEdgeRestartWithAutossh(t *testing.T) {
 	e2e.RequireSSH(t)
-	if _, err := exec.LookPath("autossh"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("autossh missing in CI")
-		}
-		t.Skip("no autossh")
-	}
+	e2e.RequireTool(t, "autossh", "autossh")
 	const n = 20
 	_, port := backend(t)
 	dir := t.TempDir()

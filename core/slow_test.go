@@ -1,13 +1,10 @@
 package core_test
 
 import (
-	"os"
 	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,49 +18,17 @@ var ansi = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 // the edge beside real traffic: the real traffic is unaffected, and the
 // slow connections are closed by the header read timeout.
 func TestSlowlorisHeaders(t *testing.T) {
-	if _, err := exec.LookPath("slowhttptest"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("slowhttptest missing in CI")
-		}
-		t.Skip("no slowhttptest")
-	}
+	e2e.RequireTool(t, "slowhttptest", "slowhttptest")
 	_, port := backend(t)
 	edge := newEdge(t, func(c *config.Config) { c.HTTP.ReadHeaderTimeout = time.Second })
 	key := e2e.NewKey(t, t.TempDir(), "id")
 	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
 	url := s.URL(t)
 
-	var served, failed atomic.Int64
-	var worst atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(20 * time.Millisecond):
-				}
-				start := time.Now()
-				st, _ := edge.Get(t, url+"/real")
-				if d := int64(time.Since(start)); d > worst.Load() {
-					worst.Store(d)
-				}
-				if st == 200 {
-					served.Add(1)
-				} else {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
+	tr := startTraffic(edge, url+"/real", 2)
 	out, _ := exec.Command("slowhttptest", "-H", "-c", "200", "-i", "1", "-r", "200", "-l", "5", "-p", "3",
 		"-u", "http://"+edge.HTTPAddr().String()+"/").CombinedOutput()
-	close(stop)
-	wg.Wait()
+	served, failed, worst := tr.Stop()
 	text := ansi.ReplaceAllString(string(out), "")
 	// slowhttptest stops early with "No open connections left" when the
 	// edge has closed every slow connection; otherwise count the closed.
@@ -71,11 +36,11 @@ func TestSlowlorisHeaders(t *testing.T) {
 	if !strings.Contains(text, "No open connections left") && closed < 150 {
 		t.Errorf("slowhttptest saw only %d of 200 slow connections closed by the edge:\n%s", closed, text)
 	}
-	if failed.Load() != 0 || served.Load() < 20 {
-		t.Errorf("real traffic during the attack: %d served, %d failed", served.Load(), failed.Load())
+	if failed != 0 || served < 20 {
+		t.Errorf("real traffic during the attack: %d served, %d failed", served, failed)
 	}
-	if w := time.Duration(worst.Load()); w > 3*time.Second {
-		t.Errorf("slowest real request took %s during the attack", w)
+	if worst > 3*time.Second {
+		t.Errorf("slowest real request took %s during the attack", worst)
 	}
 }
 
@@ -93,48 +58,24 @@ func lastCount(text, name string) int {
 // tunnel: the body idle timeout closes the slow uploads, real traffic is
 // unaffected.
 func TestSlowBody(t *testing.T) {
-	if _, err := exec.LookPath("slowhttptest"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("slowhttptest missing in CI")
-		}
-		t.Skip("no slowhttptest")
-	}
+	e2e.RequireTool(t, "slowhttptest", "slowhttptest")
 	_, port := backend(t)
 	edge := newEdge(t, func(c *config.Config) { c.HTTP.BodyIdleTimeout = time.Second })
 	key := e2e.NewKey(t, t.TempDir(), "id")
 	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
 	url := s.URL(t)
-	var served, failed atomic.Int64
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if st, _ := edge.Get(t, url+"/real"); st == 200 {
-				served.Add(1)
-			} else {
-				failed.Add(1)
-			}
-		}
-	}()
+	tr := startTraffic(edge, url+"/real", 1)
 	// Through the edge as an HTTP proxy, so the absolute-form requests carry
 	// the tunnel's host; each sends a few body bytes every 3 s.
 	out, _ := exec.Command("slowhttptest", "-B", "-c", "100", "-i", "3", "-r", "100", "-s", "100000", "-l", "6", "-p", "3",
 		"-d", edge.HTTPAddr().String(), "-u", url+"/upload").CombinedOutput()
-	close(stop)
-	wg.Wait()
+	served, failed, _ := tr.Stop()
 	text := ansi.ReplaceAllString(string(out), "")
 	closed := lastCount(text, "closed")
 	if !strings.Contains(text, "No open connections left") && closed < 75 {
 		t.Errorf("slowhttptest saw only %d of 100 slow uploads closed by the edge:\n%s", closed, text)
 	}
-	if failed.Load() != 0 || served.Load() < 20 {
-		t.Errorf("real traffic during the attack: %d served, %d failed", served.Load(), failed.Load())
+	if failed != 0 || served < 20 {
+		t.Errorf("real traffic during the attack: %d served, %d failed", served, failed)
 	}
 }

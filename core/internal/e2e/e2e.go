@@ -298,16 +298,24 @@ func (b *SyncBuffer) Lines() []string {
 	return out
 }
 
-// RequireSSH skips when the OpenSSH client is missing (CI installs it).
-func RequireSSH(t testing.TB) {
+// RequireTool returns the path of a command the test needs. Without it the
+// test is skipped on a developer's machine, but fails in CI (CI=…), where
+// .ci/run installs it: a test CI skips does not count. pkg names the Debian
+// package that provides it.
+func RequireTool(t testing.TB, name, pkg string) string {
 	t.Helper()
-	if _, err := exec.LookPath("ssh"); err != nil {
+	path, err := exec.LookPath(name)
+	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("ssh client missing in CI: %v", err)
+			t.Fatalf("%s missing in CI (Debian package %s): %v", name, pkg, err)
 		}
-		t.Skip("no ssh client")
+		t.Skipf("no %s (apt-get install %s)", name, pkg)
 	}
+	return path
 }
+
+// RequireSSH is RequireTool for the OpenSSH client.
+func RequireSSH(t testing.TB) { t.Helper(); RequireTool(t, "ssh", "openssh-client") }
 
 // BuildBinary builds ./cmd/sshgress into dir and returns its path.
 func BuildBinary(t testing.TB, dir string) string {
