@@ -171,8 +171,9 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 	}
 	mainBin := gressBin
 	if o.cpuprofile != "" {
-		mainBin = filepath.Join(dir, "edgeprof")
-		if err := runTool(ctx, repo, "go", "build", "-o", mainBin, "./bench/edgeprof"); err != nil {
+		// The same binary with the pprof endpoint compiled in.
+		mainBin = filepath.Join(dir, "sshgress-pprof")
+		if err := runTool(ctx, repo, "go", "build", "-tags", "pprof", "-o", mainBin, "./cmd/sshgress"); err != nil {
 			return nil, err
 		}
 	}

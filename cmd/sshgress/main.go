@@ -84,6 +84,12 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopDebug, err := startDebug()
+	if err != nil {
+		fmt.Fprintln(stderr, "sshgress:", err)
+		return 1
+	}
+	defer stopDebug()
 	edge, err := core.New(ctx, cfg, core.Options{
 		Logger:        log,
 		BundledPlugin: func(name string) *exec.Cmd { return exec.Command(self, "plugin", name) },
@@ -107,6 +113,10 @@ func serve(args []string, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// startDebug starts debugging endpoints; a no-op unless built with
+// -tags pprof (see pprof.go).
+var startDebug = func() (stop func(), err error) { return func() {}, nil }
 
 func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	var level slog.Level
