@@ -222,12 +222,25 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 	if c.closed.Load() {
 		return Decision{}, errors.New("pluginhost: check: tunnel is closed")
 	}
-	head := requestHead(c.tunnelID, r, client, tlsFacts)
+	// The request head (a copy of every header) is built only when a plugin
+	// must be asked: a cached verdict for the visitor's own headers, the
+	// common case with basic auth, needs none.
+	var head *sdk.Request
 	var d Decision
-	for _, l := range c.links {
-		v, err := l.check(r.Context(), head)
-		if err != nil {
-			return Decision{}, fmt.Errorf("pluginhost: plugin %q: %w", l.p.spec.Name, err)
+	for i, l := range c.links {
+		var v sdk.Verdict
+		hit := false
+		if head == nil {
+			v, hit = l.cached(r.Header)
+		}
+		if !hit {
+			if head == nil {
+				head = requestHead(c.tunnelID, r, client, tlsFacts)
+			}
+			var err error
+			if v, err = l.check(r.Context(), head); err != nil {
+				return Decision{}, fmt.Errorf("pluginhost: plugin %q: %w", l.p.spec.Name, err)
+			}
 		}
 		if resp := v.Respond; resp != nil {
 			return Decision{
@@ -238,6 +251,12 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 			}, nil
 		}
 		d.addContinue(v.Continue)
+		if i+1 == len(c.links) {
+			break // no later plugin sees the edits
+		}
+		if head == nil {
+			head = requestHead(c.tunnelID, r, client, tlsFacts)
+		}
 		for _, name := range v.Continue.RemoveHeaders {
 			head.Header.Del(name)
 		}
@@ -281,6 +300,11 @@ func requestHost(host string) string {
 }
 
 // check asks one plugin about head, through the cache.
+// cached returns the verdict cached for these request headers, if any.
+func (l *link) cached(h http.Header) (sdk.Verdict, bool) {
+	return l.cache.get(h, l.p.gen.Load(), time.Now())
+}
+
 func (l *link) check(ctx context.Context, head *sdk.Request) (sdk.Verdict, error) {
 	gen := l.p.gen.Load()
 	if v, ok := l.cache.get(head.Header, gen, time.Now()); ok {
