@@ -169,6 +169,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		Accounts:          accounts,
 		AllowAnonymous:    anonymous,
 		Commands:          cmds,
+		AuthPlugins:       e.authPlugins(),
 		Types:             types,
 		PublicHost:        e.publicSSHHost(),
 		Ciphers:           cfg.SSH.Ciphers,
@@ -400,6 +401,20 @@ func bundledNames(ms []sdk.Manifest) string {
 		return "none"
 	}
 	return s
+}
+
+// authPlugins names the enabled plugins that authenticate visitors.
+func (e *Edge) authPlugins() []string {
+	if e.plugins == nil {
+		return nil
+	}
+	var names []string
+	for _, m := range e.plugins.Manifests() {
+		if m.Authenticates {
+			names = append(names, m.Name)
+		}
+	}
+	return names
 }
 
 // publicSSHHost is how users reach the SSH port, for help and messages:

@@ -384,3 +384,24 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 }
+
+// TestOneAuthMethodPerEndpoint: --basic-auth with --oauth is refused with a
+// sentence naming both (the plugins' manifests mark them as auth methods).
+func TestOneAuthMethodPerEndpoint(t *testing.T) {
+	_, port := backend(t)
+	edge := authEdge(t, func(c *config.Config) {
+		yes := true
+		c.Plugins["oauth"] = config.Plugin{Enabled: &yes, Config: map[string]any{
+			// Never contacted: the command is refused before any sign-in.
+			"providers": map[string]any{"corp": map[string]any{"client_id": "id", "client_secret": "secret", "issuer": "http://127.0.0.1:9"}},
+		}}
+	})
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--basic-auth", "ann:correct-horse", "--oauth", "corp")
+	if code := s.Wait(10 * time.Second); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, s.Stderr)
+	}
+	if got := s.Stderr.String(); !strings.Contains(got, "--basic-auth and --oauth cannot be combined") {
+		t.Errorf("stderr %q does not name both auth flags", got)
+	}
+}

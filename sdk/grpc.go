@@ -322,6 +322,7 @@ func manifestToProto(m Manifest) *pluginv1.Manifest {
 		EndpointTypes:  m.EndpointTypes,
 		ReservedPaths:  m.ReservedPaths,
 		HttpMiddleware: m.HTTPMiddleware,
+		Authenticates:  m.Authenticates,
 	}
 	for _, f := range m.Flags {
 		pm.Flags = append(pm.Flags, &pluginv1.FlagSpec{
@@ -345,6 +346,7 @@ func manifestFromProto(pm *pluginv1.Manifest) Manifest {
 		EndpointTypes:  pm.GetEndpointTypes(),
 		ReservedPaths:  pm.GetReservedPaths(),
 		HTTPMiddleware: pm.GetHttpMiddleware(),
+		Authenticates:  pm.GetAuthenticates(),
 	}
 	for _, f := range pm.GetFlags() {
 		m.Flags = append(m.Flags, FlagSpec{

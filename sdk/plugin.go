@@ -58,6 +58,10 @@ type Manifest struct {
 	// HTTPMiddleware reports that the plugin implements HTTPMiddleware.
 	// Serve sets it from the plugin's type.
 	HTTPMiddleware bool
+	// Authenticates marks a plugin that authenticates visitors (basic
+	// auth, OAuth). An endpoint takes at most one: the edge refuses a
+	// command that sets flags of two such plugins.
+	Authenticates bool
 }
 
 // Config is what Configure receives.

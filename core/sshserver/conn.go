@@ -358,7 +358,7 @@ func (c *conn) decide(cmdline string, s *session) {
 	}
 	c.inv = inv
 	c.values = groupByOwner(cmds, inv)
-	if err := oneAuthMethod(c.values); err != nil {
+	if err := oneAuthMethod(c.srv.cfg.AuthPlugins, c.values); err != nil {
 		c.refuseAll(err)
 		return
 	}
@@ -584,13 +584,11 @@ func (k *keepalive) due(now time.Time) bool { return now.Sub(k.last) <= k.budget
 
 func (k *keepalive) stop() { k.tick.Stop() }
 
-// authPlugins are the plugins that authenticate visitors. ngrok's rule, kept
-// here: one auth method per endpoint.
-var authPlugins = []string{"basicauth", "oauth"}
-
-func oneAuthMethod(values map[string]map[string][]string) error {
+// oneAuthMethod keeps ngrok's rule: one auth method per endpoint. auth
+// names the plugins whose manifests say they authenticate visitors.
+func oneAuthMethod(auth []string, values map[string]map[string][]string) error {
 	var flags []string
-	for _, p := range authPlugins {
+	for _, p := range auth {
 		if len(values[p]) == 0 {
 			continue
 		}

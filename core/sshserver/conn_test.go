@@ -25,7 +25,7 @@ func TestOneAuthMethod(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := oneAuthMethod(tc.values)
+			err := oneAuthMethod([]string{"basicauth", "oauth"}, tc.values)
 			switch {
 			case tc.want == "" && err != nil:
 				t.Fatalf("got %v, want nil", err)

@@ -44,6 +44,9 @@ type Config struct {
 	AllowAnonymous bool
 	// Commands is the command set offered (built from enabled plugins).
 	Commands *command.Set
+	// AuthPlugins are the enabled plugins that authenticate visitors
+	// (their manifests say so); an endpoint may use only one of them.
+	AuthPlugins []string
 	// Types serves each endpoint type by command name ("http", ...).
 	Types map[string]EndpointType
 	// PublicHost is the host users type in ssh commands, for messages.

@@ -86,8 +86,9 @@ func New() sdk.HTTPMiddleware {
 // Manifest declares the --basic-auth flag for http tunnels.
 func (p *plugin) Manifest() sdk.Manifest {
 	return sdk.Manifest{
-		Name:    Name,
-		Version: version,
+		Name:          Name,
+		Authenticates: true,
+		Version:       version,
 		Flags: []sdk.FlagSpec{{
 			Name:       FlagName,
 			Type:       sdk.FlagString,

@@ -149,8 +149,9 @@ func newPlugin() *plugin {
 func (p *plugin) Manifest() sdk.Manifest {
 	http := []string{"http"}
 	return sdk.Manifest{
-		Name:    Name,
-		Version: version,
+		Name:          Name,
+		Authenticates: true,
+		Version:       version,
 		Flags: []sdk.FlagSpec{
 			{Name: FlagProvider, Type: sdk.FlagString, ValueName: "PROVIDER", Commands: http,
 				Help: "Require sign-in with an OAuth provider configured on this server (google, github, microsoft, gitlab or another name)."},

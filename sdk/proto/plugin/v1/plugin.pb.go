@@ -182,8 +182,11 @@ type Manifest struct {
 	ReservedPaths []string `protobuf:"bytes,6,rep,name=reserved_paths,json=reservedPaths,proto3" json:"reserved_paths,omitempty"`
 	// http_middleware reports that the plugin serves the Middleware service.
 	HttpMiddleware bool `protobuf:"varint,7,opt,name=http_middleware,json=httpMiddleware,proto3" json:"http_middleware,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// authenticates marks a plugin that authenticates visitors (basic auth,
+	// OAuth): an endpoint takes at most one such plugin.
+	Authenticates bool `protobuf:"varint,8,opt,name=authenticates,proto3" json:"authenticates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Manifest) Reset() {
@@ -261,6 +264,13 @@ func (x *Manifest) GetReservedPaths() []string {
 func (x *Manifest) GetHttpMiddleware() bool {
 	if x != nil {
 		return x.HttpMiddleware
+	}
+	return false
+}
+
+func (x *Manifest) GetAuthenticates() bool {
+	if x != nil {
+		return x.Authenticates
 	}
 	return false
 }
@@ -1702,7 +1712,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fplugin.proto\x12\x12sshgress.plugin.v1\"\x11\n" +
 	"\x0fDescribeRequest\"L\n" +
 	"\x10DescribeResponse\x128\n" +
-	"\bmanifest\x18\x01 \x01(\v2\x1c.sshgress.plugin.v1.ManifestR\bmanifest\"\x84\x02\n" +
+	"\bmanifest\x18\x01 \x01(\v2\x1c.sshgress.plugin.v1.ManifestR\bmanifest\"\xaa\x02\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1f\n" +
@@ -1711,7 +1721,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05flags\x18\x04 \x03(\v2\x1c.sshgress.plugin.v1.FlagSpecR\x05flags\x12%\n" +
 	"\x0eendpoint_types\x18\x05 \x03(\tR\rendpointTypes\x12%\n" +
 	"\x0ereserved_paths\x18\x06 \x03(\tR\rreservedPaths\x12'\n" +
-	"\x0fhttp_middleware\x18\a \x01(\bR\x0ehttpMiddleware\"\xdd\x01\n" +
+	"\x0fhttp_middleware\x18\a \x01(\bR\x0ehttpMiddleware\x12$\n" +
+	"\rauthenticates\x18\b \x01(\bR\rauthenticates\"\xdd\x01\n" +
 	"\bFlagSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1c.sshgress.plugin.v1.FlagTypeR\x04type\x12\x1e\n" +
