@@ -301,7 +301,7 @@ func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
 			return usererr.Errorf("%s is used by the edge itself; pick another name", name)
 		}
 		if e.opts.Taken != nil && e.opts.Taken(name) {
-			return usererr.Errorf("%s is in use by a tls tunnel", name)
+			return usererr.Errorf("%s is in use by a tls tunnel; pick another name", name)
 		}
 		return nil
 	})

@@ -15,6 +15,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
@@ -310,23 +313,9 @@ func (l *link) check(ctx context.Context, head *sdk.Request) (sdk.Verdict, error
 	if v, ok := l.cache.get(head.Header, gen, time.Now()); ok {
 		return v, nil
 	}
-	inst := l.p.cur.Load()
-	if inst == nil {
-		return sdk.Verdict{}, errPluginDown
-	}
-	timeout := l.p.host.opts.CallTimeout
-	cctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	l.p.host.checkCalls.Add(1)
-	v, err := inst.rpc.Check(cctx, head)
+	v, err := l.p.ask(ctx, head)
 	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(cctx.Err(), context.DeadlineExceeded) {
-			return sdk.Verdict{}, fmt.Errorf("check: no answer within %v: %w", timeout, err)
-		}
 		return sdk.Verdict{}, err
-	}
-	if err := v.Validate(); err != nil {
-		return sdk.Verdict{}, fmt.Errorf("check: nonsense verdict: %w", err)
 	}
 	if v.Cache != nil && v.Cache.TTL > 0 {
 		l.cache.put(v.Cache, head.Header, gen, v, time.Now())
@@ -344,4 +333,31 @@ func (c *Chain) Close() {
 			o.p.close(o.ot)
 		}
 	})
+}
+
+// ask sends head to the plugin's Check, bounded by the call timeout, and
+// returns a valid verdict or an error (fail closed): plugin down, no
+// answer in time, or a verdict that is neither continue nor a sane respond.
+func (p *proc) ask(ctx context.Context, head *sdk.Request) (sdk.Verdict, error) {
+	inst := p.cur.Load()
+	if inst == nil {
+		return sdk.Verdict{}, errPluginDown
+	}
+	timeout := p.host.opts.CallTimeout
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	p.host.checkCalls.Add(1)
+	v, err := inst.rpc.Check(cctx, head)
+	if err != nil {
+		// The plugin's own deadline (gRPC sends it ahead of ours) may end
+		// the call first: a DeadlineExceeded status is the same timeout.
+		if cctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || status.Code(err) == codes.DeadlineExceeded {
+			return sdk.Verdict{}, fmt.Errorf("check: no answer within %v: %w", timeout, err)
+		}
+		return sdk.Verdict{}, err
+	}
+	if err := v.Validate(); err != nil {
+		return sdk.Verdict{}, fmt.Errorf("check: nonsense verdict: %w", err)
+	}
+	return v, nil
 }

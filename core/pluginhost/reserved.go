@@ -1,7 +1,6 @@
 package pluginhost
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -43,7 +42,7 @@ func (h *Host) CheckReserved(r *http.Request, client netip.AddrPort, tlsFacts *s
 		return Decision{}, true, errors.New("pluginhost: check reserved path: host is closed")
 	}
 	head := requestHead("", r, client, tlsFacts)
-	v, err := p.checkUncached(r, head)
+	v, err := p.ask(r.Context(), head)
 	if err != nil {
 		return Decision{}, true, fmt.Errorf("pluginhost: plugin %q: reserved path %s: %w", p.spec.Name, path, err)
 	}
@@ -86,28 +85,4 @@ func underReserved(path, rp string) bool {
 		return strings.HasPrefix(path, rp)
 	}
 	return strings.HasPrefix(path, rp+"/")
-}
-
-// checkUncached asks the running instance about head, bounded by
-// Options.CallTimeout and r's context, and validates the verdict.
-func (p *proc) checkUncached(r *http.Request, head *sdk.Request) (sdk.Verdict, error) {
-	inst := p.cur.Load()
-	if inst == nil {
-		return sdk.Verdict{}, errPluginDown
-	}
-	timeout := p.host.opts.CallTimeout
-	ctx, cancel := context.WithTimeout(r.Context(), timeout)
-	defer cancel()
-	p.host.checkCalls.Add(1)
-	v, err := inst.rpc.Check(ctx, head)
-	if err != nil {
-		if ctx.Err() != nil {
-			return sdk.Verdict{}, fmt.Errorf("check: no answer within %v: %w", timeout, err)
-		}
-		return sdk.Verdict{}, err
-	}
-	if err := v.Validate(); err != nil {
-		return sdk.Verdict{}, fmt.Errorf("check: nonsense verdict: %w", err)
-	}
-	return v, nil
 }

@@ -226,15 +226,15 @@ type forwardPayload struct {
 func parseForward(payload []byte, n, max int) (forwardPayload, error) {
 	var p forwardPayload
 	if err := ssh.Unmarshal(payload, &p); err != nil {
-		return forwardPayload{}, usererr.New("the edge could not read a -R forward request")
+		return forwardPayload{}, usererr.New("the edge could not read a -R forward request; check the -R syntax: -R [name:]port:localhost:LOCALPORT")
 	}
 	switch {
 	case p.Port > 65535:
-		return p, usererr.Errorf("remote port %d is out of range; use 80, 443 or 0", p.Port)
+		return p, usererr.Errorf("remote port %d is out of range (ports go up to 65535); use 80, 443 or 0 for http, 0 for tcp", p.Port)
 	case n > max:
-		return p, usererr.Errorf("too many -R forwards on one connection (the limit is %d)", max)
+		return p, usererr.Errorf("too many -R forwards on one connection (the limit is %d); split them across several ssh commands", max)
 	case len(p.Addr) > 1024:
-		return p, usererr.New("the -R remote name is too long")
+		return p, usererr.New("the -R remote name is too long: a domain name has at most 253 characters")
 	}
 	return p, nil
 }

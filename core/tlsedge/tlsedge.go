@@ -276,7 +276,7 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
 	name, prev, replaced, err := route.Bind(e.routes, e.namer, acct, remote, ep, func(name string) error {
 		if e.opts.HTTP.Serves(name) {
-			return usererr.Errorf("%s is in use by an http tunnel", name)
+			return usererr.Errorf("%s is in use by an http tunnel; pick another name", name)
 		}
 		return nil
 	})
