@@ -93,6 +93,23 @@ func TestRandomSubdomain(t *testing.T) {
 	s.WaitOutput(t, "GET  /x", 3*time.Second)
 }
 
+// TestOpenSSHPicksAESGCM checks the cipher a stock OpenSSH client ends up
+// with: its own order prefers chacha20 and AES-CTR, which cost the edge far
+// more per byte, so the edge offers AES-GCM only by default.
+func TestOpenSSHPicksAESGCM(t *testing.T) {
+	_, port := backend(t)
+	edge := newEdge(t, nil)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-v", "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	s.URL(t)
+	for _, dir := range []string{"server->client", "client->server"} {
+		want := "kex: " + dir + " cipher: aes128-gcm@openssh.com"
+		if !strings.Contains(s.Stderr.String(), want) {
+			t.Errorf("ssh -v output lacks %q", want)
+		}
+	}
+}
+
 func TestNamedSubdomainAndHeaders(t *testing.T) {
 	_, port := backend(t)
 	edge := newEdge(t, nil)
