@@ -50,7 +50,7 @@ var allSteps = []string{"http", "one", "download", "cipher", "tcp", "auth", "fir
 
 // stepFigures names the figures each step produces.
 var stepFigures = map[string][]string{
-	"http":     {"http_rps", "http_p50", "http_p99", "cpu_edge", "cpu_client", "cpu_backend", "cpu_wrk", "idle_pct"},
+	"http":     {"http_rps", "http_p50", "http_p99", "cpu_edge", "cpu_client", "calls_edge", "calls_client", "cpu_backend", "cpu_wrk", "idle_pct"},
 	"one":      {"one_p50", "one_p99"},
 	"download": {"dl_default"},
 	"cipher":   {"dl_chacha", "dl_aes", "http_rps_chacha", "http_rps_aes", "cpu_edge_aes"},

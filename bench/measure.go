@@ -23,6 +23,8 @@ type wrkResult struct {
 	requests float64
 	// cpu maps a role ("edge", "client", ...) to CPU seconds in the run.
 	cpu map[string]float64
+	// calls maps a role to the read and write system calls it made.
+	calls map[string]float64
 	// idlePct is the machine's idle share during the run, in percent.
 	idlePct float64
 }
@@ -70,9 +72,10 @@ func (e *env) runWrk(ctx context.Context, url, host string, headers []string, co
 		p.kill()
 		return wrkResult{}, fmt.Errorf("bench: wrk did not finish: %w", cctx.Err())
 	}
-	res := wrkResult{cpu: map[string]float64{}}
+	res := wrkResult{cpu: map[string]float64{}, calls: map[string]float64{}}
 	for role, m := range meters {
 		res.cpu[role] = m.seconds()
+		res.calls[role] = m.ioCalls()
 	}
 	if selfEnd, err := cpuTicks(os.Getpid()); err == nil {
 		res.cpu["harness"] = float64(selfEnd-selfStart) / clockTick

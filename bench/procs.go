@@ -143,6 +143,33 @@ func cpuTicks(pid int) (uint64, error) {
 	return ut + st, nil
 }
 
+// ioCalls returns the read-family plus write-family system calls pid has
+// made (syscr + syscw of /proc/PID/io, threads included).
+func ioCalls(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0, fmt.Errorf("bench: io of %d: %w", pid, err)
+	}
+	var n uint64
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ": ")
+		if !ok || (k != "syscr" && k != "syscw") {
+			continue
+		}
+		c, err := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bench: io of %d: malformed %s", pid, k)
+		}
+		n += c
+		seen++
+	}
+	if seen != 2 {
+		return 0, fmt.Errorf("bench: io of %d: no syscr/syscw", pid)
+	}
+	return n, nil
+}
+
 // parentOf returns the parent pid of pid, or -1.
 func parentOf(pid int) int {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
@@ -189,13 +216,14 @@ func processTree(root int) []int {
 // cpuMeter samples the CPU time of process trees, so a run's CPU can be
 // taken as the difference of two samples.
 type cpuMeter struct {
-	pids  []int
-	start map[int]uint64
+	pids    []int
+	start   map[int]uint64
+	ioStart map[int]uint64
 }
 
 // newCPUMeter takes the first sample of the trees rooted at roots.
 func newCPUMeter(roots ...int) *cpuMeter {
-	m := &cpuMeter{start: map[int]uint64{}}
+	m := &cpuMeter{start: map[int]uint64{}, ioStart: map[int]uint64{}}
 	for _, r := range roots {
 		if r <= 0 {
 			continue
@@ -204,6 +232,9 @@ func newCPUMeter(roots ...int) *cpuMeter {
 			if t, err := cpuTicks(pid); err == nil {
 				m.pids = append(m.pids, pid)
 				m.start[pid] = t
+				if n, err := ioCalls(pid); err == nil {
+					m.ioStart[pid] = n
+				}
 			}
 		}
 	}
@@ -220,6 +251,18 @@ func (m *cpuMeter) seconds() float64 {
 		}
 	}
 	return float64(ticks) / clockTick
+}
+
+// ioCalls returns the read and write system calls made since the first
+// sample by the processes that existed then and still exist.
+func (m *cpuMeter) ioCalls() float64 {
+	var calls uint64
+	for pid, start := range m.ioStart {
+		if n, err := ioCalls(pid); err == nil && n >= start {
+			calls += n - start
+		}
+	}
+	return float64(calls)
 }
 
 // machineCPU reads the aggregate busy and total ticks from /proc/stat.

@@ -49,6 +49,8 @@ func figureDefs(o options) []figureDef {
 		{key: "one_p99", name: "HTTP 1 KiB × 1 conn p99", unit: "ms", want: all, target: "≤ 5 ms", met: gressAtMost(5)},
 		{key: "cpu_edge", name: "CPU per request: edge (sshgress) / sshd", unit: "µs", want: both, target: "≤ 30 µs", met: gressAtMost(30)},
 		{key: "cpu_client", name: "CPU per request: ssh client", unit: "µs", want: both},
+		{key: "calls_edge", name: "read+write syscalls per request: edge / sshd", unit: "calls", want: both},
+		{key: "calls_client", name: "read+write syscalls per request: ssh client", unit: "calls", want: both},
 		{key: "cpu_backend", name: "CPU per request: backend (harness process)", unit: "µs", want: all},
 		{key: "cpu_wrk", name: "CPU per request: wrk", unit: "µs", want: all},
 		{key: "idle_pct", name: "machine idle during the " + c + "-conn run", unit: "%", want: all},
@@ -310,6 +312,8 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 			if t.name != tDirect {
 				res.add("cpu_edge", t.name, perReq(r, "edge"))
 				res.add("cpu_client", t.name, perReq(r, "client"))
+				res.add("calls_edge", t.name, r.calls["edge"]/r.requests)
+				res.add("calls_client", t.name, r.calls["client"]/r.requests)
 			}
 		}
 
