@@ -44,3 +44,5 @@ require (
 	golang.org/x/text v0.44.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
 )
+
+replace golang.org/x/crypto => ./third_party/golang.org/x/crypto
