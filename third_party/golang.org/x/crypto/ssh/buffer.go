@@ -26,6 +26,9 @@ type buffer struct {
 type element struct {
 	buf  []byte
 	next *element
+	// pb is the pooled buffer buf lives in, returned to packetBufPool as
+	// soon as buf has been read (sshgress patch).
+	pb *packetBuf
 }
 
 // newBuffer returns an empty buffer that is not closed.
@@ -42,8 +45,14 @@ func newBuffer() *buffer {
 // write makes buf available for Read to receive.
 // buf must not be modified after the call to write.
 func (b *buffer) write(buf []byte) {
+	b.writeOwned(buf, nil)
+}
+
+// writeOwned is write for buf living in the pooled buffer pb, which the
+// buffer now owns (sshgress patch).
+func (b *buffer) writeOwned(buf []byte, pb *packetBuf) {
 	b.Cond.L.Lock()
-	e := &element{buf: buf}
+	e := &element{buf: buf, pb: pb}
 	b.tail.next = e
 	b.tail = e
 	b.Cond.Signal()
@@ -71,6 +80,10 @@ func (b *buffer) Read(buf []byte) (n int, err error) {
 			r := copy(buf, b.head.buf)
 			buf, b.head.buf = buf[r:], b.head.buf[r:]
 			n += r
+			if len(b.head.buf) == 0 && b.head.pb != nil {
+				putPacketBuf(b.head.pb)
+				b.head.buf, b.head.pb = nil, nil
+			}
 			continue
 		}
 		// if there is a next buffer, make it the head

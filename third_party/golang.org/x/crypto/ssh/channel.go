@@ -307,6 +307,12 @@ func (ch *channel) WriteExtended(data []byte, extendedCode uint32) (n int, err e
 }
 
 func (ch *channel) handleData(packet []byte) error {
+	return ch.handleDataOwned(packet, nil)
+}
+
+// handleDataOwned is handleData for a packet in the pooled buffer pb (or
+// nil), which the channel's buffer keeps until read (sshgress patch).
+func (ch *channel) handleDataOwned(packet []byte, pb *packetBuf) error {
 	headerLen := 9
 	isExtendedData := packet[0] == msgChannelExtendedData
 	if isExtendedData {
@@ -347,6 +353,8 @@ func (ch *channel) handleData(packet []byte) error {
 
 	if extended == 1 {
 		ch.extPending.write(data)
+	} else if extended == 0 && pb != nil {
+		ch.pending.writeOwned(data, pb)
 	} else if extended > 0 {
 		// RFC 4254, Section 5.2 defines no extended data types other
 		// than stderr (type 1, handled above) and this package provides
@@ -443,6 +451,13 @@ func (ch *channel) responseMessageReceived() error {
 }
 
 func (ch *channel) handlePacket(packet []byte) error {
+	return ch.handlePacketOwned(packet, nil)
+}
+
+// handlePacketOwned is handlePacket for a packet that lives in the pooled
+// buffer pb (or nil): channel data keeps it until read, everything else
+// leaves it to the garbage collector (sshgress patch).
+func (ch *channel) handlePacketOwned(packet []byte, pb *packetBuf) error {
 	// Only the open response is expected before the channel is established.
 	if !ch.established.Load() {
 		switch packet[0] {
@@ -454,7 +469,7 @@ func (ch *channel) handlePacket(packet []byte) error {
 
 	switch packet[0] {
 	case msgChannelData, msgChannelExtendedData:
-		return ch.handleData(packet)
+		return ch.handleDataOwned(packet, pb)
 	case msgChannelClose:
 		ch.sendMessage(channelCloseMsg{PeersID: ch.remoteId})
 		ch.mux.chanList.remove(ch.localId)

@@ -76,7 +76,7 @@ type handshakeTransport struct {
 	hostKeyAlgorithms []string
 
 	// On read error, incoming is closed, and readError is set.
-	incoming  chan []byte
+	incoming  chan ownedPacket
 	readError error
 
 	mu sync.Mutex
@@ -141,7 +141,7 @@ func newHandshakeTransport(conn keyingTransport, config *Config, clientVersion, 
 		conn:          conn,
 		serverVersion: serverVersion,
 		clientVersion: clientVersion,
-		incoming:      make(chan []byte, chanSize),
+		incoming:      make(chan ownedPacket, chanSize),
 		requestKex:    make(chan struct{}, 1),
 		startKex:      make(chan *pendingKex),
 		kexLoopDone:   make(chan struct{}),
@@ -225,18 +225,37 @@ func (t *handshakeTransport) printPacket(p []byte, write bool) {
 	}
 }
 
+// ownedPacket is an incoming packet with the pooled buffer it lives in,
+// if any (sshgress patch).
+type ownedPacket struct {
+	p  []byte
+	pb *packetBuf
+}
+
 func (t *handshakeTransport) readPacket() ([]byte, error) {
-	p, ok := <-t.incoming
+	op, ok := <-t.incoming
 	if !ok {
 		return nil, t.readError
 	}
-	return p, nil
+	return op.p, nil
+}
+
+// readOwnedPacket is readPacket that also returns the packet's pooled
+// buffer (non-nil only for large packets under a cipher that pools): the
+// caller owns it and may return it to packetBufPool once nothing refers to
+// the packet any more (sshgress patch).
+func (t *handshakeTransport) readOwnedPacket() ([]byte, *packetBuf, error) {
+	op, ok := <-t.incoming
+	if !ok {
+		return nil, nil, t.readError
+	}
+	return op.p, op.pb, nil
 }
 
 func (t *handshakeTransport) readLoop() {
 	first := true
 	for {
-		p, err := t.readOnePacket(first)
+		p, pb, err := t.readOnePacketOwned(first)
 		first = false
 		if err != nil {
 			t.readError = err
@@ -249,7 +268,7 @@ func (t *handshakeTransport) readLoop() {
 		if !(t.sessionID == nil && t.strictMode) && (p[0] == msgIgnore || p[0] == msgDebug) {
 			continue
 		}
-		t.incoming <- p
+		t.incoming <- ownedPacket{p, pb}
 	}
 
 	// Stop writers too.
@@ -420,9 +439,26 @@ func (t *handshakeTransport) resetReadThresholds() {
 }
 
 func (t *handshakeTransport) readOnePacket(first bool) ([]byte, error) {
-	p, err := t.conn.readPacket()
+	p, _, err := t.readOnePacketOwned(first)
+	return p, err
+}
+
+// readOnePacketOwned is readOnePacket that reads into a buffer the caller
+// owns where the transport supports it; pb is that buffer if pooled
+// (sshgress patch).
+func (t *handshakeTransport) readOnePacketOwned(first bool) ([]byte, *packetBuf, error) {
+	var p []byte
+	var pb *packetBuf
+	var err error
+	if ot, ok := t.conn.(interface {
+		readPacketOwned(bool) ([]byte, *packetBuf, error)
+	}); ok {
+		p, pb, err = ot.readPacketOwned(true)
+	} else {
+		p, err = t.conn.readPacket()
+	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	if t.readPacketsLeft > 0 {
@@ -442,11 +478,11 @@ func (t *handshakeTransport) readOnePacket(first bool) ([]byte, error) {
 	}
 
 	if first && p[0] != msgKexInit {
-		return nil, fmt.Errorf("ssh: first packet should be msgKexInit")
+		return nil, nil, fmt.Errorf("ssh: first packet should be msgKexInit")
 	}
 
 	if p[0] != msgKexInit {
-		return p, nil
+		return p, pb, nil
 	}
 
 	firstKex := t.sessionID == nil
@@ -463,7 +499,7 @@ func (t *handshakeTransport) readOnePacket(first bool) ([]byte, error) {
 	}
 
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 
 	t.resetReadThresholds()
@@ -478,7 +514,7 @@ func (t *handshakeTransport) readOnePacket(first bool) ([]byte, error) {
 		successPacket = []byte{msgNewKeys}
 	}
 
-	return successPacket, nil
+	return successPacket, nil, nil
 }
 
 const (

@@ -254,7 +254,16 @@ func (m *mux) loop() {
 
 // onePacket reads and processes one packet.
 func (m *mux) onePacket() error {
-	packet, err := m.conn.readPacket()
+	var packet []byte
+	var pb *packetBuf // the pooled buffer packet lives in, if any
+	var err error
+	if ot, ok := m.conn.(interface {
+		readOwnedPacket() ([]byte, *packetBuf, error)
+	}); ok {
+		packet, pb, err = ot.readOwnedPacket()
+	} else {
+		packet, err = m.conn.readPacket()
+	}
 	if err != nil {
 		return err
 	}
@@ -291,7 +300,7 @@ func (m *mux) onePacket() error {
 		return m.handleUnknownChannelPacket(id, packet)
 	}
 
-	return ch.handlePacket(packet)
+	return ch.handlePacketOwned(packet, pb)
 }
 
 func (m *mux) handleGlobalPacket(packet []byte) error {

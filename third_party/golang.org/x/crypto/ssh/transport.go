@@ -120,8 +120,16 @@ func (t *transport) printPacket(p []byte, write bool) {
 
 // Read and decrypt next packet.
 func (t *transport) readPacket() (p []byte, err error) {
+	p, _, err = t.readPacketOwned(false)
+	return p, err
+}
+
+// readPacketOwned reads and decrypts the next packet; with owned, into a
+// buffer the caller owns, pooled (pb) for large packets when the cipher
+// supports it (sshgress patch).
+func (t *transport) readPacketOwned(owned bool) (p []byte, pb *packetBuf, err error) {
 	for {
-		p, err = t.reader.readPacket(t.bufReader, t.strictMode)
+		p, pb, err = t.reader.readPacketOwned(t.bufReader, t.strictMode, owned)
 		if err != nil {
 			break
 		}
@@ -134,11 +142,35 @@ func (t *transport) readPacket() (p []byte, err error) {
 		t.printPacket(p, false)
 	}
 
-	return p, err
+	return p, pb, err
+}
+
+// ownedPacketCipher is a packetCipher that can read a packet into a
+// buffer the caller owns (sshgress patch).
+type ownedPacketCipher interface {
+	readOwnedPacket(seqNum uint32, r io.Reader) ([]byte, *packetBuf, error)
 }
 
 func (s *connectionState) readPacket(r *bufio.Reader, strictMode bool) ([]byte, error) {
-	packet, err := s.packetCipher.readCipherPacket(s.seqNum, r)
+	packet, _, err := s.readPacketOwned(r, strictMode, false)
+	return packet, err
+}
+
+// readPacketOwned reads the next packet. With owned and a cipher that
+// supports it, the packet is read into a buffer the caller owns (pb is
+// non-nil when that buffer is from packetBufPool); otherwise it is copied
+// out of the cipher's buffer as before (sshgress patch).
+func (s *connectionState) readPacketOwned(r *bufio.Reader, strictMode, owned bool) ([]byte, *packetBuf, error) {
+	var packet []byte
+	var pb *packetBuf
+	var err error
+	oc, ok := s.packetCipher.(ownedPacketCipher)
+	owned = owned && ok
+	if owned {
+		packet, pb, err = oc.readOwnedPacket(s.seqNum, r)
+	} else {
+		packet, err = s.packetCipher.readCipherPacket(s.seqNum, r)
+	}
 	s.seqNum++
 	if err == nil && len(packet) == 0 {
 		err = errors.New("ssh: zero length packet")
@@ -154,7 +186,7 @@ func (s *connectionState) readPacket(r *bufio.Reader, strictMode bool) ([]byte, 
 					s.seqNum = 0
 				}
 			default:
-				return nil, errors.New("ssh: got bogus newkeys message")
+				return nil, nil, errors.New("ssh: got bogus newkeys message")
 			}
 
 		case msgDisconnect:
@@ -165,10 +197,17 @@ func (s *connectionState) readPacket(r *bufio.Reader, strictMode bool) ([]byte, 
 			// elsewhere.
 			var msg disconnectMsg
 			if err := Unmarshal(packet, &msg); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			return nil, &msg
+			return nil, nil, &msg
 		}
+	}
+
+	if owned {
+		if err != nil {
+			pb = nil
+		}
+		return packet, pb, err
 	}
 
 	// The packet may point to an internal buffer, so copy the
@@ -176,7 +215,7 @@ func (s *connectionState) readPacket(r *bufio.Reader, strictMode bool) ([]byte, 
 	fresh := make([]byte, len(packet))
 	copy(fresh, packet)
 
-	return fresh, err
+	return fresh, nil, err
 }
 
 func (t *transport) writePacket(packet []byte) error {
