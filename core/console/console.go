@@ -4,9 +4,10 @@
 //
 // Writes to an SSH channel can block when the client stops reading, and the
 // data path must never wait on a terminal. Lines are therefore queued into
-// a bounded buffer and written in batches by one goroutine; when the queue is
-// full lines are dropped and counted, and the count is reported once the
-// client reads again.
+// a bounded buffer and written in batches by a writer goroutine that runs
+// only while lines are waiting, so an idle tunnel holds neither a goroutine
+// nor a buffer for its console; when the queue is full lines are dropped
+// and counted, and the count is reported once the client reads again.
 package console
 
 import (
@@ -35,26 +36,24 @@ type Console struct {
 	crlf bool
 
 	mu      sync.Mutex
-	queue   []byte // pending bytes, bounded by maxQueue
+	queue   []byte // pending bytes, bounded by max lines
 	lines   int
 	dropped int
 	closed  bool
-	armed   bool // a flush is scheduled for batched request lines
-	wake    chan struct{}
-	done    chan struct{}
+	armed   bool          // a flush is scheduled for batched request lines
+	writing bool          // the writer goroutine is running
+	done    chan struct{} // closed once closed and the writer is finished
 	max     int
 }
 
-// New starts a console writing to out (the session channel's stdout). crlf
-// makes lines end in "\r\n", as a terminal in raw mode (a pty session)
-// needs. queue bounds the lines waiting; 0 means DefaultQueue.
+// New returns a console writing to out (the session channel's stdout).
+// crlf makes lines end in "\r\n", as a terminal in raw mode (a pty
+// session) needs. queue bounds the lines waiting; 0 means DefaultQueue.
 func New(out io.Writer, crlf bool, queue int) *Console {
 	if queue <= 0 {
 		queue = DefaultQueue
 	}
-	c := &Console{out: out, crlf: crlf, wake: make(chan struct{}, 1), done: make(chan struct{}), max: queue}
-	go c.run()
-	return c
+	return &Console{out: out, crlf: crlf, done: make(chan struct{}), max: queue}
 }
 
 // Line queues one line of text. Control characters are replaced so a
@@ -121,23 +120,39 @@ func (c *Console) Close(timeout time.Duration) {
 		return
 	}
 	c.mu.Lock()
-	already := c.closed
-	c.closed = true
-	c.mu.Unlock()
-	if !already {
-		c.signal()
+	if !c.closed {
+		c.closed = true
+		if !c.startLocked() {
+			// Nothing is queued and no writer runs: nothing to wait for.
+			close(c.done)
+		}
 	}
+	c.mu.Unlock()
 	select {
 	case <-c.done:
 	case <-time.After(timeout):
 	}
 }
 
+// signal has what is queued written.
 func (c *Console) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.mu.Lock()
+	c.startLocked()
+	c.mu.Unlock()
+}
+
+// startLocked starts the writer if something is queued and none runs. It
+// reports whether a writer is running.
+func (c *Console) startLocked() bool {
+	if c.writing {
+		return true
 	}
+	if len(c.queue) == 0 && c.dropped == 0 {
+		return false
+	}
+	c.writing = true
+	go c.run()
+	return true
 }
 
 func (c *Console) appendLocked(s string) {
@@ -172,18 +187,26 @@ func (c *Console) endLineLocked() {
 	c.lines++
 }
 
+// run writes batches until the queue is empty, then ends; once the console
+// is closed, its end closes done.
 func (c *Console) run() {
-	defer close(c.done)
 	var buf []byte
 	for {
-		<-c.wake
 		c.mu.Lock()
+		if len(c.queue) == 0 && c.dropped == 0 {
+			c.writing = false
+			c.queue = nil // an idle console keeps no buffer
+			if c.closed {
+				close(c.done)
+			}
+			c.mu.Unlock()
+			return
+		}
 		c.armed = false
 		buf, c.queue = c.queue, buf[:0]
 		c.lines = 0
 		dropped := c.dropped
 		c.dropped = 0
-		closed := c.closed
 		c.mu.Unlock()
 		if dropped > 0 {
 			note := "(" + strconv.Itoa(dropped) + " lines not shown: the terminal was not reading fast enough)"
@@ -192,14 +215,9 @@ func (c *Console) run() {
 			}
 			buf = append(buf, note+"\n"...)
 		}
-		if len(buf) > 0 {
-			if _, err := c.out.Write(buf); err != nil {
-				// The session is gone; keep draining so producers never block.
-				c.out = io.Discard
-			}
-		}
-		if closed {
-			return
+		if _, err := c.out.Write(buf); err != nil {
+			// The session is gone; keep draining so producers never block.
+			c.out = io.Discard
 		}
 	}
 }

@@ -2,6 +2,8 @@ package console
 
 import (
 	"net/netip"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -92,5 +94,51 @@ func TestCloseIdempotent(t *testing.T) {
 	c.Line("after close")
 	if strings.Contains(out.String(), "after close") {
 		t.Fatal("a line written after Close appeared")
+	}
+}
+
+// TestIdleConsoleHoldsNoWriter checks the writer runs only while lines
+// wait, and that lines from separate bursts all arrive, in order.
+func TestIdleConsoleHoldsNoWriter(t *testing.T) {
+	var out syncBuf
+	c := New(&out, false, 0)
+	var want strings.Builder
+	for burst := range 5 {
+		lines := []string{strconv.Itoa(burst) + "a", strconv.Itoa(burst) + "b"}
+		c.Lines(lines...)
+		want.WriteString(lines[0] + "\n" + lines[1] + "\n")
+		waitIdle(t, c)
+		if got := out.String(); got != want.String() {
+			t.Fatalf("after burst %d: got %q, want %q", burst, got, want.String())
+		}
+	}
+	c.Request("GET", "/", 200, time.Millisecond, netip.Addr{})
+	waitIdle(t, c) // the batch timer flushes it
+	if got := out.String(); !strings.Contains(got, "GET  /") {
+		t.Fatalf("request line not written: %q", got)
+	}
+	start := time.Now()
+	c.Close(5 * time.Second)
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Close of an idle console took %s, want no wait", d)
+	}
+}
+
+// waitIdle waits until nothing is queued and no writer goroutine runs.
+func waitIdle(t *testing.T, c *Console) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c.mu.Lock()
+		idle := !c.writing && len(c.queue) == 0 && !c.armed
+		c.mu.Unlock()
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		if idle && !strings.Contains(string(buf), "console.(*Console).run(") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("console writer still running")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
