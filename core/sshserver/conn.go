@@ -22,8 +22,12 @@ import (
 )
 
 // conn is one authenticated SSH connection. Its control loop (serve) owns
-// the forward state: global requests, the session's command and timers all
-// arrive there in order, so no lock guards the decision.
+// the forward state: global requests, the session's command and requests,
+// and timers all arrive there in order, so no lock guards the decision.
+//
+// An idle tunnel costs one goroutine of ours (the control loop) besides
+// x/crypto's three: replies are sent, and console lines written, by
+// goroutines that run only while something is queued.
 type conn struct {
 	srv  *Server
 	sc   *ssh.ServerConn
@@ -34,8 +38,9 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	replies chan *reply       // global replies, in request order
+	replies chan *reply       // replies in request order (see queue)
 	events  chan sessionEvent // from the session goroutine
+	wg      sync.WaitGroup    // goroutines serve waits for
 
 	// Control-loop state.
 	state   connState
@@ -43,15 +48,20 @@ type conn struct {
 	inv     *command.Invocation
 	values  map[string]map[string][]string
 	nfwd    int // forwards requested so far
+	// sessReqs are the session's requests once its command has arrived;
+	// nil before, and once the client has closed the session.
+	sessReqs <-chan *ssh.Request
 
 	channels *counter // forwarded channels open on this connection
 	sessions int      // session channels opened (one is allowed)
 
-	// mu guards what other goroutines (Shutdown, the session) touch.
-	mu     sync.Mutex
-	active []*fwd
-	sess   *session
-	con    *console.Console
+	// mu guards what other goroutines (Shutdown, the session, the reply
+	// sender) touch.
+	mu      sync.Mutex
+	active  []*fwd
+	sess    *session
+	con     *console.Console
+	sending bool // the reply sender runs
 }
 
 type connState int
@@ -71,13 +81,16 @@ type fwd struct {
 	ep   Endpoint
 }
 
-// reply is one global request's answer, held in order.
+// reply is one request's answer, held in order.
 type reply struct {
-	req *ssh.Request
-	fwd *fwd // nil: answer ok at once
-	ok  bool
+	req   *ssh.Request
+	fwd   *fwd // nil: answer ok at once
+	ok    bool
+	after func() // run once the reply is sent, if not nil
 }
 
+// sessionEvent hands the session, with its command, to the control loop,
+// which answers the session's requests from then on.
 type sessionEvent struct {
 	cmd  string
 	sess *session
@@ -101,11 +114,9 @@ func newConn(s *Server, sc *ssh.ServerConn, acct *account.Account) *conn {
 // serve runs the connection until it closes.
 func (c *conn) serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
 	c.log.Info("ssh connection", "key", c.sc.Permissions.Extensions[extFingerprint], "user", c.sc.User())
-	var wg sync.WaitGroup
-	c.spawn(&wg, "reply loop", c.replyLoop)
 	c.control(reqs, chans)
 	c.teardown()
-	wg.Wait()
+	c.wg.Wait()
 	c.log.Info("ssh connection closed")
 }
 
@@ -131,8 +142,9 @@ func (c *conn) spawn(wg *sync.WaitGroup, what string, f func()) {
 
 // control is the connection's state machine.
 //
-// It also accepts channels and runs the keepalives, so an idle tunnel costs
-// this goroutine and the reply loop, plus x/crypto's own.
+// It also accepts channels, answers the session's requests once its
+// command has arrived, and runs the keepalives, so an idle tunnel costs
+// this goroutine only, plus x/crypto's own.
 func (c *conn) control(reqs <-chan *ssh.Request, chans <-chan ssh.NewChannel) {
 	defer c.cancel()
 	idle := time.NewTimer(c.srv.cfg.IdleNoForward)
@@ -181,7 +193,15 @@ func (c *conn) control(reqs <-chan *ssh.Request, chans <-chan ssh.NewChannel) {
 			// Forwards sent before the exec are already queued in reqs
 			// (the mux delivers in order): take them before deciding.
 			c.drain(reqs)
+			c.sessReqs = ev.sess.reqs
 			c.decide(ev.cmd, ev.sess)
+		case r, ok := <-c.sessReqs:
+			if !ok {
+				c.sessReqs = nil
+				c.sess.closed()
+				continue
+			}
+			c.sessionRequest(c.sess, r)
 		case <-cmdWait:
 			cmdWait = nil
 			if c.state == stateWaiting && !sessionOpen {
@@ -269,26 +289,61 @@ func (c *conn) global(r *ssh.Request) {
 	}
 }
 
+// queue hands a reply to the reply sender, which answers requests
+// strictly in the order they were queued: global requests in the order they
+// came, and after the exec, the session's requests too (their order against
+// global replies does not matter, and no global reply is held by then).
+// The control loop never writes to the connection itself, so a client that
+// stops reading cannot stall it; if the client lets the queue fill and then
+// reads nothing for its whole keepalive budget, the connection is closed.
 func (c *conn) queue(rp *reply) {
-	if !rp.req.WantReply {
-		if rp.fwd == nil {
-			return
-		}
+	if !rp.req.WantReply && rp.fwd == nil && rp.after == nil {
+		return
 	}
 	select {
 	case c.replies <- rp:
 	case <-c.ctx.Done():
+		return
+	default:
+		budget := time.Duration(c.srv.cfg.KeepaliveCount) * c.srv.cfg.KeepaliveInterval
+		t := time.NewTimer(budget)
+		defer t.Stop()
+		select {
+		case c.replies <- rp:
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			c.log.Info("ssh client stopped reading replies", "silent", budget)
+			c.sc.Close()
+			return
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.sending {
+		c.sending = true
+		c.spawn(&c.wg, "reply sender", c.sendReplies)
 	}
 }
 
-// replyLoop answers global requests strictly in the order they came.
-func (c *conn) replyLoop() {
+// sendReplies answers queued requests in order, waiting for each held
+// forward's outcome, and ends when the queue is empty.
+func (c *conn) sendReplies() {
 	for {
 		var rp *reply
 		select {
 		case rp = <-c.replies:
 		case <-c.ctx.Done():
 			return
+		default:
+			c.mu.Lock()
+			if len(c.replies) == 0 {
+				c.sending = false
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			continue
 		}
 		ok, payload := rp.ok, []byte(nil)
 		if f := rp.fwd; f != nil {
@@ -306,6 +361,9 @@ func (c *conn) replyLoop() {
 			if err := rp.req.Reply(ok, payload); err != nil {
 				return
 			}
+		}
+		if rp.after != nil {
+			rp.after()
 		}
 	}
 }
@@ -445,10 +503,10 @@ func (c *conn) refuseAll(err error) {
 			s.finish("", "Error: "+msg+"\n", 1)
 		}
 	}
-	if s := c.sess; s != nil {
+	if c.sess != nil {
 		// OpenSSH exits at a refused forward (ExitOnForwardFailure) before
 		// printing what the session wrote: let it see the session end first.
-		s.awaitClosed(2 * time.Second)
+		c.awaitSessionClosed(2 * time.Second)
 	}
 	for _, f := range c.pending {
 		c.resolve(f, false)

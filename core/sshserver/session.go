@@ -24,8 +24,8 @@ func (c *conn) newChannel(nc ssh.NewChannel) bool {
 		if err != nil {
 			return false
 		}
-		s := &session{conn: c, ch: ch, gone: make(chan struct{})}
-		c.spawn(nil, "session", func() { s.serve(reqs) })
+		s := &session{conn: c, ch: ch, reqs: reqs}
+		c.spawn(nil, "session", s.serve)
 		return true
 	case "direct-tcpip", "direct-streamlocal@openssh.com":
 		nc.Reject(ssh.Prohibited, "sshgress: this edge does not open connections for clients (-L and -D are not supported); use -R to publish a local service")
@@ -40,43 +40,40 @@ func (c *conn) newChannel(nc ssh.NewChannel) bool {
 type session struct {
 	conn *conn
 	ch   ssh.Channel
-	pty  bool
+	// reqs are read by the session goroutine until the command arrives,
+	// then by the control loop.
+	reqs <-chan *ssh.Request
+	pty  bool // set before the command arrives, read-only after
 
 	once sync.Once
-	// gone is closed when the client has closed the channel too.
-	gone chan struct{}
 }
 
 type execPayload struct{ Command string }
 
 type exitStatus struct{ Status uint32 }
 
-// serve answers the session's requests. The first exec or shell request
-// carries the command; a session that sends neither within ExecWait is
-// refused.
-func (s *session) serve(reqs <-chan *ssh.Request) {
+// serve answers the session's requests until the first exec or shell
+// request, which carries the command; a session that sends neither within
+// ExecWait is refused. The command and the session's later requests go to
+// the control loop, and serve ends: an idle session holds no goroutine.
+func (s *session) serve() {
 	c := s.conn
 	timer := time.NewTimer(c.srv.cfg.ExecWait)
 	defer timer.Stop()
-	got := false
 	for {
 		select {
-		case r, ok := <-reqs:
+		case r, ok := <-s.reqs:
 			if !ok {
 				s.closed()
 				return
 			}
 			switch r.Type {
 			case "pty-req":
-				s.pty = !got
+				s.pty = true
 				r.Reply(true, nil)
 			case "env", "window-change", "signal", "break":
 				r.Reply(true, nil)
 			case "exec", "shell":
-				if got {
-					r.Reply(false, nil)
-					continue
-				}
 				var cmd string
 				if r.Type == "exec" {
 					var p execPayload
@@ -86,8 +83,6 @@ func (s *session) serve(reqs <-chan *ssh.Request) {
 					}
 					cmd = p.Command
 				}
-				got = true
-				timer.Stop()
 				r.Reply(true, nil)
 				select {
 				case c.events <- sessionEvent{cmd: cmd, sess: s}:
@@ -97,20 +92,38 @@ func (s *session) serve(reqs <-chan *ssh.Request) {
 				if s.pty {
 					c.spawn(nil, "session input", s.readInput)
 				}
+				return
 			case "subsystem":
 				r.Reply(false, nil)
-				s.finish("", "Error: subsystems (such as sftp) are not available on this edge; it only publishes -R forwards.\n", 1)
+				s.finish("", subsystemRefused, 1)
 			default:
 				// x11-req, auth-agent-req@openssh.com, ...
 				r.Reply(false, nil)
 			}
 		case <-timer.C:
-			if !got {
-				s.finish("", "Error: no command arrived; run e.g. ssh -R 80:localhost:3000 "+c.srv.cfg.PublicHost+" http\n", 1)
-			}
+			s.finish("", "Error: no command arrived; run e.g. ssh -R 80:localhost:3000 "+c.srv.cfg.PublicHost+" http\n", 1)
 		case <-c.ctx.Done():
 			return
 		}
+	}
+}
+
+const subsystemRefused = "Error: subsystems (such as sftp) are not available on this edge; it only publishes -R forwards.\n"
+
+// sessionRequest answers, from the control loop, a session request that
+// came after the command. Replies go through the reply queue, so a client
+// that stops reading cannot stall the control loop.
+func (c *conn) sessionRequest(s *session, r *ssh.Request) {
+	switch r.Type {
+	case "pty-req", "env", "window-change", "signal", "break":
+		// A pty requested after the command changes nothing: the
+		// console's line ends and the input watcher are already set.
+		c.queue(&reply{req: r, ok: true})
+	case "subsystem":
+		c.queue(&reply{req: r, after: func() { s.finish("", subsystemRefused, 1) }})
+	default:
+		// A second exec or shell, x11-req, auth-agent-req@openssh.com, ...
+		c.queue(&reply{req: r})
 	}
 }
 
@@ -138,17 +151,27 @@ func (s *session) readInput() {
 // closed runs when the client closes the session channel: the session's
 // tunnels end with it.
 func (s *session) closed() {
-	close(s.gone)
 	s.conn.sc.Close()
 }
 
-// awaitClosed waits, at most d, until the client has closed the session.
-func (s *session) awaitClosed(d time.Duration) {
+// awaitSessionClosed waits, at most d, until the client has closed the
+// session, answering its requests meanwhile. The control loop calls it
+// once the session is its own.
+func (c *conn) awaitSessionClosed(d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	select {
-	case <-s.gone:
-	case <-t.C:
+	for c.sessReqs != nil {
+		select {
+		case r, ok := <-c.sessReqs:
+			if !ok {
+				c.sessReqs = nil
+				c.sess.closed()
+				return
+			}
+			c.sessionRequest(c.sess, r)
+		case <-t.C:
+			return
+		}
 	}
 }
 
