@@ -113,7 +113,6 @@ func newConn(s *Server, sc *ssh.ServerConn, acct *account.Account) *conn {
 
 // serve runs the connection until it closes.
 func (c *conn) serve(chans <-chan ssh.NewChannel, reqs <-chan *ssh.Request) {
-	c.log.Info("ssh connection", "key", c.sc.Permissions.Extensions[extFingerprint], "user", c.sc.User())
 	c.control(reqs, chans)
 	c.teardown()
 	c.wg.Wait()
@@ -138,6 +137,19 @@ func (c *conn) spawn(wg *sync.WaitGroup, what string, f func()) {
 		}()
 		f()
 	}()
+}
+
+// deep runs f, a call that goes deep, on a short-lived goroutine and waits
+// for it. A parked goroutine keeps the stack its deepest call grew; the
+// control loop parks for the whole life of an idle tunnel, so its stack
+// should stay small.
+func (c *conn) deep(what string, f func()) {
+	done := make(chan struct{})
+	c.spawn(nil, what, func() {
+		defer close(done)
+		f()
+	})
+	<-done
 }
 
 // control is the connection's state machine.
@@ -194,7 +206,7 @@ func (c *conn) control(reqs <-chan *ssh.Request, chans <-chan ssh.NewChannel) {
 			// (the mux delivers in order): take them before deciding.
 			c.drain(reqs)
 			c.sessReqs = ev.sess.reqs
-			c.decide(ev.cmd, ev.sess)
+			c.deep("decide", func() { c.decide(ev.cmd, ev.sess) })
 		case r, ok := <-c.sessReqs:
 			if !ok {
 				c.sessReqs = nil
@@ -205,7 +217,7 @@ func (c *conn) control(reqs <-chan *ssh.Request, chans <-chan ssh.NewChannel) {
 		case <-cmdWait:
 			cmdWait = nil
 			if c.state == stateWaiting && !sessionOpen {
-				c.decide("", nil) // ssh -N: defaults
+				c.deep("decide", func() { c.decide("", nil) }) // ssh -N: defaults
 			}
 		case <-idle.C:
 			c.mu.Lock()
@@ -274,7 +286,7 @@ func (c *conn) global(r *ssh.Request) {
 		case stateWaiting:
 			c.pending = append(c.pending, f)
 		case stateLive:
-			c.bindLate(f)
+			c.deep("bind", func() { c.bindLate(f) })
 		default:
 			c.resolve(f, false)
 		}

@@ -303,14 +303,9 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
-// handle runs one TCP connection from handshake to close.
+// handle runs one TCP connection's handshake and starts the connection.
 func (s *Server) handle(nc net.Conn, ip netip.Addr) {
-	defer func() {
-		if r := recover(); r != nil {
-			s.log.Error("ssh connection panicked", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
-			nc.Close()
-		}
-	}()
+	defer s.recoverConn(nc)
 	nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	sc, chans, reqs, err := ssh.NewServerConn(nc, s.sshCfg)
 	s.gate.done(ip, err != nil)
@@ -330,8 +325,26 @@ func (s *Server) handle(nc net.Conn, ip netip.Addr) {
 		sc.Close()
 		return
 	}
-	defer s.track(c, false)
-	c.serve(chans, reqs)
+	c.log.Info("ssh connection", "key", sc.Permissions.Extensions[extFingerprint], "user", sc.User())
+	// The handshake's deep calls grew this goroutine's stack, which a
+	// parked goroutine keeps: the connection lives on a fresh one, and
+	// this one ends.
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.recoverConn(nc)
+		defer s.track(c, false)
+		c.serve(chans, reqs)
+	}()
+}
+
+// recoverConn, deferred, ends a connection whose goroutine panicked instead
+// of the edge.
+func (s *Server) recoverConn(nc net.Conn) {
+	if r := recover(); r != nil {
+		s.log.Error("ssh connection panicked", "remote", nc.RemoteAddr().String(), "panic", r, "stack", string(debug.Stack()))
+		nc.Close()
+	}
 }
 
 func (s *Server) track(c *conn, add bool) bool {
