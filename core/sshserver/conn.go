@@ -38,9 +38,8 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	replies chan *reply       // replies in request order (see queue)
-	events  chan sessionEvent // from the session goroutine
-	wg      sync.WaitGroup    // goroutines serve waits for
+	events chan sessionEvent // from the session goroutine, once
+	wg     sync.WaitGroup    // goroutines serve waits for
 
 	// Control-loop state.
 	state   connState
@@ -61,7 +60,9 @@ type conn struct {
 	active  []*fwd
 	sess    *session
 	con     *console.Console
-	sending bool // the reply sender runs
+	replies []*reply      // waiting for the reply sender, in order (see queue)
+	sending bool          // the reply sender runs
+	room    chan struct{} // closed when the sender takes a reply, if the control loop waits
 }
 
 type connState int
@@ -103,9 +104,8 @@ func newConn(s *Server, sc *ssh.ServerConn, acct *account.Account) *conn {
 	c := &conn{
 		srv: s, sc: sc, acct: acct, id: hex.EncodeToString(idb[:]),
 		ctx: ctx, cancel: cancel,
-		replies:  make(chan *reply, 64),
 		channels: &counter{max: int64(s.cfg.Limits.ChannelsPerConn)},
-		events:   make(chan sessionEvent, 4),
+		events:   make(chan sessionEvent, 1),
 	}
 	c.log = s.log.With("conn", c.id, "account", acct.Name, "remote", sc.RemoteAddr().String())
 	return c
@@ -165,6 +165,7 @@ func (c *conn) control(reqs <-chan *ssh.Request, chans <-chan ssh.NewChannel) {
 	sessionOpen := false
 	ka := newKeepalive(c.srv.cfg.KeepaliveInterval, c.srv.cfg.KeepaliveCount)
 	defer ka.stop()
+	events := c.events
 	for {
 		select {
 		case nc, ok := <-chans:
@@ -201,7 +202,8 @@ func (c *conn) control(reqs <-chan *ssh.Request, chans <-chan ssh.NewChannel) {
 			if c.state == stateWaiting && !sessionOpen && cmdWait == nil && len(c.pending) > 0 {
 				cmdWait = time.After(c.srv.cfg.CommandWait)
 			}
-		case ev := <-c.events:
+		case ev := <-events:
+			events = nil // one session per connection
 			// Forwards sent before the exec are already queued in reqs
 			// (the mux delivers in order): take them before deciding.
 			c.drain(reqs)
@@ -301,27 +303,31 @@ func (c *conn) global(r *ssh.Request) {
 	}
 }
 
+// maxQueuedReplies is how many replies may wait for the reply sender
+// before the control loop waits for room.
+const maxQueuedReplies = 64
+
 // queue hands a reply to the reply sender, which answers requests
 // strictly in the order they were queued: global requests in the order they
 // came, and after the exec, the session's requests too (their order against
 // global replies does not matter, and no global reply is held by then).
 // The control loop never writes to the connection itself, so a client that
-// stops reading cannot stall it; if the client lets the queue fill and then
-// reads nothing for its whole keepalive budget, the connection is closed.
+// stops reading cannot stall it for long: with the queue full, it waits for
+// room at most the keepalive budget, then closes the connection.
 func (c *conn) queue(rp *reply) {
 	if !rp.req.WantReply && rp.fwd == nil && rp.after == nil {
 		return
 	}
-	select {
-	case c.replies <- rp:
-	case <-c.ctx.Done():
-		return
-	default:
+	c.mu.Lock()
+	if len(c.replies) >= maxQueuedReplies {
+		room := make(chan struct{})
+		c.room = room
+		c.mu.Unlock()
 		budget := time.Duration(c.srv.cfg.KeepaliveCount) * c.srv.cfg.KeepaliveInterval
 		t := time.NewTimer(budget)
 		defer t.Stop()
 		select {
-		case c.replies <- rp:
+		case <-room:
 		case <-c.ctx.Done():
 			return
 		case <-t.C:
@@ -329,34 +335,35 @@ func (c *conn) queue(rp *reply) {
 			c.sc.Close()
 			return
 		}
+		c.mu.Lock()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.replies = append(c.replies, rp)
 	if !c.sending {
 		c.sending = true
 		c.spawn(&c.wg, "reply sender", c.sendReplies)
 	}
+	c.mu.Unlock()
 }
 
 // sendReplies answers queued requests in order, waiting for each held
 // forward's outcome, and ends when the queue is empty.
 func (c *conn) sendReplies() {
-	for {
-		var rp *reply
-		select {
-		case rp = <-c.replies:
-		case <-c.ctx.Done():
-			return
-		default:
-			c.mu.Lock()
-			if len(c.replies) == 0 {
-				c.sending = false
-				c.mu.Unlock()
-				return
-			}
+	for c.ctx.Err() == nil {
+		c.mu.Lock()
+		if len(c.replies) == 0 {
+			c.replies = nil // an idle connection keeps no queue
+			c.sending = false
 			c.mu.Unlock()
-			continue
+			return
 		}
+		rp := c.replies[0]
+		c.replies[0] = nil
+		c.replies = c.replies[1:]
+		if c.room != nil {
+			close(c.room)
+			c.room = nil
+		}
+		c.mu.Unlock()
 		ok, payload := rp.ok, []byte(nil)
 		if f := rp.fwd; f != nil {
 			select {
