@@ -26,6 +26,14 @@ const (
 	DefaultQueue = 1024
 	// flushEvery bounds how long a request line waits to be batched.
 	flushEvery = 50 * time.Millisecond
+	// RequestLinesPerSecond caps the request lines written each second;
+	// past it, requests are counted and one summary line per second
+	// replaces theirs. Nobody reads 15,000 lines a second, and writing,
+	// sending and rendering them costs the edge, the ssh client and the
+	// owner's terminal CPU the tunnel's traffic needs.
+	RequestLinesPerSecond = 50
+	// requestWindow is the period RequestLinesPerSecond counts in.
+	requestWindow = time.Second
 )
 
 // Console is one session's output. A nil *Console discards everything, so
@@ -40,10 +48,15 @@ type Console struct {
 	lines   int
 	dropped int
 	closed  bool
-	armed   bool          // a flush is scheduled for batched request lines
-	writing bool          // the writer goroutine is running
-	done    chan struct{} // closed once closed and the writer is finished
-	max     int
+	armed   bool // a flush is scheduled for batched request lines
+	// The request lines of the current window: shown so far, and the
+	// requests not shown, by status class (0 for no status, then 1xx–5xx).
+	winStart time.Time
+	shown    int
+	hidden   [6]int
+	writing  bool          // the writer goroutine is running
+	done     chan struct{} // closed once closed and the writer is finished
+	max      int
 }
 
 // New returns a console writing to out (the session channel's stdout).
@@ -87,6 +100,28 @@ func (c *Console) Request(method, path string, status int, d time.Duration, clie
 	if c == nil {
 		return
 	}
+	now := time.Now()
+	c.mu.Lock()
+	if now.Sub(c.winStart) >= requestWindow && c.hiddenTotalLocked() == 0 {
+		c.winStart, c.shown = now, 0
+	}
+	if c.shown >= RequestLinesPerSecond {
+		first := c.hiddenTotalLocked() == 0
+		class := status / 100
+		if class < 0 || class >= len(c.hidden) {
+			class = 0
+		}
+		c.hidden[class]++
+		wait := requestWindow - now.Sub(c.winStart)
+		c.mu.Unlock()
+		if first {
+			time.AfterFunc(max(wait, 0), c.endWindow)
+		}
+		return
+	}
+	c.shown++
+	c.mu.Unlock()
+
 	var b [256]byte
 	line := b[:0]
 	line = appendPadded(line, sanitize(method, 8), 4)
@@ -113,6 +148,54 @@ func (c *Console) Request(method, path string, status int, d time.Duration, clie
 	}
 }
 
+// endWindow ends a window in which requests went unshown: their summary
+// line is queued and written, and a new window starts.
+func (c *Console) endWindow() {
+	c.mu.Lock()
+	c.summaryLocked()
+	c.winStart, c.shown = time.Now(), 0
+	c.startLocked()
+	c.mu.Unlock()
+}
+
+// summaryLocked queues the line counting the requests not shown, if any,
+// and resets the count.
+func (c *Console) summaryLocked() {
+	n := c.hiddenTotalLocked()
+	if n == 0 {
+		return
+	}
+	line := make([]byte, 0, 128)
+	line = append(line, "("...)
+	line = strconv.AppendInt(line, int64(n), 10)
+	line = append(line, " more requests not shown, over "+strconv.Itoa(RequestLinesPerSecond)+" lines a second:"...)
+	for class, k := range c.hidden {
+		if k == 0 {
+			continue
+		}
+		line = append(line, ' ')
+		if class == 0 {
+			line = append(line, "---"...)
+		} else {
+			line = strconv.AppendInt(line, int64(class), 10)
+			line = append(line, "xx"...)
+		}
+		line = append(line, ' ')
+		line = strconv.AppendInt(line, int64(k), 10)
+	}
+	line = append(line, ')')
+	c.hidden = [6]int{}
+	c.appendBytesLocked(line)
+}
+
+func (c *Console) hiddenTotalLocked() int {
+	n := 0
+	for _, k := range c.hidden {
+		n += k
+	}
+	return n
+}
+
 // Close flushes what is queued, waiting at most timeout for a slow client,
 // and stops the writer. Close is idempotent.
 func (c *Console) Close(timeout time.Duration) {
@@ -121,6 +204,7 @@ func (c *Console) Close(timeout time.Duration) {
 	}
 	c.mu.Lock()
 	if !c.closed {
+		c.summaryLocked()
 		c.closed = true
 		if !c.startLocked() {
 			// Nothing is queued and no writer runs: nothing to wait for.

@@ -142,3 +142,53 @@ func waitIdle(t *testing.T, c *Console) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestRequestLinesCapped checks that past RequestLinesPerSecond requests
+// in a second are counted, by status class, in one summary line written
+// when the second ends, and that the next second shows lines again.
+func TestRequestLinesCapped(t *testing.T) {
+	var out syncBuf
+	c := New(&out, false, 0)
+	extra := 440
+	for i := range RequestLinesPerSecond + extra + 10 {
+		status := 200
+		if i >= RequestLinesPerSecond+extra {
+			status = 503
+		}
+		c.Request("GET", "/n"+strconv.Itoa(i), status, time.Millisecond, netip.Addr{})
+	}
+	want := "(450 more requests not shown, over " + strconv.Itoa(RequestLinesPerSecond) + " lines a second: 2xx 440 5xx 10)"
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no summary line %q after the second ended; output:\n%s", want, out.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := out.String()
+	if n := strings.Count(got, "GET  /n"); n != RequestLinesPerSecond {
+		t.Errorf("%d request lines shown in the first second, want %d", n, RequestLinesPerSecond)
+	}
+	if strings.Contains(got, "/n"+strconv.Itoa(RequestLinesPerSecond)+" ") {
+		t.Errorf("the first request over the cap was shown")
+	}
+	c.Request("GET", "/next-second", 200, time.Millisecond, netip.Addr{})
+	c.Close(time.Second)
+	if got := out.String(); !strings.HasSuffix(got, "\n") || !strings.Contains(got[strings.Index(got, want):], "GET  /next-second") {
+		t.Errorf("the request after the summary was not shown after it:\n%s", got)
+	}
+}
+
+// TestCloseWritesTheSummary checks that requests not shown are counted even
+// when the session ends before their second does.
+func TestCloseWritesTheSummary(t *testing.T) {
+	var out syncBuf
+	c := New(&out, true, 0)
+	for range RequestLinesPerSecond + 3 {
+		c.Request("POST", "/", 0, time.Millisecond, netip.Addr{})
+	}
+	c.Close(time.Second)
+	if want := "(3 more requests not shown, over " + strconv.Itoa(RequestLinesPerSecond) + " lines a second: --- 3)\r\n"; !strings.HasSuffix(out.String(), want) {
+		t.Fatalf("output does not end with %q:\n%q", want, out.String())
+	}
+}
