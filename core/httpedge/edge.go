@@ -152,7 +152,7 @@ func (e *Edge) Routes() int { return e.routes.Len() }
 
 // ServeHTTP routes one visitor request to its tunnel.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	guardBody(w, r, e.opts.BodyIdleTimeout)
+	defer guardBody(w, r, e.opts.BodyIdleTimeout)()
 	if r.TLS == nil && e.opts.ACMEChallenge != nil && strings.HasPrefix(r.URL.Path, acmeChallengePath) {
 		e.opts.ACMEChallenge.ServeHTTP(w, r)
 		return
