@@ -359,6 +359,17 @@ func (u *Upstream) fwdExchange(w http.ResponseWriter, r *http.Request, pc *fwdCo
 	}
 	pc.lim.n = math.MaxInt64
 
+	if resp.StatusCode == http.StatusSwitchingProtocols && bodyDone != nil {
+		// A request with a body never asks to switch. Refuse at once,
+		// then stop the body sender: nothing may read r.Body once Forward
+		// has returned, and the rest of the body is never read.
+		stop()
+		_ = pc.c.Close()
+		w.Header().Set("Connection", "close")
+		status, err := fwdFailEarly(w, r, PageBadUpstream, errors.New("httpedge: upstream switched protocols on a request with a body"))
+		fwdEndBody(pc, rc, bodyDone, 0)
+		return status, false, err
+	}
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		status, err := fwdSwitch(w, r, pc, resp, upType, stop)
 		return status, false, err
@@ -712,11 +723,17 @@ func fwdWriteBody(pc *fwdConn, r *http.Request, chunked bool) error {
 			if _, err := dst.Write(p[:n]); err != nil {
 				return fmt.Errorf("httpedge: write request body: %w", err)
 			}
-			if err := bw.Flush(); err != nil {
-				return fmt.Errorf("httpedge: write request body: %w", err)
-			}
 			if remaining > 0 {
 				remaining -= int64(n)
+			}
+			if remaining == 0 {
+				// Before the flush: the upstream may answer as soon as
+				// it has the last byte, and fwdRelay must not think the
+				// body is still being read then.
+				pc.bodyRead.Store(true)
+			}
+			if err := bw.Flush(); err != nil {
+				return fmt.Errorf("httpedge: write request body: %w", err)
 			}
 		}
 		if rerr == io.EOF {

@@ -1137,3 +1137,38 @@ func TestUpstreamEarlyResponse(t *testing.T) {
 		t.Errorf("IdleCount() = %d, want 0 (body not fully sent)", idle)
 	}
 }
+
+// TestUpstreamSwitchWithBody: an upstream that answers 101 to a request
+// with a body (which never asks to switch) is refused with a 502 while the
+// visitor is still uploading.
+func TestUpstreamSwitchWithBody(t *testing.T) {
+	hold := make(chan struct{})
+	addr := fwdtRawBackend(t, func(c net.Conn, br *bufio.Reader) {
+		if fwdtReadHead(br) == nil {
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+			<-hold
+		}
+	})
+	defer close(hold)
+	e := fwdtNewEdge(t, fwdtTCPDial(addr), UpstreamOptions{})
+	// A raw visitor that sends the start of the body, then stalls with the
+	// connection open.
+	c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\nthe start of a body that then stalls")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadGateway || !resp.Close {
+		t.Errorf("visitor got %d (Connection: close %v), want 502 with Connection: close", resp.StatusCode, resp.Close)
+	}
+	if res := e.result(t); res.status != http.StatusBadGateway {
+		t.Errorf("Forward returned %d, %v; want 502", res.status, res.err)
+	}
+}
