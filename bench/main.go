@@ -53,7 +53,7 @@ var stepFigures = map[string][]string{
 	"http":     {"http_rps", "http_p50", "http_p99", "cpu_edge", "cpu_client", "calls_edge", "calls_client", "cpu_backend", "cpu_wrk", "idle_pct"},
 	"one":      {"one_p50", "one_p99"},
 	"download": {"dl_default"},
-	"cipher":   {"dl_chacha", "dl_aes", "http_rps_chacha", "http_rps_aes", "cpu_edge_aes"},
+	"cipher":   {"dl_chacha", "dl_aes", "dl_aes_cpu_edge", "dl_aes_cpu_client", "http_rps_chacha", "http_rps_aes", "cpu_edge_aes"},
 	"tcp":      {"tcp"},
 	"auth":     {"auth_off", "auth_on"},
 	"first200": {"first200_session", "first200_n"},

@@ -100,6 +100,16 @@ func (r *results) add(key, target string, v float64) {
 	m[target] = append(m[target], v)
 }
 
+// wants reports whether key is a figure of this report.
+func (r *results) wants(key string) bool {
+	for _, d := range r.defs {
+		if d.key == key {
+			return true
+		}
+	}
+	return false
+}
+
 // fail records an error for a figure.
 func (r *results) fail(key, target string, err error) {
 	const maxErrs = 5

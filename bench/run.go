@@ -57,6 +57,8 @@ func figureDefs(o options) []figureDef {
 		{key: "dl_default", name: dl + " download, each side's default cipher", unit: "MB/s", higher: true, want: all, target: "≥ 1.2× sshd", met: ratioAtLeast(1.2)},
 		{key: "dl_chacha", name: dl + " download, chacha20-poly1305", unit: "MB/s", higher: true, want: both, target: "≥ 1.0× sshd", met: ratioAtLeast(1.0)},
 		{key: "dl_aes", name: dl + " download, aes128-gcm", unit: "MB/s", higher: true, want: both, target: "≥ 1.0× sshd", met: ratioAtLeast(1.0)},
+		{key: "dl_aes_cpu_edge", name: "CPU per 100 MiB downloaded, aes128-gcm: edge (sshgress) / sshd", unit: "ms", want: both},
+		{key: "dl_aes_cpu_client", name: "CPU per 100 MiB downloaded, aes128-gcm: ssh client", unit: "ms", want: both},
 		{key: "http_rps_chacha", name: "HTTP req/s × " + c + ", chacha20-poly1305", unit: "req/s", higher: true, want: both},
 		{key: "http_rps_aes", name: "HTTP req/s × " + c + ", aes128-gcm", unit: "req/s", higher: true, want: both},
 		{key: "cpu_edge_aes", name: "CPU per request: edge / sshd, aes128-gcm", unit: "µs", want: both},
@@ -445,12 +447,23 @@ func (e *env) downloadStep(ctx context.Context, res *results, key string, t *htt
 		res.fail(key, t.name, t.err)
 		return
 	}
+	meters := map[string]*cpuMeter{}
+	for role, pids := range t.roles() {
+		meters[role] = newCPUMeter(pids...)
+	}
 	v, err := download(ctx, t.base+"/bytes?n="+strconv.FormatInt(n, 10), t.host, t.headers, n)
 	if err != nil {
 		res.fail(key, t.name, err)
 		return
 	}
 	res.add(key, t.name, v)
+	// CPU per 100 MiB moved, for the rows that name it.
+	per := float64(100<<20) / float64(n) * 1000
+	for role, m := range meters {
+		if k := key + "_cpu_" + role; res.wants(k) {
+			res.add(k, t.name, m.seconds()*per)
+		}
+	}
 }
 
 // firstOK starts a fresh ssh -R (with a session or -N) to side and returns
