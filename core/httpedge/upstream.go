@@ -52,12 +52,23 @@ type UpstreamOptions struct {
 	// DialTimeout bounds opening a new connection; past it the visitor gets
 	// a 502 page. Default 10s.
 	DialTimeout time.Duration
+	// KeepIdle is how many idle connections (the most recently used) may
+	// stay for the whole IdleTimeout. Default 8. The rest, left over by a
+	// burst of concurrent requests, are closed after BurstIdleTimeout:
+	// every open channel costs the owner's ssh client work on each turn of
+	// its event loop (50 idle channels slow a download through the same
+	// client by a quarter, docs/performance.md).
+	KeepIdle int
+	// BurstIdleTimeout closes idle connections beyond KeepIdle. Default 5s.
+	BurstIdleTimeout time.Duration
 }
 
 const (
 	fwdDefaultMaxIdle     = 64
 	fwdDefaultIdleTimeout = 60 * time.Second
 	fwdDefaultDialTimeout = 10 * time.Second
+	fwdDefaultKeepIdle    = 8
+	fwdDefaultBurstIdle   = 5 * time.Second
 
 	// fwdConnBufSize is the size of each pooled connection's read and
 	// write buffers.
@@ -106,6 +117,7 @@ type Upstream struct {
 	closed     bool
 	sweep      *time.Timer // closes expired idle connections; nil until first needed
 	sweepArmed bool
+	sweepAt    time.Time // when the armed sweep fires
 }
 
 // fwdConn is one pooled upstream connection with its buffers.
@@ -160,6 +172,13 @@ func NewUpstream(dial DialFunc, opts UpstreamOptions) *Upstream {
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = fwdDefaultDialTimeout
 	}
+	if opts.KeepIdle <= 0 {
+		opts.KeepIdle = fwdDefaultKeepIdle
+	}
+	if opts.BurstIdleTimeout <= 0 {
+		opts.BurstIdleTimeout = fwdDefaultBurstIdle
+	}
+	opts.BurstIdleTimeout = min(opts.BurstIdleTimeout, opts.IdleTimeout)
 	return &Upstream{dial: dial, opts: opts}
 }
 
@@ -904,14 +923,7 @@ func (u *Upstream) fwdPut(pc *fwdConn) {
 	pc.idleSince = now
 	u.idle = append(u.idle, pc)
 	stale := u.fwdTakeExpiredLocked(now)
-	if !u.sweepArmed {
-		u.sweepArmed = true
-		if u.sweep == nil {
-			u.sweep = time.AfterFunc(u.opts.IdleTimeout, u.fwdSweep)
-		} else {
-			u.sweep.Reset(u.opts.IdleTimeout)
-		}
-	}
+	u.fwdArmSweepLocked(now)
 	u.mu.Unlock()
 	for _, s := range stale {
 		_ = s.c.Close()
@@ -939,10 +951,11 @@ func (u *Upstream) fwdDropStale(since time.Time) {
 }
 
 // fwdTakeExpiredLocked removes and returns the idle connections older
-// than the idle timeout (the oldest are first in u.idle). u.mu is held.
+// than the idle timeout, and those beyond the KeepIdle most recent older
+// than the burst timeout (the oldest are first in u.idle). u.mu is held.
 func (u *Upstream) fwdTakeExpiredLocked(now time.Time) []*fwdConn {
 	n := 0
-	for n < len(u.idle) && now.Sub(u.idle[n].idleSince) >= u.opts.IdleTimeout {
+	for n < len(u.idle) && now.Sub(u.idle[n].idleSince) >= u.fwdIdleLimitLocked(n) {
 		n++
 	}
 	if n == 0 {
@@ -956,6 +969,33 @@ func (u *Upstream) fwdTakeExpiredLocked(now time.Time) []*fwdConn {
 	return stale
 }
 
+// fwdIdleLimitLocked is how long the idle connection at index i of u.idle
+// may stay idle while u.idle is as long as it is now.
+func (u *Upstream) fwdIdleLimitLocked(i int) time.Duration {
+	if len(u.idle)-i > u.opts.KeepIdle {
+		return u.opts.BurstIdleTimeout
+	}
+	return u.opts.IdleTimeout
+}
+
+// fwdArmSweepLocked makes the sweep timer fire when the oldest idle
+// connection expires (earlier than it is armed for, if need be).
+func (u *Upstream) fwdArmSweepLocked(now time.Time) {
+	if len(u.idle) == 0 {
+		return
+	}
+	at := u.idle[0].idleSince.Add(u.fwdIdleLimitLocked(0))
+	if u.sweepArmed && !at.Before(u.sweepAt) {
+		return
+	}
+	u.sweepArmed, u.sweepAt = true, at
+	if u.sweep == nil {
+		u.sweep = time.AfterFunc(at.Sub(now), u.fwdSweep)
+	} else {
+		u.sweep.Reset(at.Sub(now))
+	}
+}
+
 // fwdSweep runs on the Upstream's timer: it closes expired idle
 // connections and re-arms for the oldest remaining one.
 func (u *Upstream) fwdSweep() {
@@ -966,11 +1006,8 @@ func (u *Upstream) fwdSweep() {
 		return
 	}
 	stale := u.fwdTakeExpiredLocked(now)
-	if len(u.idle) > 0 {
-		u.sweep.Reset(u.opts.IdleTimeout - now.Sub(u.idle[0].idleSince))
-	} else {
-		u.sweepArmed = false
-	}
+	u.sweepArmed = false
+	u.fwdArmSweepLocked(now)
 	u.mu.Unlock()
 	for _, s := range stale {
 		_ = s.c.Close()

@@ -1172,3 +1172,38 @@ func TestUpstreamSwitchWithBody(t *testing.T) {
 		t.Errorf("Forward returned %d, %v; want 502", res.status, res.err)
 	}
 }
+
+// TestUpstreamBurstIdle: after a burst of concurrent requests, the idle
+// connections beyond KeepIdle close after BurstIdleTimeout, and the
+// KeepIdle most recent stay for IdleTimeout.
+func TestUpstreamBurstIdle(t *testing.T) {
+	const burst = 6
+	var arrived sync.WaitGroup
+	arrived.Add(burst)
+	e := fwdtNewBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		arrived.Done()
+		arrived.Wait() // all requests in flight at once: one connection each
+	}, UpstreamOptions{KeepIdle: 2, BurstIdleTimeout: 100 * time.Millisecond, IdleTimeout: time.Minute})
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: burst}}
+	defer client.CloseIdleConnections()
+	var wg sync.WaitGroup
+	for range burst {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fwdtGet(t, client, e.url("/"))
+		}()
+	}
+	wg.Wait()
+	for range burst {
+		e.result(t)
+	}
+	if got := e.u.Dials(); got != burst {
+		t.Fatalf("Dials() = %d, want %d", got, burst)
+	}
+	fwdtWaitFor(t, "the burst's extra idle connections to close", func() bool { return e.u.IdleCount() == 2 })
+	time.Sleep(300 * time.Millisecond)
+	if got := e.u.IdleCount(); got != 2 {
+		t.Errorf("IdleCount() = %d after the burst timeout, want the 2 kept for IdleTimeout", got)
+	}
+}
