@@ -138,16 +138,16 @@ type HTTP struct {
 	// Config.HTTPPublicPort); port 80 is omitted from URLs.
 	PublicPort int `koanf:"public_port"`
 
-	// ReadHeaderTimeout bounds reading a visitor's request head. Default
-	// 10s.
+	// ReadHeaderTimeout bounds reading a visitor's request head, from its
+	// first byte. Default 10s.
 	ReadHeaderTimeout time.Duration `koanf:"read_header_timeout"`
 
 	// MaxHeaderBytes bounds the size of a visitor's request head, in
 	// bytes. Default 65536.
 	MaxHeaderBytes int `koanf:"max_header_bytes"`
 
-	// IdleTimeout is how long a visitor's keep-alive connection may sit
-	// idle. Default 120s.
+	// IdleTimeout is how long a visitor's connection may sit idle between
+	// requests, and on the HTTP port before its first. Default 120s.
 	IdleTimeout time.Duration `koanf:"idle_timeout"`
 
 	// BodyIdleTimeout fails a visitor's request whose body stops arriving

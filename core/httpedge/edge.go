@@ -118,8 +118,13 @@ func New(opts Options) *Edge {
 	return e
 }
 
-// Serve accepts visitors on l until Shutdown.
+// Serve accepts visitors on l until Shutdown. A new connection may wait up
+// to IdleTimeout for its first request to begin (firstByteListener).
 func (e *Edge) Serve(l net.Listener) error {
+	return e.serve(firstByteListener{Listener: l, idle: e.opts.IdleTimeout, header: e.opts.ReadHeaderTimeout})
+}
+
+func (e *Edge) serve(l net.Listener) error {
 	err := e.srv.Serve(l)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
@@ -131,7 +136,7 @@ func (e *Edge) Serve(l net.Listener) error {
 // *tls.Conn connections (handshake not yet done; the server does it, bounded
 // by ReadHeaderTimeout). HTTP/2 is offered to visitors that negotiate h2.
 // Shutdown closes l too.
-func (e *Edge) ServeTLS(l net.Listener) error { return e.Serve(l) }
+func (e *Edge) ServeTLS(l net.Listener) error { return e.serve(l) }
 
 // Serves reports whether the normalised host is bound to an http endpoint
 // right now, or is one the edge serves itself (the OAuth auth host): the
