@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +27,18 @@ import (
 // always succeeding (no DNS needed) and returns its directory URL, the CA
 // file its own https uses, and its management address.
 func startPebble(t *testing.T) (dirURL, caRoot, mgmt string) {
+	return startPebbleWith(t, pebbleOptions{alwaysValid: true, httpPort: 5002, tlsPort: 5001})
+}
+
+// pebbleOptions: whether Pebble skips validation, where it validates
+// http-01 and tls-alpn-01, and the DNS server it resolves names with.
+type pebbleOptions struct {
+	alwaysValid       bool
+	httpPort, tlsPort int
+	dnsServer         string
+}
+
+func startPebbleWith(t *testing.T, o pebbleOptions) (dirURL, caRoot, mgmt string) {
 	t.Helper()
 	bin := e2e.RequireTool(t, "pebble", "pebble")
 	dir := t.TempDir()
@@ -43,14 +56,21 @@ func startPebble(t *testing.T) (dirURL, caRoot, mgmt string) {
 	writeLeaf(t, leaf, certPath, keyPath)
 	api, mgmt := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
 	cfg := fmt.Sprintf(`{"pebble": {"listenAddress": %q, "managementListenAddress": %q,
-		"certificate": %q, "privateKey": %q, "httpPort": 5002, "tlsPort": 5001,
-		"ocspResponderURL": "", "externalAccountBindingRequired": false}}`, api, mgmt, certPath, keyPath)
+		"certificate": %q, "privateKey": %q, "httpPort": %d, "tlsPort": %d,
+		"ocspResponderURL": "", "externalAccountBindingRequired": false}}`, api, mgmt, certPath, keyPath, o.httpPort, o.tlsPort)
 	cfgPath := filepath.Join(dir, "pebble.json")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "-config", cfgPath)
-	cmd.Env = append(os.Environ(), "PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=100")
+	args := []string{"-config", cfgPath}
+	if o.dnsServer != "" {
+		args = append(args, "-dnsserver", o.dnsServer)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=100")
+	if o.alwaysValid {
+		cmd.Env = append(cmd.Env, "PEBBLE_VA_ALWAYS_VALID=1")
+	}
 	logs := &e2e.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
@@ -220,4 +240,67 @@ func pebbleRootPEM(t *testing.T, mgmt, caRoot string) []byte {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return b
+}
+
+// TestACMETLSALPN01: Pebble really validates, over tls-alpn-01 only: it
+// resolves the name through pebble-challtestsrv's DNS (every name is
+// 127.0.0.1) and connects to the edge's shared TLS port, where the edge
+// must answer the acme-tls/1 handshake with the challenge certificate. Its
+// http-01 port is closed, so an issued certificate proves tls-alpn-01.
+func TestACMETLSALPN01(t *testing.T) {
+	srv := e2e.RequireTool(t, "pebble-challtestsrv", "pebble")
+	dnsAddr, mgmtAddr := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
+	dns := exec.Command(srv, "-defaultIPv4", "127.0.0.1", "-defaultIPv6", "", "-dns01", dnsAddr,
+		"-http01", "", "-https01", "", "-tlsalpn01", "", "-management", mgmtAddr)
+	dnsLogs := &e2e.SyncBuffer{}
+	dns.Stdout, dns.Stderr = dnsLogs, dnsLogs
+	if err := dns.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		dns.Process.Kill()
+		dns.Wait()
+		if t.Failed() {
+			t.Logf("challtestsrv log:\n%s", dnsLogs)
+		}
+	})
+	httpsPort, closedPort := freePort(t), freePort(t)
+	tlsPort, _ := strconv.Atoi(httpsPort)
+	httpPort, _ := strconv.Atoi(closedPort)
+	dirURL, caRoot, mgmt := startPebbleWith(t, pebbleOptions{httpPort: httpPort, tlsPort: tlsPort, dnsServer: dnsAddr})
+
+	port := protoBackend(t)
+	ann := e2e.NewKey(t, t.TempDir(), "ann")
+	edge := newEdge(t, func(c *config.Config) {
+		c.HTTPS.Addr = "127.0.0.1:" + httpsPort
+		c.Accounts = []config.Account{{Name: "ann", Keys: []string{ann.AuthorizedKey}, Domains: []string{"alpn.example.org"}}}
+		c.HTTPS.ACME.DirectoryURL = dirURL
+		c.HTTPS.ACME.CARoot = caRoot
+		c.HTTPS.ACME.Email = "ops@example.org"
+	})
+	s := edge.RunSSH(t, ann, "-R", "alpn.example.org:443:localhost:"+port, "v2@127.0.0.1", "http")
+	url := s.URL(t)
+
+	// The first handshake starts the order; what proves it is a request
+	// verified against Pebble's root, retried while Pebble validates.
+	if c, err := edge.DialTLS("alpn.example.org", &tls.Config{InsecureSkipVerify: true}); err == nil {
+		c.Close()
+	}
+	client := edge.HTTPSClient(t, pebbleRoots(t, mgmt, caRoot))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := client.Get(url + "/")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.HasPrefix(string(b), "proto=https") {
+				t.Fatalf("GET = %d %q", resp.StatusCode, b)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no certificate from Pebble's real tls-alpn-01 validation: %v\nedge log:\n%s", err, edge.Logs)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
