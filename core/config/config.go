@@ -359,29 +359,20 @@ func (c *Config) HostKeyPath() string {
 // HTTPPublicPort returns the port to show in http:// URLs: HTTP.PublicPort
 // when set, otherwise the port of HTTP.Addr (0 when that port is 0 and
 // only the bound listener knows the real one).
-func (c *Config) HTTPPublicPort() int {
-	if c.HTTP.PublicPort != 0 {
-		return c.HTTP.PublicPort
-	}
-	_, port, err := net.SplitHostPort(c.HTTP.Addr)
-	if err != nil {
-		return 0
-	}
-	n, err := strconv.Atoi(port)
-	if err != nil {
-		return 0
-	}
-	return n
-}
+func (c *Config) HTTPPublicPort() int { return publicPort(c.HTTP.PublicPort, c.HTTP.Addr) }
 
 // HTTPSPublicPort returns the port to show in https:// URLs:
 // HTTPS.PublicPort when set, otherwise the port of HTTPS.Addr (0 when
 // that port is 0 or HTTPS is disabled).
-func (c *Config) HTTPSPublicPort() int {
-	if c.HTTPS.PublicPort != 0 {
-		return c.HTTPS.PublicPort
+func (c *Config) HTTPSPublicPort() int { return publicPort(c.HTTPS.PublicPort, c.HTTPS.Addr) }
+
+// publicPort is explicit when set, otherwise the port of addr (0 when it
+// has none).
+func publicPort(explicit int, addr string) int {
+	if explicit != 0 {
+		return explicit
 	}
-	_, port, err := net.SplitHostPort(c.HTTPS.Addr)
+	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return 0
 	}
