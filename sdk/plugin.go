@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -77,6 +78,20 @@ type Config struct {
 	// Logger writes to the plugin's stderr in a form the edge relays to its
 	// own log. It is set by the SDK, never nil inside Configure.
 	Logger *slog.Logger
+}
+
+// NoSettings is the Configure check of a plugin that has no settings: an
+// error naming the first (sorted) key of a non-empty section, nil otherwise.
+func (c Config) NoSettings(plugin string) error {
+	if len(c.Section) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(c.Section))
+	for k := range c.Section {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return fmt.Errorf("%s: configure: unknown setting %q (the plugin has no settings)", plugin, keys[0])
 }
 
 // Tunnel is a tunnel that sets at least one of the plugin's flags.

@@ -254,3 +254,13 @@ func TestFlagAppliesTo(t *testing.T) {
 		}
 	}
 }
+
+func TestConfigNoSettings(t *testing.T) {
+	if err := (sdk.Config{Section: map[string]any{}}).NoSettings("p"); err != nil {
+		t.Errorf("empty section: %v", err)
+	}
+	err := (sdk.Config{Section: map[string]any{"zeta": 1, "alpha": 2}}).NoSettings("p")
+	if err == nil || err.Error() != `p: configure: unknown setting "alpha" (the plugin has no settings)` {
+		t.Errorf("err = %v, want the first key named", err)
+	}
+}

@@ -22,7 +22,6 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -103,13 +102,8 @@ func (p *plugin) Manifest() sdk.Manifest {
 
 // Configure accepts an empty section only: the plugin has no settings.
 func (p *plugin) Configure(_ context.Context, cfg sdk.Config) error {
-	if len(cfg.Section) > 0 {
-		keys := make([]string, 0, len(cfg.Section))
-		for k := range cfg.Section {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return fmt.Errorf("basicauth: configure: unknown setting %q (the plugin has no settings)", keys[0])
+	if err := cfg.NoSettings("basicauth"); err != nil {
+		return err
 	}
 	if cfg.Logger != nil {
 		p.mu.Lock()

@@ -18,9 +18,7 @@ package tls
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
-	"sort"
 	"strings"
 	"sync"
 
@@ -56,13 +54,8 @@ func (p *plugin) Manifest() sdk.Manifest {
 
 // Configure accepts an empty section only.
 func (p *plugin) Configure(_ context.Context, cfg sdk.Config) error {
-	if len(cfg.Section) > 0 {
-		keys := make([]string, 0, len(cfg.Section))
-		for k := range cfg.Section {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		return fmt.Errorf("tls: configure: unknown setting %q (the plugin has no settings)", keys[0])
+	if err := cfg.NoSettings("tls"); err != nil {
+		return err
 	}
 	p.mu.Lock()
 	if cfg.BaseDomain != "" {
