@@ -3,6 +3,7 @@ package httpedge
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,50 +27,49 @@ func (l firstByteListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &firstByteConn{Conn: c, waiting: true, idleUntil: time.Now().Add(l.idle), header: l.header}, nil
+	fc := &firstByteConn{Conn: c, idleUntil: time.Now().Add(l.idle), header: l.header}
+	fc.waiting.Store(true)
+	return fc, nil
 }
 
 // firstByteConn stretches read deadlines set before the first byte
 // arrives to idleUntil, then restarts the header deadline at that byte.
-// Deadlines in the past (net/http aborting a read) pass through.
+// Deadlines in the past (net/http aborting a read) pass through. Once the
+// first byte is in, the connection costs one atomic load per call.
 type firstByteConn struct {
 	net.Conn
-	header time.Duration
-
-	mu        sync.Mutex
-	waiting   bool // no byte read yet
+	header    time.Duration
 	idleUntil time.Time
+
+	waiting atomic.Bool // no byte read yet; only ever goes to false
+	mu      sync.Mutex  // orders deadline changes while waiting
 }
 
 func (c *firstByteConn) SetReadDeadline(t time.Time) error {
+	if !c.waiting.Load() {
+		return c.Conn.SetReadDeadline(t)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.Conn.SetReadDeadline(c.stretchLocked(t))
+	if c.waiting.Load() && t.After(time.Now()) && t.Before(c.idleUntil) {
+		t = c.idleUntil
+	}
+	return c.Conn.SetReadDeadline(t)
 }
 
 func (c *firstByteConn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if err := c.Conn.SetWriteDeadline(t); err != nil {
 		return err
 	}
-	return c.Conn.SetReadDeadline(c.stretchLocked(t))
-}
-
-// stretchLocked returns the read deadline to apply for t.
-func (c *firstByteConn) stretchLocked(t time.Time) time.Time {
-	if c.waiting && t.After(time.Now()) && t.Before(c.idleUntil) {
-		return c.idleUntil
-	}
-	return t
+	return c.SetReadDeadline(t)
 }
 
 func (c *firstByteConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
-	if n > 0 {
+	if n > 0 && c.waiting.Load() {
 		c.mu.Lock()
-		if c.waiting {
-			c.waiting = false
+		if c.waiting.Load() {
+			c.waiting.Store(false)
 			_ = c.Conn.SetReadDeadline(time.Now().Add(c.header))
 		}
 		c.mu.Unlock()
