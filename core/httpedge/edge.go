@@ -69,6 +69,10 @@ type Edge struct {
 	namer  *route.Namer
 	srv    *http.Server
 	log    *slog.Logger
+	// loopID marks the requests this edge forwards (in CDN-Loop, RFC
+	// 8586), so one that comes back is recognised; random per edge, so
+	// one sshgress edge in front of another is not a loop.
+	loopID string
 }
 
 var _ sshserver.EndpointType = (*Edge)(nil)
@@ -98,6 +102,7 @@ func New(opts Options) *Edge {
 		routes: route.NewTable[*endpoint](),
 		namer:  &route.Namer{Base: opts.BaseDomain, Accounts: opts.Accounts},
 		log:    opts.Logger,
+		loopID: newLoopID(),
 	}
 	e.srv = &http.Server{
 		Handler:           e,
@@ -194,6 +199,12 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		ep.con.Request(r.Method, r.URL.Path, status, time.Since(start), visitor.Addr())
 	}()
+	if hasLoopID(r.Header, e.loopID) {
+		status = PageLoop.Status
+		ep.loopDetected()
+		WritePage(w, r, PageLoop, host)
+		return
+	}
 	if !ep.ready.Load() {
 		status = http.StatusServiceUnavailable
 		WritePage(w, r, PageUnavailable, host)
@@ -216,6 +227,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.Apply(r)
 	}
 	SetForwarded(r.Header, visitor, proto, r.Host)
+	addLoopID(r.Header, e.loopID)
 	status, err = ep.upstream.Forward(w, r, visitor)
 	if err != nil {
 		e.log.Debug("upstream request failed", "host", host, "err", err)
@@ -336,6 +348,7 @@ type endpoint struct {
 	con      *console.Console
 	ready    atomic.Bool
 	once     sync.Once
+	looped   atomic.Bool // the loop sentence was printed
 }
 
 func (ep *endpoint) URL() string  { return ep.url }
@@ -367,4 +380,13 @@ func (ep *endpoint) Close() {
 func (ep *endpoint) takenOver() {
 	ep.con.Line(fmt.Sprintf("%s was taken over by a newer connection of your account; this tunnel no longer receives traffic.", ep.host))
 	ep.Close()
+}
+
+// loopDetected tells the owner, once per endpoint, that requests to it come
+// back to the edge: the -R target is the edge's own port.
+func (ep *endpoint) loopDetected() {
+	if ep.looped.Swap(true) {
+		return
+	}
+	ep.con.Line(fmt.Sprintf("Requests to %s come back to this edge: your ssh -R points at the edge's own port, not at your service. Such requests get 508 Loop Detected. Point -R at your local service instead (e.g. -R 80:localhost:3000).", ep.url))
 }

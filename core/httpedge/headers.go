@@ -6,24 +6,49 @@ import (
 	"strings"
 )
 
-// StripVisitorHeaders removes the request headers a visitor must not be able
-// to set because the upstream may trust them: every X-Forwarded-* header
-// (For, Proto, Host, Port, Prefix, Ssl, Scheme, Server, Client-Cert, ...),
-// Forwarded, X-Real-Ip, X-Client-Ip, True-Client-Ip, X-Url-Scheme,
-// Front-End-Https, and every header starting with X-Sshgress- (the edge's
-// identity headers).
+// StripVisitorHeaders removes from a visitor's request head what must not
+// reach the upstream as the visitor sent it, before the edge and its
+// middleware add headers of their own (call it before middleware runs and
+// before SetForwarded):
+//
+//   - Hop-by-hop headers (RFC 9110 7.6.1) and every header the visitor names
+//     in Connection. They are removed here, not as the request is written,
+//     so that a visitor naming X-Forwarded-For or an identity header in
+//     Connection cannot delete what the edge sets afterwards. Only what
+//     Forward needs of them stays: Connection reduced to "Upgrade" with
+//     the Upgrade header when the visitor asked for an upgrade, and Te.
+//   - The headers that could claim an identity or a client address because
+//     the upstream may trust them (see fwdSpoofable): every X-Forwarded-*
+//     header, Forwarded, X-Real-Ip, the client-address headers of CDNs and
+//     load balancers, the URL-override headers, and every header starting
+//     with X-Sshgress- (the edge's identity headers).
 //
 // Names are matched case-insensitively and with '_' taken as '-', since
 // some frameworks (CGI, PHP, nginx with underscores_in_headers) map both to
 // the same variable: "X_Forwarded_For" and "x-sshgress_user-email" are
-// removed too. Call it before middleware runs and before SetForwarded.
+// removed too. Request trailers are filtered as the request is written
+// (fwdForwardTrailer).
 func StripVisitorHeaders(h http.Header) {
+	conn := h["Connection"]
+	upgrade := len(conn) > 0 && fwdConnectionNames(conn, "upgrade")
 	for k := range h {
-		if fwdSpoofable(k) {
+		switch {
+		case fwdSpoofable(k):
+			delete(h, k)
+		case k == "Te" || (upgrade && k == "Upgrade"):
+			// Forward decides what of these goes on.
+		case fwdSkipHeader(conn, k):
 			delete(h, k)
 		}
 	}
+	if upgrade {
+		h["Connection"] = fwdConnectionUpgrade
+	}
 }
+
+// fwdConnectionUpgrade is the Connection value left on a request that asks
+// for an upgrade; shared, never modified.
+var fwdConnectionUpgrade = []string{"Upgrade"}
 
 // SetForwarded sets X-Forwarded-For to the visitor's IP alone (the chain a
 // visitor sent was stripped, and the edge is the first proxy),
@@ -48,22 +73,35 @@ func SetForwarded(h http.Header, visitor netip.AddrPort, proto, host string) {
 }
 
 // fwdSpoofable reports whether a visitor-sent header named k must be
-// stripped (see StripVisitorHeaders).
+// stripped (see StripVisitorHeaders): it could make the upstream believe in
+// another client address, scheme, host or URL, or in an identity the edge
+// vouches for.
 func fwdSpoofable(k string) bool {
-	if len(k) < 9 { // shortest match: "forwarded"
+	if len(k) < 9 { // shortest match: "client-ip", "forwarded"
 		return false
 	}
 	switch k[0] {
 	case 'X', 'x':
 		return fwdHasPrefixFold(k, "x-forwarded-") ||
+			fwdNameIs(k, "x-forwarded") ||
 			fwdHasPrefixFold(k, "x-sshgress-") ||
+			fwdHasPrefixFold(k, "x-original-") || // -Url, -Host, -Forwarded-For, -Uri
 			fwdNameIs(k, "x-real-ip") ||
 			fwdNameIs(k, "x-client-ip") ||
+			fwdNameIs(k, "x-cluster-client-ip") ||
+			fwdNameIs(k, "x-remote-ip") ||
+			fwdNameIs(k, "x-remote-addr") ||
+			fwdNameIs(k, "x-originating-ip") ||
+			fwdNameIs(k, "x-rewrite-url") ||
 			fwdNameIs(k, "x-url-scheme")
 	case 'F', 'f':
-		return fwdNameIs(k, "forwarded") || fwdNameIs(k, "front-end-https")
+		return fwdNameIs(k, "forwarded") || fwdNameIs(k, "front-end-https") ||
+			fwdNameIs(k, "fastly-client-ip")
 	case 'T', 't':
 		return fwdNameIs(k, "true-client-ip")
+	case 'C', 'c':
+		return fwdNameIs(k, "client-ip") || fwdNameIs(k, "cf-connecting-ip") ||
+			fwdNameIs(k, "cf-connecting-ipv6")
 	}
 	return false
 }
@@ -170,4 +208,28 @@ func fwdCopyResponseHeader(dst, src http.Header) {
 			dst[k] = vv
 		}
 	}
+}
+
+// fwdForwardTrailer reports whether a visitor's request trailer named k
+// may reach the upstream after a request whose forwarded head is head.
+// Trailers get the same stripping as headers (fwdSpoofable, hop-by-hop),
+// and more, because some servers merge trailers into the header map: a
+// trailer that frames, routes or authenticates (RFC 9110 6.5.1: Host,
+// Content-*, Authorization, Cookie, the framing headers the edge writes)
+// is dropped, and so is one with the name of any header in head, so a
+// trailer can never add a value to one the edge or a middleware set.
+func fwdForwardTrailer(head http.Header, k string) bool {
+	if fwdSpoofable(k) || fwdHopHeader(k) || fwdRequestFraming(k) {
+		return false
+	}
+	if fwdHasPrefixFold(k, "content-") || strings.EqualFold(k, "Authorization") || strings.EqualFold(k, "Cookie") {
+		return false
+	}
+	if _, ok := head[k]; ok {
+		return false
+	}
+	if _, ok := head[http.CanonicalHeaderKey(k)]; ok {
+		return false
+	}
+	return true
 }

@@ -1,8 +1,11 @@
 package httpedge
 
 import (
+	"bufio"
+	"bytes"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -32,8 +35,16 @@ func TestStripVisitorHeaders(t *testing.T) {
 		{"X-Sshgress-User", true},
 		{"x-sshgress_user-email", true},
 		{"X_SSHGRESS_GROUPS", true},
+		{"Client-Ip", true},
+		{"X-Original-Url", true},
+		{"X-Original-Host", true},
+		{"X-Rewrite-Url", true},
+		{"Cf-Connecting-Ip", true},
+		{"Fastly-Client-Ip", true},
+		{"X-Cluster-Client-Ip", true},
+		{"X-Forwarded", true},
 		{"X-Sshgress", false},
-		{"X-Forwarded", false},
+		{"X-Originals", false},
 		{"Forwarded-For", false},
 		{"X-Forwardedfor", false},
 		{"X-Real-Ip-Not", false},
@@ -56,14 +67,22 @@ func TestStripVisitorHeaders(t *testing.T) {
 	}
 }
 
-// fwdtOracleSpoofable restates StripVisitorHeaders' rule independently.
+// fwdtOracleSpoofable restates StripVisitorHeaders' rule for a header
+// sent alone (no Connection header) independently.
 func fwdtOracleSpoofable(k string) bool {
 	n := strings.ReplaceAll(strings.ToLower(k), "_", "-")
 	switch n {
-	case "forwarded", "x-real-ip", "x-client-ip", "true-client-ip", "x-url-scheme", "front-end-https":
+	case "forwarded", "x-forwarded", "x-real-ip", "x-client-ip", "true-client-ip", "x-url-scheme", "front-end-https",
+		"client-ip", "cf-connecting-ip", "cf-connecting-ipv6", "fastly-client-ip", "x-cluster-client-ip",
+		"x-remote-ip", "x-remote-addr", "x-originating-ip", "x-rewrite-url":
 		return true
 	}
-	return strings.HasPrefix(n, "x-forwarded-") || strings.HasPrefix(n, "x-sshgress-")
+	switch strings.ToLower(k) { // hop-by-hop (exact names; Te stays for Forward)
+	case "connection", "keep-alive", "proxy-connection", "trailer", "transfer-encoding", "upgrade",
+		"proxy-authorization", "proxy-authenticate":
+		return true
+	}
+	return strings.HasPrefix(n, "x-forwarded-") || strings.HasPrefix(n, "x-sshgress-") || strings.HasPrefix(n, "x-original-")
 }
 
 func FuzzStripVisitorHeaders(f *testing.F) {
@@ -138,6 +157,135 @@ func TestHopHeaders(t *testing.T) {
 				t.Errorf("fwdSkipHeader(%q, %q) = %v, want %v", tc.conn, tc.key, got, tc.skip)
 			}
 		})
+	}
+}
+
+// TestVisitorCannotRemoveEdgeHeaders: a visitor naming the edge's own
+// headers in Connection cannot make them disappear. The visitor's
+// Connection-named headers go before the edge sets its own, and what is
+// left of Connection names only the upgrade, so the request writer drops
+// nothing the edge or a middleware set.
+func TestVisitorCannotRemoveEdgeHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		conn       string
+		upgrade    bool
+		wantConn   string
+		wantUpType string
+	}{
+		{"edge headers named", "close, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host, X-Sshgress-User-Email, X-Secret", false, "", ""},
+		{"with upgrade", "Upgrade, X-Forwarded-For, x-forwarded-proto, X-FORWARDED-HOST, X-Secret", true, "Upgrade", "websocket"},
+		{"lower-case tokens, spaces", "  x-forwarded-for ,x-secret,", false, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{
+				"Connection":      {tc.conn},
+				"X-Secret":        {"1"},
+				"X-Forwarded-For": {"6.6.6.6"},
+				"Keep-Alive":      {"timeout=5"},
+				"Te":              {"trailers"},
+				"Accept":          {"*/*"},
+			}
+			if tc.upgrade {
+				h["Upgrade"] = []string{"websocket"}
+			}
+			StripVisitorHeaders(h)
+			SetForwarded(h, netip.MustParseAddrPort("203.0.113.7:5000"), "https", "app.example.com")
+			h.Set("X-Sshgress-User-Email", "ann@example.com") // as a middleware's verdict does
+			if got := strings.Join(h["Connection"], ","); got != tc.wantConn {
+				t.Errorf("Connection = %q, want %q", got, tc.wantConn)
+			}
+			for _, k := range []string{"X-Secret", "Keep-Alive"} {
+				if _, ok := h[k]; ok {
+					t.Errorf("%s was kept; the visitor named it or it is hop-by-hop", k)
+				}
+			}
+			if got := fwdUpgradeType(h); got != tc.wantUpType {
+				t.Errorf("upgrade = %q, want %q", got, tc.wantUpType)
+			}
+			var buf bytes.Buffer
+			bw := bufio.NewWriter(&buf)
+			r := &http.Request{Method: "GET", URL: &url.URL{Path: "/"}, Host: "app.example.com", Header: h}
+			fwdWriteHead(bw, r, false, false, fwdUpgradeType(h))
+			bw.Flush()
+			written, err := http.ReadRequest(bufio.NewReader(&buf))
+			if err != nil {
+				t.Fatalf("read written head: %v\n%s", err, buf.String())
+			}
+			for k, want := range map[string]string{
+				"X-Forwarded-For":       "203.0.113.7",
+				"X-Forwarded-Proto":     "https",
+				"X-Forwarded-Host":      "app.example.com",
+				"X-Sshgress-User-Email": "ann@example.com",
+				"Accept":                "*/*",
+				"X-Secret":              "",
+			} {
+				if got := strings.Join(written.Header.Values(k), ","); got != want {
+					t.Errorf("upstream gets %s = %q, want %q", k, got, want)
+				}
+			}
+		})
+	}
+}
+
+func TestForwardTrailer(t *testing.T) {
+	head := http.Header{"X-Forwarded-For": {"203.0.113.7"}, "X-Auth-User": {"ann"}, "Accept": {"*/*"}}
+	for _, tc := range []struct {
+		key  string
+		pass bool
+	}{
+		{"X-Checksum", true},
+		{"Grpc-Status", true},
+		{"X-Forwarded-For", false},
+		{"X-Forwarded-Proto", false},
+		{"X-Sshgress-User-Email", false},
+		{"X-Real-Ip", false},
+		{"Client-Ip", false},
+		{"X-Original-Url", false},
+		{"X-Auth-User", false}, // set by a middleware in the head
+		{"Accept", false},      // any name the head has
+		{"Authorization", false},
+		{"Cookie", false},
+		{"Host", false},
+		{"Content-Length", false},
+		{"Content-Type", false},
+		{"Transfer-Encoding", false},
+		{"Connection", false},
+		{"Trailer", false},
+	} {
+		t.Run(tc.key, func(t *testing.T) {
+			if got := fwdForwardTrailer(head, tc.key); got != tc.pass {
+				t.Errorf("fwdForwardTrailer(%q) = %v, want %v", tc.key, got, tc.pass)
+			}
+		})
+	}
+}
+
+func TestLoopID(t *testing.T) {
+	a, b := newLoopID(), newLoopID()
+	if a == b || !strings.HasPrefix(a, "sshgress-") {
+		t.Fatalf("loop IDs %q and %q: want distinct sshgress-… pseudonyms", a, b)
+	}
+	for _, tc := range []struct {
+		vals []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"cloudflare"}, false},
+		{[]string{a}, true},
+		{[]string{"cloudflare, " + a + "; v=1"}, true},
+		{[]string{"foo", " " + a + " "}, true},
+		{[]string{b}, false},
+		{[]string{a + "x"}, false},
+	} {
+		if got := hasLoopID(http.Header{"Cdn-Loop": tc.vals}, a); got != tc.want {
+			t.Errorf("hasLoopID(%q) = %v, want %v", tc.vals, got, tc.want)
+		}
+	}
+	h := http.Header{"Cdn-Loop": {"cloudflare"}}
+	addLoopID(h, a)
+	if got := strings.Join(h["Cdn-Loop"], ", "); got != "cloudflare, "+a {
+		t.Errorf("after addLoopID: CDN-Loop %q, want the proxy's entry kept and ours appended", got)
 	}
 }
 

@@ -78,6 +78,15 @@ var (
 	}
 )
 
+// PageLoop answers a request that came back to the edge it was forwarded
+// from: the tunnel's ssh -R points at the edge's own port (508).
+var PageLoop = Page{
+	Status: http.StatusLoopDetected,
+	Code:   "ERR_SSHGRESS_LOOP",
+	Title:  "Loop detected",
+	Detail: "The tunnel at %s forwards requests back to this edge instead of to a service, so they would go round forever. If this is your tunnel, point ssh -R at your local service (e.g. -R 80:localhost:3000), not at the edge's own port.",
+}
+
 // pageMethodNotAllowed answers CONNECT, which the edge never forwards (405).
 var pageMethodNotAllowed = Page{
 	Status: http.StatusMethodNotAllowed,

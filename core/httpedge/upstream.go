@@ -218,12 +218,14 @@ func (u *Upstream) Close() {
 // returns the status code sent to the visitor (0 if none) and an error
 // describing an upstream or visitor failure (nil on success).
 //
-// The caller has already stripped visitor-sent forwarding headers and set
-// X-Forwarded-* (StripVisitorHeaders, SetForwarded). Forward does not
-// modify r.Header; it leaves out hop-by-hop headers (RFC 9110 7.6.1 and
-// those named in Connection) as it writes the request, except that an
-// upgrade the visitor asked for (Connection: upgrade + Upgrade) is passed
-// on, and Expect is dropped (net/http answers 100-continue itself). The
+// The caller has already stripped the visitor's hop-by-hop and spoofable
+// headers and set X-Forwarded-* (StripVisitorHeaders, SetForwarded).
+// Forward does not modify r.Header; it leaves out hop-by-hop headers (RFC
+// 9110 7.6.1 and those named in Connection) as it writes the request,
+// except that an upgrade the visitor asked for (Connection: upgrade +
+// Upgrade) is passed on, and Expect is dropped (net/http answers
+// 100-continue itself). Request trailers go on only where
+// fwdForwardTrailer allows. The
 // request goes out as HTTP/1.1 with a bare request target; CONNECT is
 // answered with 405 and never forwarded.
 //
@@ -631,19 +633,20 @@ func fwdWriteHead(bw *bufio.Writer, r *http.Request, hasBody, chunked bool, upTy
 	switch {
 	case chunked:
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
-		if len(r.Trailer) > 0 {
-			bw.WriteString("Trailer: ")
-			first := true
-			for k := range r.Trailer {
-				if !httpguts.ValidHeaderFieldName(k) {
-					continue
-				}
-				if !first {
-					bw.WriteString(", ")
-				}
-				first = false
-				bw.WriteString(k)
+		first := true
+		for k := range r.Trailer {
+			if !httpguts.ValidHeaderFieldName(k) || !fwdForwardTrailer(r.Header, k) {
+				continue
 			}
+			if first {
+				bw.WriteString("Trailer: ")
+			} else {
+				bw.WriteString(", ")
+			}
+			first = false
+			bw.WriteString(k)
+		}
+		if !first {
 			bw.WriteString("\r\n")
 		}
 	case hasBody:
@@ -769,7 +772,7 @@ func fwdWriteBody(pc *fwdConn, r *http.Request, chunked bool) error {
 	if chunked {
 		_ = cw.Close() // writes the last chunk "0\r\n" into bw
 		for k, vv := range r.Trailer {
-			if !httpguts.ValidHeaderFieldName(k) {
+			if !httpguts.ValidHeaderFieldName(k) || !fwdForwardTrailer(r.Header, k) {
 				continue
 			}
 			for _, v := range vv {

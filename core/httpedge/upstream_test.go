@@ -214,7 +214,8 @@ func TestUpstreamHeaders(t *testing.T) {
 	req.Header.Set("X-Forwarded-For", "6.6.6.6")
 	req.Header["X_Forwarded_Host"] = []string{"evil.example"}
 	req.Header.Set("X-Sshgress-User", "admin")
-	req.Header.Set("Connection", "X-Secret")
+	// Naming the edge's own headers in Connection must not remove them.
+	req.Header.Set("Connection", "X-Secret, X-Forwarded-For, X-Forwarded-Proto, X-Forwarded-Host")
 	req.Header.Set("X-Secret", "1")
 	req.Header.Set("Proxy-Authorization", "Basic eA==")
 	req.Header.Set("Keep-Alive", "timeout=5")
@@ -348,6 +349,14 @@ func TestUpstreamRequestTrailersAndExpect(t *testing.T) {
 	e := fwdtNewBackend(t, func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		fmt.Fprintf(w, "%s|%s|%s", b, r.Trailer.Get("X-Checksum"), r.Header.Get("Expect"))
+		// Identity trailers must not arrive (a server merging trailers
+		// into headers would believe them).
+		for _, k := range []string{"X-Forwarded-For", "X-Sshgress-User-Email", "X-Real-Ip", "Client-Ip", "User-Agent"} {
+			if v := r.Trailer.Get(k); v != "" {
+				fmt.Fprintf(w, "|trailer %s=%s", k, v)
+			}
+		}
+		fmt.Fprintf(w, "|xff=%s", r.Header.Get("X-Forwarded-For"))
 	}, UpstreamOptions{})
 	tr := e.srv.Client().Transport.(*http.Transport)
 	tr.ExpectContinueTimeout = 5 * time.Second
@@ -358,9 +367,17 @@ func TestUpstreamRequestTrailersAndExpect(t *testing.T) {
 		expect  bool
 		want    string
 	}{
-		{"chunked with trailer", -1, http.Header{"X-Checksum": {"abc"}}, false, "hello|abc|"},
-		{"content-length with expect", 5, nil, true, "hello||"},
-		{"chunked with expect", -1, nil, true, "hello||"},
+		{"chunked with trailer", -1, http.Header{"X-Checksum": {"abc"}}, false, "hello|abc||xff=127.0.0.1"},
+		{"identity trailers dropped", -1, http.Header{
+			"X-Checksum":            {"abc"},
+			"X-Forwarded-For":       {"6.6.6.6"},
+			"X-Sshgress-User-Email": {"admin@example.com"},
+			"X-Real-Ip":             {"6.6.6.6"},
+			"Client-Ip":             {"6.6.6.6"},
+			"User-Agent":            {"evil"},
+		}, false, "hello|abc||xff=127.0.0.1"},
+		{"content-length with expect", 5, nil, true, "hello|||xff=127.0.0.1"},
+		{"chunked with expect", -1, nil, true, "hello|||xff=127.0.0.1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest("PUT", e.url("/t"), io.MultiReader(strings.NewReader("hello")))
