@@ -226,7 +226,11 @@ func (s *pluginServer) OpenTunnel(ctx context.Context, req *pluginv1.OpenTunnelR
 	for k, v := range req.GetValues() {
 		t.Values[k] = v.GetValues()
 	}
-	res, err := s.impl.OpenTunnel(ctx, t)
+	hooks, ok := s.impl.(TunnelHooks)
+	if !ok {
+		return &pluginv1.OpenTunnelResponse{}, nil
+	}
+	res, err := hooks.OpenTunnel(ctx, t)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -235,7 +239,11 @@ func (s *pluginServer) OpenTunnel(ctx context.Context, req *pluginv1.OpenTunnelR
 
 func (s *pluginServer) CloseTunnel(ctx context.Context, req *pluginv1.CloseTunnelRequest) (resp *pluginv1.CloseTunnelResponse, err error) {
 	defer recoverPanic(s.logger, "close tunnel", &err)
-	if err := s.impl.CloseTunnel(ctx, req.GetTunnelId()); err != nil {
+	hooks, ok := s.impl.(TunnelHooks)
+	if !ok {
+		return &pluginv1.CloseTunnelResponse{}, nil
+	}
+	if err := hooks.CloseTunnel(ctx, req.GetTunnelId()); err != nil {
 		return nil, toStatus(err)
 	}
 	return &pluginv1.CloseTunnelResponse{}, nil

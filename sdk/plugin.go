@@ -14,8 +14,9 @@ import (
 const APIVersion = 1
 
 // Plugin is what every sshgress plugin implements. The edge calls Manifest
-// once per start, then Configure, then OpenTunnel and CloseTunnel as tunnels
-// that set the plugin's flags come and go.
+// once per start, then Configure. A plugin that keeps per-tunnel state
+// (a middleware's credentials, say) also implements TunnelHooks; one that
+// does not (an endpoint type whose flags travel with Bind) need not stub it.
 //
 // Methods may be called concurrently from several goroutines.
 type Plugin interface {
@@ -26,6 +27,13 @@ type Plugin interface {
 	// error stops the edge's start-up with the error's text. It is called
 	// again after every restart of the plugin process.
 	Configure(ctx context.Context, cfg Config) error
+}
+
+// TunnelHooks is implemented by a plugin that wants to know the tunnels
+// that set its flags: the edge calls OpenTunnel and CloseTunnel as they
+// come and go. Without it a tunnel is accepted as it is and nothing is
+// called (Serve answers for the plugin).
+type TunnelHooks interface {
 	// OpenTunnel validates the plugin's flag values for a new tunnel and
 	// remembers what it needs for later calls. Return an error made with
 	// UserErrorf to refuse the tunnel: its text is shown verbatim to the

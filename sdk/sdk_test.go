@@ -220,6 +220,32 @@ func TestErrorsOverTheWire(t *testing.T) {
 	}
 }
 
+// hookless is a plugin without TunnelHooks: only Manifest and Configure.
+type hookless struct{}
+
+func (hookless) Manifest() sdk.Manifest {
+	return sdk.Manifest{Name: "hookless", Version: "1", Flags: []sdk.FlagSpec{{Name: "hookless", Type: sdk.FlagBool, Commands: []string{"http"}}}}
+}
+func (hookless) Configure(context.Context, sdk.Config) error { return nil }
+
+// TestTunnelHooksOptional: a plugin that does not implement TunnelHooks
+// has its tunnels accepted and closed by the SDK over the wire, without
+// stubs of its own.
+func TestTunnelHooksOptional(t *testing.T) {
+	var p sdk.Plugin = hookless{}
+	if _, ok := p.(sdk.TunnelHooks); ok {
+		t.Fatal("hookless implements TunnelHooks; the test needs a plugin that does not")
+	}
+	h := plugintest.Start(t, p)
+	res, err := h.OpenTunnel(sdk.Tunnel{ID: "t1", Values: map[string][]string{"hookless": {"true"}}})
+	if err != nil || res != (sdk.OpenResult{}) {
+		t.Errorf("OpenTunnel = %+v, %v; want an empty result and no error", res, err)
+	}
+	if err := h.CloseTunnel("t1"); err != nil {
+		t.Errorf("CloseTunnel = %v, want nil", err)
+	}
+}
+
 func TestNewLogger(t *testing.T) {
 	var buf bytes.Buffer
 	l := sdk.NewLogger(&buf)

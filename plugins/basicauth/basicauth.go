@@ -72,7 +72,10 @@ type plugin struct {
 	logger  *slog.Logger
 }
 
-var _ sdk.HTTPMiddleware = (*plugin)(nil)
+var (
+	_ sdk.HTTPMiddleware = (*plugin)(nil)
+	_ sdk.TunnelHooks    = (*plugin)(nil)
+)
 
 // New returns the basic-auth plugin, ready for sdk.Serve(basicauth.New()).
 func New() sdk.HTTPMiddleware {

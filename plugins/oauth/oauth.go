@@ -130,7 +130,10 @@ type tunnel struct {
 	allow    allowRules
 }
 
-var _ sdk.HTTPMiddleware = (*plugin)(nil)
+var (
+	_ sdk.HTTPMiddleware = (*plugin)(nil)
+	_ sdk.TunnelHooks    = (*plugin)(nil)
+)
 
 // New returns the OAuth plugin, ready for sdk.Serve(oauth.New()).
 func New() sdk.HTTPMiddleware { return newPlugin() }

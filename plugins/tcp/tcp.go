@@ -138,15 +138,6 @@ func ParsePortRange(s string) (lo, hi uint32, err error) {
 	return uint32(x), uint32(y), nil
 }
 
-// OpenTunnel is not used by an endpoint-only plugin's own tunnels (its
-// flags travel with Bind); it accepts and does nothing.
-func (p *plugin) OpenTunnel(context.Context, sdk.Tunnel) (sdk.OpenResult, error) {
-	return sdk.OpenResult{}, nil
-}
-
-// CloseTunnel does nothing.
-func (p *plugin) CloseTunnel(context.Context, string) error { return nil }
-
 // Bind applies ngrok's port rule and the flags.
 func (p *plugin) Bind(_ context.Context, req sdk.BindRequest) (sdk.Binding, error) {
 	p.mu.RLock()

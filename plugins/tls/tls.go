@@ -65,14 +65,6 @@ func (p *plugin) Configure(_ context.Context, cfg sdk.Config) error {
 	return nil
 }
 
-// OpenTunnel accepts and does nothing: the flags travel with Bind.
-func (p *plugin) OpenTunnel(context.Context, sdk.Tunnel) (sdk.OpenResult, error) {
-	return sdk.OpenResult{}, nil
-}
-
-// CloseTunnel does nothing.
-func (p *plugin) CloseTunnel(context.Context, string) error { return nil }
-
 // Bind applies the port rule, a first name check and the flags.
 func (p *plugin) Bind(_ context.Context, req sdk.BindRequest) (sdk.Binding, error) {
 	p.mu.RLock()

@@ -40,7 +40,10 @@ type headersPlugin struct {
 	tunnels   map[string]edits
 }
 
-var _ sdk.HTTPMiddleware = (*headersPlugin)(nil)
+var (
+	_ sdk.HTTPMiddleware = (*headersPlugin)(nil)
+	_ sdk.TunnelHooks    = (*headersPlugin)(nil)
+)
 
 func newPlugin() *headersPlugin {
 	return &headersPlugin{tunnels: make(map[string]edits), protected: map[string]bool{}}
