@@ -1,9 +1,13 @@
 package sdk
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -100,6 +104,57 @@ func (c Config) NoSettings(plugin string) error {
 	}
 	sort.Strings(keys)
 	return fmt.Errorf("%s: configure: unknown setting %q (the plugin has no settings)", plugin, keys[0])
+}
+
+// Decode stores the section in v, a pointer to a struct whose fields name
+// the settings with `json:"..."` tags, strictly: a setting v has no field
+// for, or a value of the wrong type, is an error that names the setting
+// (the dotted path of its struct fields for nested ones, e.g.
+// "providers.client_id"; map keys are not in it), in a form
+// fit for the operator. Durations and other parsed values are best decoded
+// as strings and checked by the plugin. An empty section leaves v as it is,
+// so fields set beforehand act as defaults.
+func (c Config) Decode(v any) error {
+	if len(c.Section) == 0 {
+		return nil
+	}
+	raw, err := json.Marshal(c.Section)
+	if err != nil {
+		return fmt.Errorf("settings: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	err = dec.Decode(v)
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("setting %s: want %s, not %s", typeErr.Field, jsonKind(typeErr.Type), typeErr.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return fmt.Errorf("unknown setting %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+	}
+	return fmt.Errorf("settings: %w", err)
+}
+
+// jsonKind names what a Go type holds, for Decode's messages.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "a whole number"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct:
+		return "a map of settings"
+	}
+	return t.String()
 }
 
 // Tunnel is a tunnel that sets at least one of the plugin's flags.

@@ -290,3 +290,44 @@ func TestConfigNoSettings(t *testing.T) {
 		t.Errorf("err = %v, want the first key named", err)
 	}
 }
+
+func TestConfigDecode(t *testing.T) {
+	type provider struct {
+		ClientID string   `json:"client_id"`
+		Scopes   []string `json:"scopes"`
+	}
+	type settings struct {
+		Host      string              `json:"host"`
+		Limit     int                 `json:"limit"`
+		Providers map[string]provider `json:"providers"`
+	}
+	for _, tc := range []struct {
+		name    string
+		section map[string]any
+		want    settings
+		wantErr string
+	}{
+		{"empty keeps defaults", nil, settings{Host: "default"}, ""},
+		{"all set", map[string]any{"host": "h", "limit": float64(3), "providers": map[string]any{"g": map[string]any{"client_id": "id", "scopes": []any{"a"}}}},
+			settings{Host: "h", Limit: 3, Providers: map[string]provider{"g": {ClientID: "id", Scopes: []string{"a"}}}}, ""},
+		{"unknown key", map[string]any{"hots": "h"}, settings{}, `unknown setting "hots"`},
+		{"nested unknown key", map[string]any{"providers": map[string]any{"g": map[string]any{"client": "x"}}}, settings{}, `unknown setting "client"`},
+		{"wrong type", map[string]any{"limit": "three"}, settings{}, "setting limit: want a whole number, not string"},
+		{"nested wrong type", map[string]any{"providers": map[string]any{"g": map[string]any{"client_id": float64(1)}}}, settings{}, "setting providers.client_id: want a string, not number"},
+		{"fraction for an int", map[string]any{"limit": 1.5}, settings{}, "setting limit: want a whole number, not number 1.5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := settings{Host: "default"}
+			err := sdk.Config{Section: tc.section}.Decode(&got)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("Decode = %v, want error %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("Decode = %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}

@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -85,31 +84,23 @@ func (p *plugin) Configure(_ context.Context, cfg sdk.Config) error {
 	if s.portMin, s.portMax, err = ParsePortRange(DefaultPortRange); err != nil {
 		return err
 	}
-	keys := make([]string, 0, len(cfg.Section))
-	for k := range cfg.Section {
-		keys = append(keys, k)
+	var raw struct {
+		PortRange  *string `json:"port_range"`
+		PublicHost *string `json:"public_host"`
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		v := cfg.Section[k]
-		switch k {
-		case "port_range":
-			str, ok := v.(string)
-			if !ok {
-				return fmt.Errorf("tcp: configure: port_range: want a string like %q", DefaultPortRange)
-			}
-			if s.portMin, s.portMax, err = ParsePortRange(str); err != nil {
-				return fmt.Errorf("tcp: configure: port_range: %w", err)
-			}
-		case "public_host":
-			str, ok := v.(string)
-			if !ok || strings.TrimSpace(str) == "" || strings.ContainsAny(str, " /:@") {
-				return fmt.Errorf("tcp: configure: public_host: want a host name or IP address such as tunnel.example.com")
-			}
-			s.publicHost = strings.ToLower(strings.TrimSuffix(str, "."))
-		default:
-			return fmt.Errorf("tcp: configure: unknown setting %q (known: port_range, public_host)", k)
+	if err := cfg.Decode(&raw); err != nil {
+		return fmt.Errorf("tcp: configure: %w (known: port_range, public_host)", err)
+	}
+	if raw.PortRange != nil {
+		if s.portMin, s.portMax, err = ParsePortRange(*raw.PortRange); err != nil {
+			return fmt.Errorf("tcp: configure: port_range: %w", err)
 		}
+	}
+	if h := raw.PublicHost; h != nil {
+		if strings.TrimSpace(*h) == "" || strings.ContainsAny(*h, " /:@") {
+			return fmt.Errorf("tcp: configure: public_host: want a host name or IP address such as tunnel.example.com")
+		}
+		s.publicHost = strings.ToLower(strings.TrimSuffix(*h, "."))
 	}
 	if s.publicHost == "" {
 		s.publicHost = "localhost"
