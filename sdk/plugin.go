@@ -65,8 +65,16 @@ type Manifest struct {
 	// EndpointTypes are the commands (endpoint types) the plugin provides,
 	// e.g. "tcp". "http" is built into the edge.
 	EndpointTypes []string
-	// ReservedPaths are URL paths the plugin claims on every HTTP endpoint
-	// it joins; each starts with "/".
+	// ReservedPaths are URL paths the plugin answers on hosts that have no
+	// tunnel, such as the OAuth callback on its one auth host (identity
+	// providers accept only registered redirect URIs, so the callback
+	// cannot live on each tunnel's host). A request to a host without a
+	// tunnel whose path falls under one (equal to it; under it if it ends
+	// with "/"; or under it + "/") goes to the plugin's Check with an empty
+	// TunnelID; the plugin checks the host itself, and a continue verdict
+	// gets the edge's "no tunnel" page. Requests to tunnels' hosts never
+	// reach a reserved path: they go through the tunnel's own chain. Each
+	// starts with "/"; two plugins may not reserve the same path.
 	ReservedPaths []string
 	// HTTPMiddleware reports that the plugin implements HTTPMiddleware.
 	// Serve sets it from the plugin's type.
