@@ -26,6 +26,8 @@ type Relay struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	report func(visitor netip.AddrPort, what string)
+	line   func(string)
+	loop   loopGuard
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
@@ -51,6 +53,7 @@ func (r *Relay) ReportTo(line func(string)) {
 	if line == nil {
 		return
 	}
+	r.line = line
 	r.report = func(v netip.AddrPort, what string) {
 		line(fmt.Sprintf("%-4s %-22s %s", "TCP", v.Addr().Unmap(), what))
 	}
@@ -62,12 +65,22 @@ func (r *Relay) note(v netip.AddrPort, what string) {
 	}
 }
 
+// GuardLoops makes the relay refuse a forwarding loop: connections from
+// owner (the tunnel owner's SSH client address) past
+// MaxUnansweredFromOwner still waiting for their upstream's first byte.
+// The first refusal in a while is told through the ReportTo line and the
+// log. Call it before the relay serves its first visitor.
+func (r *Relay) GuardLoops(owner netip.Addr) {
+	r.loop.owner = owner.Unmap()
+}
+
 // Rules returns the relay's rules.
 func (r *Relay) Rules() *Rules { return &r.rules }
 
 // Serve takes ownership of visitor and serves it in the background. A
-// visitor the rules refuse, or one over the connection limit, is closed at
-// once without opening an upstream.
+// visitor the rules refuse, one over the connection limit, or one that
+// looks like a forwarding loop (GuardLoops) is closed at once without
+// opening an upstream.
 func (r *Relay) Serve(visitor net.Conn) {
 	addr := AddrPort(visitor.RemoteAddr())
 	if !r.rules.Admit(addr.Addr()) {
@@ -76,9 +89,24 @@ func (r *Relay) Serve(visitor net.Conn) {
 		visitor.Close()
 		return
 	}
+	ok, answered, notice := r.loop.admit(addr.Addr())
+	if !ok {
+		if notice {
+			port := AddrPort(visitor.LocalAddr()).Port()
+			r.log.Warn("forwarding loop: connections from the tunnel owner's address refused", "owner", addr.Addr(), "port", port)
+			if r.line != nil {
+				r.line(loopNotice(port))
+			}
+		}
+		visitor.Close()
+		return
+	}
 	r.mu.Lock()
 	if r.closed || len(r.conns) >= r.max {
 		r.mu.Unlock()
+		if answered != nil {
+			answered()
+		}
 		visitor.Close()
 		return
 	}
@@ -92,13 +120,21 @@ func (r *Relay) Serve(visitor net.Conn) {
 			delete(r.conns, visitor)
 			r.mu.Unlock()
 		}()
-		r.handle(visitor, addr)
+		if answered != nil {
+			defer answered()
+		}
+		r.handle(visitor, addr, answered)
 	}()
 }
 
-func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort) {
+// handle serves one admitted visitor; answered, if not nil, is called at
+// the upstream's first byte.
+func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, answered func()) {
 	start := time.Now()
 	up, err := r.dial(r.ctx, addr)
+	if err == nil && answered != nil {
+		up = &answerWatch{Upstream: up, answered: answered}
+	}
 	if err != nil {
 		r.log.Debug("upstream dial failed", "err", err)
 		r.note(addr, "the local service did not answer")

@@ -113,6 +113,7 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 		return f.Dial(ctx, v)
 	}, e.opts.MaxConns, e.log)
 	ep.relay.ReportTo(req.Console.Line)
+	ep.relay.GuardLoops(f.ClientAddr())
 	ep.done = make(chan struct{})
 	e.mu.Lock()
 	ep.live = true

@@ -260,6 +260,7 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 		return f.Dial(ctx, v)
 	}, 0, e.log)
 	ep.relay.ReportTo(req.Console.Line)
+	ep.relay.GuardLoops(f.ClientAddr())
 	if err := e.claim(ep, req.Account, b.SNIName); err != nil {
 		ep.relay.Close()
 		return nil, err
