@@ -68,6 +68,24 @@ var (
 		Title:  "Invalid host name",
 		Detail: "The host name %s in this request is not valid.",
 	}
+	// PageBadBody answers a request whose body the visitor's client framed
+	// wrongly or cut short (bad chunk sizes or line ends, a body shorter
+	// than its Content-Length): the visitor's fault, so 400, never a 502
+	// blamed on the tunnel's service. The upstream got no complete request.
+	PageBadBody = Page{
+		Status: http.StatusBadRequest,
+		Code:   "ERR_SSHGRESS_BAD_BODY",
+		Title:  "Malformed request body",
+		Detail: "The body of this request for %s was malformed or cut short (for example bad chunked encoding), so it was not passed on to the tunnel's service. Fix the client that sent it.",
+	}
+	// PageBodyTimeout answers a request whose body stopped arriving for
+	// longer than the body idle timeout (408).
+	PageBodyTimeout = Page{
+		Status: http.StatusRequestTimeout,
+		Code:   "ERR_SSHGRESS_BODY_TIMEOUT",
+		Title:  "Request body timed out",
+		Detail: "The body of this request for %s stopped arriving, so it was not passed on to the tunnel's service. Send it again.",
+	}
 	// PageMisdirected answers a request whose Host this connection cannot
 	// serve, e.g. a TLS connection made for another name (421).
 	PageMisdirected = Page{
