@@ -181,6 +181,11 @@ func (e *Edge) route(c net.Conn) {
 	c.SetReadDeadline(time.Now().Add(e.opts.HelloTimeout))
 	raw, hello, err := ReadClientHello(c, e.opts.MaxHello)
 	e.pending.Add(-1)
+	if errors.Is(err, ErrNotTLS) && LooksLikeHTTP(raw) {
+		e.log.Debug("plain HTTP on the TLS port; answered 400", "remote", c.RemoteAddr())
+		answerPlainHTTP(c, e.opts.MaxHello)
+		return
+	}
 	if err != nil {
 		e.log.Debug("no usable client hello", "remote", c.RemoteAddr(), "err", err)
 		c.Close()
