@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -234,5 +235,45 @@ func TestLoopGuardLetsOwnerUseAnsweringService(t *testing.T) {
 	}
 	if n := rig.notices(); n != 0 {
 		t.Errorf("loop notice for an answering service: %q", rig.lines)
+	}
+}
+
+// TestLoopGuardHello: a ClientHello forwarded on a connection whose
+// upstream has not answered is refused when it arrives again (it came
+// back through the tunnel), whoever sends it; once the first connection
+// is answered or gone, the guard forgets it.
+func TestLoopGuardHello(t *testing.T) {
+	var g loopGuard // TLS relays set no owner
+	v := netip.MustParseAddr("203.0.113.9")
+	helloA, helloB := []byte("\x16\x03\x01 hello A, random 1"), []byte("\x16\x03\x01 hello B, random 2")
+	ok, releaseA, _ := g.admit(v, helloA)
+	if !ok || releaseA == nil {
+		t.Fatal("first hello refused")
+	}
+	if ok, _, notice := g.admit(netip.MustParseAddr("127.0.0.1"), helloA); ok || !notice {
+		t.Fatalf("hello A again while unanswered: ok %v notice %v, want refused with a notice", ok, notice)
+	}
+	if ok, _, notice := g.admit(v, helloA); ok || notice {
+		t.Fatalf("hello A a third time: ok %v notice %v, want refused without a second notice", ok, notice)
+	}
+	ok, releaseB, _ := g.admit(v, helloB)
+	if !ok {
+		t.Fatal("another hello refused")
+	}
+	releaseA()
+	releaseA() // idempotent
+	ok, releaseA2, _ := g.admit(v, helloA)
+	if !ok {
+		t.Fatal("hello A refused after its first connection was answered")
+	}
+	releaseA2()
+	releaseB()
+	if len(g.hellos) != 0 {
+		t.Errorf("guard still holds %d hellos after every connection ended", len(g.hellos))
+	}
+	for range 3 * MaxUnansweredFromOwner {
+		if ok, _, _ := g.admit(netip.MustParseAddr("127.0.0.1"), []byte(t.Name()+strconv.Itoa(len(g.hellos)))); !ok {
+			t.Fatal("distinct hellos from one address refused: TLS relays must not count")
+		}
 	}
 }

@@ -65,11 +65,12 @@ func (r *Relay) note(v netip.AddrPort, what string) {
 	}
 }
 
-// GuardLoops makes the relay refuse a forwarding loop: connections from
-// owner (the tunnel owner's SSH client address) past
+// GuardLoops makes the relay refuse a TCP forwarding loop: connections
+// from owner (the tunnel owner's SSH client address) past
 // MaxUnansweredFromOwner still waiting for their upstream's first byte.
 // The first refusal in a while is told through the ReportTo line and the
-// log. Call it before the relay serves its first visitor.
+// log. Call it before the relay serves its first visitor. TLS passthrough
+// does not need it: ServeHello finds its loops exactly.
 func (r *Relay) GuardLoops(owner netip.Addr) {
 	r.loop.owner = owner.Unmap()
 }
@@ -81,7 +82,22 @@ func (r *Relay) Rules() *Rules { return &r.rules }
 // visitor the rules refuse, one over the connection limit, or one that
 // looks like a forwarding loop (GuardLoops) is closed at once without
 // opening an upstream.
-func (r *Relay) Serve(visitor net.Conn) {
+func (r *Relay) Serve(visitor net.Conn) { r.serve(visitor, nil) }
+
+// ServeHello is Serve for TLS passthrough: hello is the ClientHello the
+// visitor sent, already read, which visitor's reads replay first. A
+// visitor whose hello is byte for byte one the relay forwarded on a
+// connection whose upstream has not answered yet came back through the
+// tunnel (its local target is the edge's own TLS port), and is refused
+// like a TCP loop.
+func (r *Relay) ServeHello(visitor net.Conn, hello []byte) {
+	if hello == nil {
+		hello = []byte{}
+	}
+	r.serve(visitor, hello)
+}
+
+func (r *Relay) serve(visitor net.Conn, hello []byte) {
 	addr := AddrPort(visitor.RemoteAddr())
 	if !r.rules.Admit(addr.Addr()) {
 		r.log.Debug("visitor refused by CIDR rules", "visitor", addr.Addr())
@@ -89,11 +105,11 @@ func (r *Relay) Serve(visitor net.Conn) {
 		visitor.Close()
 		return
 	}
-	ok, answered, notice := r.loop.admit(addr.Addr())
+	ok, answered, notice := r.loop.admit(addr.Addr(), hello)
 	if !ok {
 		if notice {
 			port := AddrPort(visitor.LocalAddr()).Port()
-			r.log.Warn("forwarding loop: connections from the tunnel owner's address refused", "owner", addr.Addr(), "port", port)
+			r.log.Warn("forwarding loop: connections that came back through a tunnel refused", "from", addr.Addr(), "port", port)
 			if r.line != nil {
 				r.line(loopNotice(port))
 			}

@@ -4,11 +4,15 @@
 //
 //   - passes the raw bytes through to a tls endpoint's tunnel without
 //     terminating TLS (the visitor sees the user's own certificate), with
-//     the endpoint's CIDR rules and PROXY header (tcpedge.Relay), or
+//     the endpoint's CIDR rules and PROXY header (tcpedge.Relay), refusing
+//     a ClientHello that came back through the tunnel itself (a local
+//     target that is this port: tcpedge.Relay.ServeHello), or
 //   - terminates TLS for a name an http endpoint serves, with a certificate
 //     from core/certs, and hands the *tls.Conn to the HTTP edge (HTTP/1.1
 //     and HTTP/2), or
-//   - answers an ACME tls-alpn-01 challenge,
+//   - answers an ACME tls-alpn-01 challenge, or
+//   - answers plain HTTP sent to this port with a 400 that says to use
+//     https,
 //
 // and closes every other connection: an unknown name never reaches a
 // certificate source, so it can never start an ACME order.
@@ -204,7 +208,7 @@ func (e *Edge) route(c net.Conn) {
 	}
 	if ep, ok := e.routes.Lookup(name); ok {
 		c.SetReadDeadline(time.Time{})
-		ep.relay.Serve(pc)
+		ep.relay.ServeHello(pc, raw)
 		return
 	}
 	if e.opts.HTTP.Serves(name) {
@@ -265,7 +269,6 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 		return f.Dial(ctx, v)
 	}, 0, e.log)
 	ep.relay.ReportTo(req.Console.Line)
-	ep.relay.GuardLoops(f.ClientAddr())
 	if err := e.claim(ep, req.Account, b.SNIName); err != nil {
 		ep.relay.Close()
 		return nil, err
