@@ -290,15 +290,19 @@ func fwdFailEarly(w http.ResponseWriter, r *http.Request, page Page, err error) 
 }
 
 // fwdFailBody answers a request whose body the visitor broke (see
-// fwdBodyPage) with page and reports its status even though net/http has
+// fwdBodyPage) with page. Its status is reported even though net/http has
 // canceled r.Context() by then (reading the visitor's connection failed):
-// the request failed because of the visitor, who may well still be there
-// to read the page.
+// bad framing and a stalled body are the visitor's doing, and the visitor
+// may well still be there to read the page. A body cut short by the
+// connection ending is reported like any visitor that went away (0).
 func fwdFailBody(w http.ResponseWriter, r *http.Request, page Page, err error) (int, error) {
 	if r.ProtoMajor == 1 {
 		w.Header().Set("Connection", "close") // the rest of its bytes are not a request
 	}
 	WritePage(w, r, page, r.Host)
+	if page.Status == PageBadBody.Status && fwdIsIOError(err) && errors.Is(r.Context().Err(), context.Canceled) {
+		return 0, err
+	}
 	return page.Status, err
 }
 
