@@ -208,6 +208,8 @@ func (e *Edge) setupCerts(accounts *account.Directory) error {
 		KeyFile:  h.KeyFile,
 		CADir:    filepath.Join(e.cfg.DataDir, "ca"),
 		Logger:   e.log.With("part", "certs"),
+		// The hint shows the port visitors use.
+		PublicPort: e.httpsPublicPort(),
 	}
 	if h.ACME.DirectoryURL != "" {
 		opts.ACME = &certs.ACMEOptions{

@@ -4,8 +4,10 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -105,5 +107,27 @@ func TestOrderLimiter(t *testing.T) {
 	}
 	if !l.take(now.Add(time.Hour)) {
 		t.Errorf("take after the window = false, want true")
+	}
+}
+
+// TestTrustHintHasPort: the start-up hint's curl command works as printed,
+// so it names the TLS port unless it is 443.
+func TestTrustHintHasPort(t *testing.T) {
+	for _, tc := range []struct {
+		port int
+		want string
+	}{
+		{8443, " https://NAME:8443/ "},
+		{443, " https://NAME/ "},
+		{0, " https://NAME/ "},
+	} {
+		var logs strings.Builder
+		_, err := New(Options{CADir: t.TempDir(), PublicPort: tc.port, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(logs.String(), "curl --cacert ") || !strings.Contains(logs.String(), tc.want) {
+			t.Errorf("port %d: start-up log %q lacks %q", tc.port, logs.String(), tc.want)
+		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -44,6 +45,9 @@ type Options struct {
 	ACME *ACMEOptions
 	// CADir is the local CA's directory; required.
 	CADir string
+	// PublicPort is the TLS port visitors use, for the start-up hint's
+	// https URL (443, or 0 for unknown, is left out).
+	PublicPort int
 	// Logger receives operator logs.
 	Logger *slog.Logger
 }
@@ -98,9 +102,19 @@ func New(opts Options) (*Manager, error) {
 		}
 	}
 	if m.files == nil && m.acme == nil {
-		log.Info("https certificates come from the local CA; trust its root to avoid browser warnings, e.g. curl --cacert "+ca.RootPath()+" https://NAME", "root", ca.RootPath())
+		log.Info(trustHint(ca.RootPath(), opts.PublicPort), "root", ca.RootPath())
 	}
 	return m, nil
+}
+
+// trustHint is the start-up line that says how to trust the local CA,
+// with a curl command for a tunnel's https URL on port.
+func trustHint(root string, port int) string {
+	url := "https://NAME"
+	if port != 0 && port != 443 {
+		url += ":" + strconv.Itoa(port)
+	}
+	return "https certificates come from the local CA; trust its root to avoid browser warnings, e.g. curl --cacert " + root + " " + url + "/ (NAME is a tunnel's host name)"
 }
 
 func (m *Manager) setupACME(a *ACMEOptions) error {

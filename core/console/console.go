@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -306,8 +307,11 @@ func (c *Console) run() {
 	}
 }
 
-// sanitize makes s safe for a terminal: control characters (C0, DEL, C1)
-// and invalid UTF-8 become '?', and s is cut to max runes.
+// sanitize makes s safe for a terminal: control characters (C0, DEL, C1),
+// Unicode format characters (category Cf: the bidi overrides, embeddings
+// and isolates such as U+202E that make "/txt.exe" read as "/exe.txt",
+// marks and zero-width characters), the line and paragraph separators and
+// invalid UTF-8 become '?', and s is cut to max runes.
 func sanitize(s string, max int) string {
 	clean := len(s) <= max
 	if clean {
@@ -327,13 +331,23 @@ func sanitize(s string, max int) string {
 			out = append(out, '…')
 			break
 		}
-		switch {
-		case r == utf8.RuneError, r < 0x20, r >= 0x7f && r < 0xa0:
+		if unsafeRune(r) {
 			r = '?'
 		}
 		out = append(out, r)
 	}
 	return string(out)
+}
+
+// unsafeRune reports whether sanitize replaces r.
+func unsafeRune(r rune) bool {
+	switch {
+	case r == utf8.RuneError, r < 0x20, r >= 0x7f && r < 0xa0:
+		return true
+	case r < 0x80:
+		return false
+	}
+	return unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 func appendPadded(b []byte, s string, width int) []byte {

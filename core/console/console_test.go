@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode"
 )
 
 type syncBuf struct {
@@ -41,6 +42,40 @@ func TestRequestLineAndSanitize(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("output %q lacks %q", got, want)
 		}
+	}
+}
+
+// TestFormatCharactersNeutralised: a path with a bidi override (U+202E)
+// or another format or separator character cannot reorder or hide text in
+// the owner's terminal.
+func TestFormatCharactersNeutralised(t *testing.T) {
+	for _, tc := range []struct {
+		name, path, want string
+	}{
+		{"right-to-left override", "/invoice\u202Etxt.exe", "/invoice?txt.exe"},
+		{"left-to-right and pop", "/a\u202Ab\u202Cc", "/a?b?c"},
+		{"isolates", "/\u2066x\u2067y\u2068z\u2069", "/?x?y?z?"},
+		{"marks", "/\u200Ex\u200F\u061C", "/?x??"},
+		{"zero width and BOM", "/ad\u200Bmin\uFEFF", "/ad?min?"},
+		{"line and paragraph separators", "/a\u2028b\u2029", "/a?b?"},
+		{"ordinary non-ASCII stays", "/café/日本/Ω", "/café/日本/Ω"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out syncBuf
+			c := New(&out, false, 0)
+			c.Request("GET", tc.path, 200, time.Millisecond, netip.MustParseAddr("203.0.113.7"))
+			c.Line("notice " + tc.path)
+			c.Close(time.Second)
+			got := out.String()
+			if strings.Count(got, tc.want) != 2 {
+				t.Errorf("output %q does not show %q in both lines", got, tc.want)
+			}
+			for _, r := range got {
+				if unicode.In(r, unicode.Cf, unicode.Zl, unicode.Zp) {
+					t.Errorf("output %q carries %U", got, r)
+				}
+			}
+		})
 	}
 }
 

@@ -23,6 +23,9 @@ type Page struct {
 	// Detail says what happened and what to do. Each "%s" in it is replaced
 	// by the host name given to WritePage (sanitised and escaped).
 	Detail string
+	// NoHost, if set, replaces Detail when WritePage is given no host name
+	// (where "this address" would not read as a sentence).
+	NoHost string
 }
 
 // The status pages of the edge. Their Code values are stable: scripts and
@@ -67,6 +70,25 @@ var (
 		Code:   "ERR_SSHGRESS_BAD_HOST",
 		Title:  "Invalid host name",
 		Detail: "The host name %s in this request is not valid.",
+		NoHost: "This request names no host (an HTTP/1.0 request without a Host header), so it cannot reach a tunnel. Send the tunnel's host name in a Host header.",
+	}
+	// PageBadBody answers a request whose body the visitor's client framed
+	// wrongly or cut short (bad chunk sizes or line ends, a body shorter
+	// than its Content-Length): the visitor's fault, so 400, never a 502
+	// blamed on the tunnel's service. The upstream got no complete request.
+	PageBadBody = Page{
+		Status: http.StatusBadRequest,
+		Code:   "ERR_SSHGRESS_BAD_BODY",
+		Title:  "Malformed request body",
+		Detail: "The body of this request for %s was malformed or cut short (for example bad chunked encoding), so it was not passed on to the tunnel's service. Fix the client that sent it.",
+	}
+	// PageBodyTimeout answers a request whose body stopped arriving for
+	// longer than the body idle timeout (408).
+	PageBodyTimeout = Page{
+		Status: http.StatusRequestTimeout,
+		Code:   "ERR_SSHGRESS_BODY_TIMEOUT",
+		Title:  "Request body timed out",
+		Detail: "The body of this request for %s stopped arriving, so it was not passed on to the tunnel's service. Send it again.",
 	}
 	// PageMisdirected answers a request whose Host this connection cannot
 	// serve, e.g. a TLS connection made for another name (421).
@@ -100,7 +122,8 @@ const pageMaxHost = 253
 
 // WritePage writes p as the response to r: HTML when the request's Accept
 // header mentions text/html, plain text otherwise. host replaces "%s" in
-// p.Detail; it is sanitised (control and invalid characters become '?',
+// p.Detail (an empty host reads "this address", or p.NoHost is shown
+// instead when set); it is sanitised (control and invalid characters become '?',
 // long names are cut) and HTML-escaped, so a hostile Host header cannot
 // inject markup. The page is small and self-contained (no external assets,
 // a Content-Security-Policy that forbids scripts), and is sent with
@@ -113,10 +136,14 @@ func WritePage(w http.ResponseWriter, r *http.Request, p Page, host string) {
 		status = http.StatusInternalServerError
 	}
 	host = pageCleanHost(host)
+	detail := p.Detail
 	if host == "" {
 		host = "this address"
+		if p.NoHost != "" {
+			detail = p.NoHost
+		}
 	}
-	detail := strings.ReplaceAll(p.Detail, "%s", host)
+	detail = strings.ReplaceAll(detail, "%s", host)
 
 	var b strings.Builder
 	h := w.Header()

@@ -48,6 +48,12 @@ func TestWritePage(t *testing.T) {
 			retryAfter: "5",
 		},
 		{
+			name: "no host at all", page: PageBadHost, method: "GET", host: "",
+			wantType:  "text/plain; charset=utf-8",
+			wantIn:    []string{"400 Invalid host name", "names no host", "Host header", "ERR_SSHGRESS_BAD_HOST"},
+			wantNotIn: []string{"this address", "host name  in"},
+		},
+		{
 			name: "empty host", page: PageMisdirected, method: "GET", host: "",
 			wantType: "text/plain; charset=utf-8", wantIn: []string{"requests for this address", "ERR_SSHGRESS_MISDIRECTED"},
 		},

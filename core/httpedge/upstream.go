@@ -291,6 +291,23 @@ func fwdFailEarly(w http.ResponseWriter, r *http.Request, page Page, err error) 
 	return page.Status, err
 }
 
+// fwdFailBody answers a request whose body the visitor broke (see
+// fwdBodyPage) with page. Its status is reported even though net/http has
+// canceled r.Context() by then (reading the visitor's connection failed):
+// bad framing and a stalled body are the visitor's doing, and the visitor
+// may well still be there to read the page. A body cut short by the
+// connection ending is reported like any visitor that went away (0).
+func fwdFailBody(w http.ResponseWriter, r *http.Request, page Page, err error) (int, error) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close") // the rest of its bytes are not a request
+	}
+	WritePage(w, r, page, r.Host)
+	if page.Status == PageBadBody.Status && fwdIsIOError(err) && errors.Is(r.Context().Err(), context.Canceled) {
+		return 0, err
+	}
+	return page.Status, err
+}
+
 // fwdExchange runs one request on pc. retry reports a failure on a reused
 // connection before any response byte that may be retried on a new one
 // (only when canRetry; nothing was written to w then).
@@ -328,9 +345,15 @@ func (u *Upstream) fwdExchange(w http.ResponseWriter, r *http.Request, pc *fwdCo
 	}
 	pc.lim.n = fwdMaxResponseHead
 	if _, err := pc.br.Peek(1); err != nil {
-		fwdEndBody(pc, rc, bodyDone, 0)
+		berr := fwdEndBody(pc, rc, bodyDone, 0)
 		stop()
 		_ = pc.c.Close()
+		if page, ok := fwdBodyPage(berr); ok {
+			// The visitor's body broke the request: the body sender closed
+			// the upstream connection, which is why nothing came back.
+			status, err := fwdFailBody(w, r, page, berr)
+			return status, false, err
+		}
 		if canRetry && ctx.Err() == nil {
 			u.fwdDropStale(pc.idleSince)
 			return 0, true, nil
@@ -348,9 +371,13 @@ func (u *Upstream) fwdExchange(w http.ResponseWriter, r *http.Request, pc *fwdCo
 			err = errors.New("too many 1xx informational responses")
 		}
 		if err != nil {
-			fwdEndBody(pc, rc, bodyDone, 0)
+			berr := fwdEndBody(pc, rc, bodyDone, 0)
 			stop()
 			_ = pc.c.Close()
+			if p, ok := fwdBodyPage(berr); ok && fwdIsIOError(err) {
+				status, err := fwdFailBody(w, r, p, berr)
+				return status, false, err
+			}
 			page := PageBadUpstream
 			if fwdIsIOError(err) {
 				page = PageUpstreamDown
@@ -707,6 +734,22 @@ type fwdVisitorError struct{ err error }
 func (e *fwdVisitorError) Error() string { return "httpedge: read request body: " + e.err.Error() }
 func (e *fwdVisitorError) Unwrap() error { return e.err }
 
+// fwdBodyPage returns the page for a request that failed before its
+// response because the visitor's body could not be read (bodyErr from
+// fwdEndBody), and false for any other failure, which stays the upstream's.
+// A stalled body is a 408; bad framing or a body cut short is a 400.
+func fwdBodyPage(bodyErr error) (Page, bool) {
+	var ve *fwdVisitorError
+	if !errors.As(bodyErr, &ve) {
+		return Page{}, false
+	}
+	var ne net.Error
+	if errors.As(ve.err, &ne) && ne.Timeout() {
+		return PageBodyTimeout, true
+	}
+	return PageBadBody, true
+}
+
 // fwdSendBody writes r's body (after the head already in pc.bw) and
 // reports the result on done. If reading the visitor's body fails, pc is
 // closed so the upstream sees a truncated request, not a complete one.
@@ -826,15 +869,27 @@ func fwdEndBody(pc *fwdConn, rc *http.ResponseController, done chan error, grace
 			t.Reset(fwdBodyWriteWait)
 		}
 		select {
-		case <-done:
+		case err := <-done:
 			t.Stop()
-			return errFwdBodyAborted
+			return fwdAbortedBody(err)
 		case <-t.C:
 			// If rc cannot set deadlines, this waits for the visitor.
 			_ = rc.SetReadDeadline(time.Now())
 		}
 	}
-	<-done
+	<-done // ended by the closed pc or the deadline just set: not the visitor's fault
+	return errFwdBodyAborted
+}
+
+// fwdAbortedBody is fwdEndBody's result for a body writer that finished
+// on its own after pc was closed: the visitor's body error if it had one
+// (the writer may have closed pc itself a moment before), else
+// errFwdBodyAborted.
+func fwdAbortedBody(err error) error {
+	var ve *fwdVisitorError
+	if errors.As(err, &ve) {
+		return err
+	}
 	return errFwdBodyAborted
 }
 

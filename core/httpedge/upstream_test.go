@@ -1224,3 +1224,43 @@ func TestUpstreamBurstIdle(t *testing.T) {
 		t.Errorf("IdleCount() = %d after the burst timeout, want the 2 kept for IdleTimeout", got)
 	}
 }
+
+// TestUpstreamMalformedBodyIsTheVisitors: bad chunked framing from the
+// visitor is answered 400 ERR_SSHGRESS_BAD_BODY and Forward reports 400
+// (not the upstream's 502); the upstream never gets a complete request.
+func TestUpstreamMalformedBodyIsTheVisitors(t *testing.T) {
+	var complete atomic.Int64
+	e := fwdtNewBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err == nil {
+			complete.Add(1)
+		}
+	}, UpstreamOptions{})
+	for _, body := range []string{
+		"zz\r\nhello\r\n0\r\n\r\n",
+		"5\nhello\n0\n\n",
+		"fffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+		"5\r\nhello\r\nnope\r\n",
+	} {
+		c, err := net.Dial("tcp", e.srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"+body)
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			t.Fatalf("body %q: %v", body, err)
+		}
+		resp.Body.Close()
+		c.Close()
+		if resp.StatusCode != 400 || resp.Header.Get("X-Sshgress-Error") != "ERR_SSHGRESS_BAD_BODY" || !resp.Close {
+			t.Errorf("body %q: got %d %s (Connection: close %v), want 400 ERR_SSHGRESS_BAD_BODY closing", body, resp.StatusCode, resp.Header.Get("X-Sshgress-Error"), resp.Close)
+		}
+		if res := e.result(t); res.status != 400 || res.err == nil {
+			t.Errorf("body %q: Forward returned %d, %v; want 400 and an error", body, res.status, res.err)
+		}
+	}
+	if n := complete.Load(); n != 0 {
+		t.Errorf("upstream got %d complete requests, want 0", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -46,6 +47,18 @@ func (f *Forward) SetPublicPort(port uint32) {
 	if f.BindPort == 0 {
 		f.channelPort.Store(port)
 	}
+}
+
+// ClientAddr is the address the tunnel owner's SSH client connected from
+// (zero if unknown). A forwarding loop's connections come back from it.
+func (f *Forward) ClientAddr() netip.Addr {
+	if f.conn == nil {
+		return netip.Addr{}
+	}
+	if t, ok := f.conn.RemoteAddr().(*net.TCPAddr); ok {
+		return t.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
 }
 
 // ErrDialTimeout is returned when the client does not answer a channel open

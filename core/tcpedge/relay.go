@@ -26,6 +26,8 @@ type Relay struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	report func(visitor netip.AddrPort, what string)
+	line   func(string)
+	loop   loopGuard
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
 	closed bool
@@ -51,6 +53,7 @@ func (r *Relay) ReportTo(line func(string)) {
 	if line == nil {
 		return
 	}
+	r.line = line
 	r.report = func(v netip.AddrPort, what string) {
 		line(fmt.Sprintf("%-4s %-22s %s", "TCP", v.Addr().Unmap(), what))
 	}
@@ -62,13 +65,39 @@ func (r *Relay) note(v netip.AddrPort, what string) {
 	}
 }
 
+// GuardLoops makes the relay refuse a TCP forwarding loop: connections
+// from owner (the tunnel owner's SSH client address) past
+// MaxUnansweredFromOwner still waiting for their upstream's first byte.
+// The first refusal in a while is told through the ReportTo line and the
+// log. Call it before the relay serves its first visitor. TLS passthrough
+// does not need it: ServeHello finds its loops exactly.
+func (r *Relay) GuardLoops(owner netip.Addr) {
+	r.loop.owner = owner.Unmap()
+}
+
 // Rules returns the relay's rules.
 func (r *Relay) Rules() *Rules { return &r.rules }
 
 // Serve takes ownership of visitor and serves it in the background. A
-// visitor the rules refuse, or one over the connection limit, is closed at
-// once without opening an upstream.
-func (r *Relay) Serve(visitor net.Conn) {
+// visitor the rules refuse, one over the connection limit, or one that
+// looks like a forwarding loop (GuardLoops) is closed at once without
+// opening an upstream.
+func (r *Relay) Serve(visitor net.Conn) { r.serve(visitor, nil) }
+
+// ServeHello is Serve for TLS passthrough: hello is the ClientHello the
+// visitor sent, already read, which visitor's reads replay first. A
+// visitor whose hello is byte for byte one the relay forwarded on a
+// connection whose upstream has not answered yet came back through the
+// tunnel (its local target is the edge's own TLS port), and is refused
+// like a TCP loop.
+func (r *Relay) ServeHello(visitor net.Conn, hello []byte) {
+	if hello == nil {
+		hello = []byte{}
+	}
+	r.serve(visitor, hello)
+}
+
+func (r *Relay) serve(visitor net.Conn, hello []byte) {
 	addr := AddrPort(visitor.RemoteAddr())
 	if !r.rules.Admit(addr.Addr()) {
 		r.log.Debug("visitor refused by CIDR rules", "visitor", addr.Addr())
@@ -76,9 +105,24 @@ func (r *Relay) Serve(visitor net.Conn) {
 		visitor.Close()
 		return
 	}
+	ok, answered, notice := r.loop.admit(addr.Addr(), hello)
+	if !ok {
+		if notice {
+			port := AddrPort(visitor.LocalAddr()).Port()
+			r.log.Warn("forwarding loop: connections that came back through a tunnel refused", "from", addr.Addr(), "port", port)
+			if r.line != nil {
+				r.line(loopNotice(port))
+			}
+		}
+		visitor.Close()
+		return
+	}
 	r.mu.Lock()
 	if r.closed || len(r.conns) >= r.max {
 		r.mu.Unlock()
+		if answered != nil {
+			answered()
+		}
 		visitor.Close()
 		return
 	}
@@ -92,13 +136,21 @@ func (r *Relay) Serve(visitor net.Conn) {
 			delete(r.conns, visitor)
 			r.mu.Unlock()
 		}()
-		r.handle(visitor, addr)
+		if answered != nil {
+			defer answered()
+		}
+		r.handle(visitor, addr, answered)
 	}()
 }
 
-func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort) {
+// handle serves one admitted visitor; answered, if not nil, is called at
+// the upstream's first byte.
+func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, answered func()) {
 	start := time.Now()
 	up, err := r.dial(r.ctx, addr)
+	if err == nil && answered != nil {
+		up = &answerWatch{Upstream: up, answered: answered}
+	}
 	if err != nil {
 		r.log.Debug("upstream dial failed", "err", err)
 		r.note(addr, "the local service did not answer")

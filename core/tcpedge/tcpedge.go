@@ -3,7 +3,9 @@
 // edge allocates from the plugin's range. Visitors are checked against the
 // endpoint's CIDR rules at accept, get a PROXY protocol header upstream when
 // asked, and are spliced to an SSH forwarded-tcpip channel with half-close
-// passed on both ways.
+// passed on both ways. A tunnel whose local target is the edge's own port
+// (a forwarding loop) is caught at run time and its looped connections
+// refused (loop.go).
 //
 // Relay and Splice are shared with TLS passthrough (core/tlsedge).
 package tcpedge
@@ -113,6 +115,7 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 		return f.Dial(ctx, v)
 	}, e.opts.MaxConns, e.log)
 	ep.relay.ReportTo(req.Console.Line)
+	ep.relay.GuardLoops(f.ClientAddr())
 	ep.done = make(chan struct{})
 	e.mu.Lock()
 	ep.live = true

@@ -4,11 +4,15 @@
 //
 //   - passes the raw bytes through to a tls endpoint's tunnel without
 //     terminating TLS (the visitor sees the user's own certificate), with
-//     the endpoint's CIDR rules and PROXY header (tcpedge.Relay), or
+//     the endpoint's CIDR rules and PROXY header (tcpedge.Relay), refusing
+//     a ClientHello that came back through the tunnel itself (a local
+//     target that is this port: tcpedge.Relay.ServeHello), or
 //   - terminates TLS for a name an http endpoint serves, with a certificate
 //     from core/certs, and hands the *tls.Conn to the HTTP edge (HTTP/1.1
 //     and HTTP/2), or
-//   - answers an ACME tls-alpn-01 challenge,
+//   - answers an ACME tls-alpn-01 challenge, or
+//   - answers plain HTTP sent to this port with a 400 that says to use
+//     https,
 //
 // and closes every other connection: an unknown name never reaches a
 // certificate source, so it can never start an ACME order.
@@ -181,6 +185,11 @@ func (e *Edge) route(c net.Conn) {
 	c.SetReadDeadline(time.Now().Add(e.opts.HelloTimeout))
 	raw, hello, err := ReadClientHello(c, e.opts.MaxHello)
 	e.pending.Add(-1)
+	if errors.Is(err, ErrNotTLS) && LooksLikeHTTP(raw) {
+		e.log.Debug("plain HTTP on the TLS port; answered 400", "remote", c.RemoteAddr())
+		answerPlainHTTP(c, e.opts.MaxHello)
+		return
+	}
 	if err != nil {
 		e.log.Debug("no usable client hello", "remote", c.RemoteAddr(), "err", err)
 		c.Close()
@@ -199,7 +208,7 @@ func (e *Edge) route(c net.Conn) {
 	}
 	if ep, ok := e.routes.Lookup(name); ok {
 		c.SetReadDeadline(time.Time{})
-		ep.relay.Serve(pc)
+		ep.relay.ServeHello(pc, raw)
 		return
 	}
 	if e.opts.HTTP.Serves(name) {
