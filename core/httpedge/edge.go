@@ -3,7 +3,6 @@ package httpedge
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,6 +28,10 @@ type Options struct {
 	BaseDomain string
 	// Accounts holds name reservations; may be empty.
 	Accounts *account.Directory
+	// NameKey is the edge's secret for the stable names of `ssh -N`
+	// forwards without a name (route.LoadNameKey); nil gives them random
+	// names.
+	NameKey []byte
 	// PublicPort is the port shown in http URLs (80 is omitted).
 	PublicPort int
 	// HTTPSPort is the port shown in https URLs (443 is omitted); 0 means
@@ -96,7 +99,7 @@ func New(opts Options) *Edge {
 	e := &Edge{
 		opts:   opts,
 		routes: route.NewTable[*endpoint](),
-		namer:  &route.Namer{Base: opts.BaseDomain, Accounts: opts.Accounts},
+		namer:  &route.Namer{Base: opts.BaseDomain, Accounts: opts.Accounts, StableKey: opts.NameKey},
 		log:    opts.Logger,
 	}
 	e.srv = &http.Server{
@@ -244,7 +247,7 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 	default:
 		return nil, usererr.Errorf("http endpoints listen on remote port 80, 443 or 0, not %d: use e.g. -R 80:localhost:%d", f.BindPort, f.BindPort)
 	}
-	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, port: uint32(e.opts.PublicPort)}
+	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, fwd: req.Forward, port: uint32(e.opts.PublicPort)}
 	if e.opts.HTTPSPort != 0 && f.BindPort != 80 {
 		ep.https = true
 		ep.port = uint32(e.opts.HTTPSPort)
@@ -254,7 +257,7 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 		return f.Dial(ctx, visitor)
 	}
 	ep.upstream = NewUpstream(dial, e.opts.Upstream)
-	if err := e.claim(ep, req.Account, f.BindAddr); err != nil {
+	if err := e.claim(ep, req.Claimant(), f.BindAddr); err != nil {
 		ep.upstream.Close()
 		return nil, err
 	}
@@ -300,8 +303,8 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 
 // claim resolves the public name and binds it to ep (route.Bind). A name
 // the edge serves itself, or that a tls tunnel holds, is not available.
-func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
-	name, prev, replaced, err := route.Bind(e.routes, e.namer, acct, remote, ep, func(name string) error {
+func (e *Edge) claim(ep *endpoint, who route.Claimant, remote string) error {
+	name, prev, replaced, err := route.Bind(e.routes, e.namer, who, remote, ep, func(name string) error {
 		if e.isSystemHost(name) {
 			return usererr.Errorf("%s is used by the edge itself; pick another name", name)
 		}
@@ -334,6 +337,7 @@ type endpoint struct {
 	upstream *Upstream
 	chain    *pluginhost.Chain
 	con      *console.Console
+	fwd      *sshserver.Forward // told when a newer connection takes the name
 	ready    atomic.Bool
 	once     sync.Once
 }
@@ -362,9 +366,9 @@ func (ep *endpoint) Close() {
 	})
 }
 
-// takenOver closes an endpoint whose name the same account claimed from a
-// newer connection.
+// takenOver closes an endpoint whose name a newer connection of the same
+// owner claimed, and tells its connection (which tells the user).
 func (ep *endpoint) takenOver() {
-	ep.con.Line(fmt.Sprintf("%s was taken over by a newer connection of your account; this tunnel no longer receives traffic.", ep.host))
 	ep.Close()
+	ep.fwd.TakenOver(ep.host)
 }
