@@ -374,7 +374,7 @@ func endpointCommand(typ, plugin string) command.Command {
 			Name:    typ,
 			Summary: "Publish a local TLS service by name; your service keeps its own certificate",
 			Ports:   "443 or 0",
-			Example: "ssh -R app.example.org:443:localhost:8443 v2@{host} tls",
+			Example: "ssh -R myapp:443:localhost:8443 v2@{host} tls",
 		}
 	}
 	return command.Command{Name: typ, Summary: "Endpoint type provided by the " + plugin + " plugin"}

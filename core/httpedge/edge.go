@@ -245,7 +245,7 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 	switch f.BindPort {
 	case 80, 443, 0:
 	default:
-		return nil, usererr.Errorf("http endpoints listen on remote port 80, 443 or 0, not %d: use e.g. -R 80:localhost:%d", f.BindPort, f.BindPort)
+		return nil, usererr.New(sdk.RemotePortHint("http", "80, 443 or 0", f.BindAddr, f.BindPort, 80))
 	}
 	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, fwd: req.Forward, port: uint32(e.opts.PublicPort)}
 	if e.opts.HTTPSPort != 0 && f.BindPort != 80 {
