@@ -366,9 +366,12 @@ func (ep *endpoint) Close() {
 	})
 }
 
-// takenOver closes an endpoint whose name a newer connection of the same
-// owner claimed, and tells its connection (which tells the user).
+// takenOver tells the connection of an endpoint whose name a newer
+// connection of the same owner claimed (it tells the user and closes when
+// nothing is left), and closes the endpoint off the newer connection's
+// path: closing pooled channels writes to a client that may be frozen, a
+// write that ends at the latest when that connection closes.
 func (ep *endpoint) takenOver() {
-	ep.Close()
 	ep.fwd.TakenOver(ep.host)
+	go ep.Close()
 }

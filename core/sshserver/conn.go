@@ -718,5 +718,9 @@ type countedEndpoint struct {
 
 func (e *countedEndpoint) Close() {
 	e.Endpoint.Close()
-	e.once.Do(e.release)
+	e.releaseSlot()
 }
+
+// releaseSlot gives the tunnel slot back without closing the endpoint: after
+// a takeover its endpoint type closes it.
+func (e *countedEndpoint) releaseSlot() { e.once.Do(e.release) }

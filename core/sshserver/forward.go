@@ -35,10 +35,12 @@ type Forward struct {
 
 // TakenOver tells the forward's connection that a newer connection of the
 // same owner (route.Claimant.Owner) claimed name, this forward's public
-// name: the endpoint type calls it once it has closed the endpoint. The
-// connection tells its user and, once none of its forwards is left, ends.
-// It does not block, so the newer connection's bind never waits for a
-// stale client.
+// name: the endpoint type calls it once the route has moved, and closes the
+// old endpoint itself (it may do so in the background: closing channels
+// writes to a client that may have stopped reading, and the connection
+// ending unblocks that). The connection tells its user and, once none of
+// its forwards is left, ends. It does not block, so the newer connection's
+// bind never waits for a stale client.
 func (f *Forward) TakenOver(name string) {
 	if f != nil && f.takenOver != nil {
 		f.takenOver(name)

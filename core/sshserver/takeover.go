@@ -52,7 +52,12 @@ func (c *conn) takenOver() bool {
 	c.mu.Unlock()
 	by := c.newerConnection()
 	for _, l := range dropped {
-		l.f.ep.Close() // already closed by its endpoint type; this frees the tunnel slot
+		// Its endpoint type closes the endpoint (perhaps still doing so,
+		// stuck writing to this frozen client until farewell closes it):
+		// only the tunnel slot is given back here.
+		if ce, ok := l.f.ep.(*countedEndpoint); ok {
+			ce.releaseSlot()
+		}
 		c.log.Info("tunnel taken over by a newer connection", "url", l.f.ep.URL())
 		con.Line(fmt.Sprintf("%s was taken over by %s; this tunnel no longer receives traffic.", l.name, by))
 	}

@@ -302,6 +302,6 @@ func (ep *endpoint) Close() {
 // takenOver closes an endpoint whose reserved address the same account
 // claimed from a newer connection, and tells its connection.
 func (ep *endpoint) takenOver() {
-	ep.Close()
 	ep.fwd.TakenOver(net.JoinHostPort(ep.host, strconv.Itoa(ep.port)))
+	ep.Close() // before the port is listened on again
 }

@@ -285,8 +285,10 @@ func (e *Edge) claim(ep *endpoint, who route.Claimant, remote string) error {
 	}
 	ep.name = name
 	if replaced {
-		prev.Close()
+		// As the HTTP edge does: tell the old connection, then close off
+		// the newer connection's path (closing writes to a frozen client).
 		prev.fwd.TakenOver(name)
+		go prev.Close()
 	}
 	return nil
 }
