@@ -29,6 +29,7 @@ import (
 	"github.com/sshgress/sshgress/core/connlimit"
 	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/pluginhost"
+	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/sshserver"
 	"github.com/sshgress/sshgress/core/tcpedge"
 	"github.com/sshgress/sshgress/core/tlsedge"
@@ -79,6 +80,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The secret behind the stable names of `ssh -N` forwards without a
+	// name: the same account and key get the same URL after a restart.
+	nameKey, err := route.LoadNameKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	specs := make([]account.Spec, 0, len(cfg.Accounts))
 	for _, a := range cfg.Accounts {
 		specs = append(specs, account.Spec{Name: a.Name, Keys: a.Keys, KeysFile: a.KeysFile, Domains: a.Domains, TCPAddresses: a.TCPAddresses})
@@ -126,6 +133,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 	e.http = httpedge.New(httpedge.Options{
 		BaseDomain:    cfg.Domain,
 		Accounts:      accounts,
+		NameKey:       nameKey,
 		PublicPort:    publicPort,
 		HTTPSPort:     e.httpsPublicPort(),
 		ACMEChallenge: acmeChallenge,
@@ -345,6 +353,7 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 	}
 	return command.NewSet(command.Options{
 		Host:          e.publicSSHHost(),
+		Domain:        e.cfg.Domain,
 		Disabled:      disabled,
 		DisabledFlags: disabledFlags,
 		MaxExecBytes:  e.cfg.Limits.MaxExecBytes,
@@ -367,7 +376,7 @@ func endpointCommand(typ, plugin string) command.Command {
 			Name:    typ,
 			Summary: "Publish a local TLS service by name; your service keeps its own certificate",
 			Ports:   "443 or 0",
-			Example: "ssh -R app.example.org:443:localhost:8443 v2@{host} tls",
+			Example: "ssh -R myapp:443:localhost:8443 v2@{host} tls",
 		}
 	}
 	return command.Command{Name: typ, Summary: "Endpoint type provided by the " + plugin + " plugin"}

@@ -16,7 +16,6 @@
 package command
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -28,6 +27,11 @@ import (
 // Latest is the newest command-syntax version ("v2"). It is also the SSH
 // user name that selects it.
 const Latest = "v2"
+
+// Tunnels is the built-in command that lists the caller's live tunnels
+// (Invocation.List). Like "help" it is no endpoint type, and no plugin may
+// name a command so.
+const Tunnels = "tunnels"
 
 // Flag is a flag offered on this server, with the plugin that owns it
 // ("" = built into the core).
@@ -42,7 +46,7 @@ type Flag struct {
 // on this server.
 type Command struct {
 	// Name is the word the user types, e.g. "http". Lowercase letters,
-	// digits and dashes; "help" is reserved.
+	// digits and dashes; "help" and Tunnels are reserved.
 	Name string
 	// Summary is one line for the command list, e.g. "Expose a local HTTP
 	// service at a public URL".
@@ -76,12 +80,16 @@ type Options struct {
 	// MaxExecBytes is the longest exec string accepted, in bytes.
 	// 0 means the package's MaxExecBytes (4096).
 	MaxExecBytes int
+	// Domain is the base domain label names go under, e.g. "localhost",
+	// for the help's example of a name. Empty says "this server's domain".
+	Domain string
 }
 
 // Set is the commands and flags this server offers, plus what it knows of
 // but has disabled. It is immutable after NewSet and safe for concurrent use.
 type Set struct {
 	host          string
+	domain        string
 	maxExec       int
 	byName        map[string]*entry
 	names         []string            // enabled command names, sorted
@@ -103,6 +111,7 @@ type entry struct {
 func NewSet(opts Options, cmds ...Command) (*Set, error) {
 	s := &Set{
 		host:          opts.Host,
+		domain:        opts.Domain,
 		maxExec:       opts.MaxExecBytes,
 		byName:        make(map[string]*entry, len(cmds)),
 		disabled:      make(map[string]string),
@@ -119,8 +128,8 @@ func NewSet(opts Options, cmds ...Command) (*Set, error) {
 		if !validName(c.Name) {
 			return nil, fmt.Errorf("command: invalid command name %q: use lowercase letters, digits and dashes, starting with a letter or digit", c.Name)
 		}
-		if c.Name == "help" {
-			return nil, errors.New(`command: "help" is reserved and cannot name a command`)
+		if c.Name == "help" || c.Name == Tunnels {
+			return nil, fmt.Errorf("command: %q is reserved and cannot name a command", c.Name)
 		}
 		if _, dup := s.byName[c.Name]; dup {
 			return nil, fmt.Errorf("command: command %q is declared twice", c.Name)

@@ -65,6 +65,16 @@ func testCommands() []Command {
 					Name: "cidr-allow", Type: sdk.FlagString, Repeatable: true, ValueName: "CIDR",
 					Help: "Accept visitors only from these source addresses, e.g. 203.0.113.0/24.",
 				}},
+				// Help that says "repeatable" itself, as sdk.ConnectionFlags'
+				// does: the help text must not say it twice.
+				{FlagSpec: sdk.FlagSpec{
+					Name: "cidr-deny", Type: sdk.FlagString, Repeatable: true, ValueName: "CIDR",
+					Help: "Refuse visitors from this IP range (repeatable); deny wins over allow.",
+				}},
+				{Owner: "tlsx", FlagSpec: sdk.FlagSpec{
+					Name: "sni-alias", Type: sdk.FlagString, Repeatable: true, ValueName: "NAME", Commands: []string{"tls"},
+					Help: "Also answer for this name; repeatable.",
+				}},
 				{Owner: "tlsx", FlagSpec: sdk.FlagSpec{
 					Name: "proxy-proto", Type: sdk.FlagInt, ValueName: "1|2", Commands: []string{"tls"},
 					Help: "Send a PROXY protocol header of this version to the local service.",
@@ -77,6 +87,7 @@ func testCommands() []Command {
 func testOptions() Options {
 	return Options{
 		Host:          "localhost -p 2222",
+		Domain:        "localhost",
 		Disabled:      map[string]string{"tcp": "tcp"},
 		DisabledFlags: map[string]string{"oidc": "oidc", "verify-webhook": "webhooks"},
 	}

@@ -39,6 +39,10 @@ var parseSeeds = []string{
 	"http\x00",
 	"HTTP --OAUTH google",
 	"http --oidc https://issuer.example.com",
+	"tunnels",
+	"TUNNELS --help",
+	"help tunnels",
+	"tunnels --basic-auth SECRETSECRET",
 }
 
 func FuzzParse(f *testing.F) {
@@ -70,11 +74,17 @@ func FuzzParse(f *testing.F) {
 			if len(inv.Values) != 0 {
 				t.Fatalf("Parse(%q, %q) asks for help but has values %q", user, exec, inv.Values)
 			}
-			if inv.Command != "" {
+			if inv.Command != "" && inv.Command != Tunnels {
 				if _, ok := s.Lookup(inv.Command); !ok {
 					t.Fatalf("Parse(%q, %q) asks for help on unknown command %q", user, exec, inv.Command)
 				}
 			}
+			return
+		}
+		if inv.List != (inv.Command == Tunnels) || inv.List && len(inv.Values) != 0 {
+			t.Fatalf("Parse(%q, %q) = %+v: List must go with the tunnels command alone", user, exec, inv)
+		}
+		if inv.List {
 			return
 		}
 		cmd, ok := s.Lookup(inv.Command)

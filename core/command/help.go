@@ -19,15 +19,36 @@ const (
 )
 
 // Help returns the help text for an enabled command: usage, summary, remote
-// ports, example and every flag with its owner. "" — or a command that is
-// not enabled — gives the general help: usage, the commands with their
-// summaries, and the remote-name rules. The text is plain, deterministic,
-// ends with a newline and keeps to 80 columns.
+// ports, example and every flag with its owner. Tunnels gives its own help.
+// "" — or a command that is not enabled — gives the general help: usage,
+// the commands with their summaries, and the remote-name rules. The text is
+// plain, deterministic, ends with a newline and keeps to 80 columns.
 func (s *Set) Help(command string) string {
 	if e, ok := s.byName[command]; ok {
 		return s.commandHelp(e)
 	}
+	if command == Tunnels {
+		return s.tunnelsHelp()
+	}
 	return s.generalHelp()
+}
+
+// tunnelsSummary is the tunnels command's line in the command list.
+const tunnelsSummary = "List your live tunnels and their URLs."
+
+func (s *Set) tunnelsHelp() string {
+	var b strings.Builder
+	b.WriteString("Usage:\n")
+	writeLines(&b, shellLines("  ", "ssh ["+Latest+"@]"+s.host+" "+Tunnels))
+	b.WriteString("\n")
+	writeLines(&b, wrapText("", "", "List your live tunnels on this server with their public URLs, then exit. It needs no -R and opens no tunnel.", helpWidth))
+	b.WriteString("\n")
+	writeLines(&b, wrapText("", "", "A tunnel opened with ssh -N has no session to print its URL in: this is where to find it. Without a remote name, ssh -N gets the same name every time for your account and key, and a reconnect takes it back from a stale connection.", helpWidth))
+	b.WriteString("\n")
+	writeLines(&b, wrapText("", "", "Your tunnels are those of your account; on a server without accounts, those opened with the same SSH key.", helpWidth))
+	b.WriteString("\nFlags:\n")
+	column(&b, "  -h, --help", "Show this help.", 15)
+	return b.String()
 }
 
 func (s *Set) usage(command string) []string {
@@ -60,7 +81,8 @@ func (s *Set) commandHelp(e *entry) string {
 			left += " " + valueName(f)
 		}
 		help := f.Help
-		if f.Repeatable {
+		// A plugin's own help may say so already ("…; repeatable.").
+		if f.Repeatable && !strings.Contains(strings.ToLower(help), "repeatable") {
 			help = joinNonEmpty(help, "(repeatable)")
 		}
 		if f.Owner != "" {
@@ -86,15 +108,20 @@ func (s *Set) generalHelp() string {
 	b.WriteString("Usage:\n")
 	writeLines(&b, s.usage("COMMAND"))
 	b.WriteString("\nCommands:\n")
-	names := append(append([]string(nil), s.names...), "help")
+	names := append(append([]string(nil), s.names...), Tunnels, "help")
 	col := 0
 	for _, n := range names {
 		col = max(col, runeLen(n)+5)
 	}
 	col = min(col, maxFlagColumn)
 	for _, n := range names {
-		summary := `Show this help, or "help COMMAND" for one command.`
-		if n != "help" {
+		var summary string
+		switch n {
+		case "help":
+			summary = `Show this help, or "help COMMAND" for one command.`
+		case Tunnels:
+			summary = tunnelsSummary
+		default:
 			summary = s.byName[n].cmd.Summary
 		}
 		column(&b, "  "+n, summary, col)
@@ -105,7 +132,11 @@ func (s *Set) generalHelp() string {
 		writeLines(&b, wrapText("", "", "Known but not enabled on this server: "+strings.Join(off, ", ")+".", helpWidth))
 	}
 	b.WriteString("\n")
-	writeLines(&b, wrapText("", "", "The remote name is optional: leave it out for a random public name, or give a domain you own (-R app.example.com:443:localhost:3000) or a reserved address.", helpWidth))
+	label := "myapp under this server's domain"
+	if s.domain != "" {
+		label = "myapp." + s.domain
+	}
+	writeLines(&b, wrapText("", "", "The remote name is optional: leave it out for a random public name, give a label (-R myapp:443:localhost:3000 asks for "+label+"), or a domain or address reserved for your account.", helpWidth))
 	writeLines(&b, wrapText("", "", `Remote port 0 lets the server choose; "COMMAND --help" shows the ports it takes.`, helpWidth))
 	if ex := s.generalExample(); ex != "" {
 		b.WriteString("\nExample:\n")
@@ -114,6 +145,7 @@ func (s *Set) generalHelp() string {
 	b.WriteString("\n")
 	writeLines(&b, wrapText("", "", `Quote a flag value that contains spaces twice, because your shell removes one set of quotes: --flag "'two words'".`, helpWidth))
 	writeLines(&b, wrapText("", "", `Run "ssh `+Latest+"@"+s.host+` COMMAND --help" to see the flags of a command.`, helpWidth))
+	writeLines(&b, wrapText("", "", `With ssh -N nothing prints your URL: run "ssh `+Latest+"@"+s.host+` `+Tunnels+`" to see it.`, helpWidth))
 	return b.String()
 }
 

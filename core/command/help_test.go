@@ -54,6 +54,7 @@ func TestHelpGolden(t *testing.T) {
 		{name: "help_long_host_general", set: long, cmd: ""},
 		{name: "help_long_host_tcp", set: long, cmd: "tcp"},
 		{name: "help_bare_http", set: bare, cmd: "http"},
+		{name: "help_tunnels", set: s, cmd: Tunnels},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,5 +172,40 @@ func TestShellLines(t *testing.T) {
 	}
 	if strings.Join(words, " ") != long {
 		t.Errorf("shellLines changed the words:\n got %q\nwant %q", strings.Join(words, " "), long)
+	}
+}
+
+// TestHelpSaysRepeatableOnce: a repeatable flag's help says so once, also
+// when the plugin's own help text already does.
+func TestHelpSaysRepeatableOnce(t *testing.T) {
+	s := testSet(t)
+	for _, name := range []string{"http", "tls"} {
+		cmd, _ := s.Lookup(name)
+		text := strings.ToLower(s.Help(name))
+		want := 0
+		for _, f := range cmd.Flags {
+			if f.Repeatable {
+				want++
+			}
+		}
+		if got := strings.Count(text, "repeatable"); got != want {
+			t.Errorf("Help(%s) says \"repeatable\" %d times for %d repeatable flags:\n%s", name, got, want, text)
+		}
+	}
+}
+
+// TestGeneralHelpNamesWork: the general help's example name is a label
+// under the server's domain, which any user (anonymous too) may ask for,
+// not a custom domain only an account that reserved it gets.
+func TestGeneralHelpNamesWork(t *testing.T) {
+	text := testSet(t).Help("")
+	if strings.Contains(text, "example.com") || strings.Contains(text, "example.org") {
+		t.Errorf("general help names a custom domain a user without a reservation is refused:\n%s", text)
+	}
+	if !strings.Contains(text, "-R myapp:443:localhost:3000 asks for myapp.localhost") {
+		t.Errorf("general help lacks the label example under the server's domain:\n%s", text)
+	}
+	if !strings.Contains(text, "tunnels") {
+		t.Errorf("general help does not list the tunnels command:\n%s", text)
 	}
 }

@@ -33,6 +33,9 @@ type Invocation struct {
 	// Help is set when --help or -h was given anywhere, or the command was
 	// "help". Values is then empty: the caller prints Set.Help(Command).
 	Help bool
+	// List is set for the built-in Tunnels command (Command is then
+	// Tunnels): the caller lists the user's live tunnels and opens none.
+	List bool
 	// Values maps each flag given (name without dashes) to its values in
 	// the order given. Bool flags have "true" or "false"; int flags a
 	// canonical base-10 integer. Never nil. Values of Sensitive flags are
@@ -122,13 +125,25 @@ func (s *Set) Parse(user, exec, defaultCommand string) (*Invocation, error) {
 		for _, w := range words[1:] {
 			if !strings.HasPrefix(w, "-") {
 				target := strings.ToLower(w)
-				if _, err := s.lookupCommand(target); err != nil {
+				if _, err := s.lookupCommand(target); err != nil && target != Tunnels {
 					return nil, err
 				}
 				inv.Command = target
 				break
 			}
 		}
+		return inv, nil
+	}
+	if name == Tunnels {
+		inv.Command = Tunnels
+		if help {
+			inv.Help = true
+			return inv, nil
+		}
+		if len(words) > 1 {
+			return nil, usererr.Errorf("%s takes no flags or arguments: run \"%s\" alone, or \"%s --help\".", Tunnels, Tunnels, Tunnels)
+		}
+		inv.List = true
 		return inv, nil
 	}
 	e, err := s.lookupCommand(name)

@@ -85,6 +85,12 @@ func TestParse(t *testing.T) {
 		{name: "help after flags first", exec: "--basic-auth x --help", want: inv("", true, nil)},
 		{name: "help does not hide unknown command", exec: "foo --help", wantErr: `unknown command "foo"`},
 		{name: "help does not hide disabled command", exec: "tcp --help", wantErr: "tcp endpoints are not enabled"},
+		{name: "tunnels", exec: "tunnels", want: &Invocation{Version: Latest, Command: Tunnels, List: true, Values: map[string][]string{}}},
+		{name: "tunnels case", exec: "Tunnels", want: &Invocation{Version: Latest, Command: Tunnels, List: true, Values: map[string][]string{}}},
+		{name: "tunnels help", exec: "tunnels --help", want: inv(Tunnels, true, nil)},
+		{name: "help tunnels", exec: "help tunnels", want: inv(Tunnels, true, nil)},
+		{name: "tunnels with a flag", exec: "tunnels --all", wantErr: `tunnels takes no flags or arguments: run "tunnels" alone, or "tunnels --help".`},
+		{name: "tunnels with a word", exec: "tunnels mine", wantErr: `tunnels takes no flags or arguments`},
 		{name: "flag before command", exec: "--basic-auth ann:secretpw", wantErr: `missing command before --basic-auth: the endpoint type comes first. Available commands: http, tls.`, notInErr: []string{"secretpw"}},
 		{name: "flag= before command", exec: "--basic-auth=ann:secretpw http", wantErr: `missing command before --basic-auth:`, notInErr: []string{"secretpw"}},
 

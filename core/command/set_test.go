@@ -53,6 +53,11 @@ func TestNewSetErrors(t *testing.T) {
 			wantErr: `"help" is reserved`,
 		},
 		{
+			name:    "tunnels command",
+			cmds:    []Command{{Name: "tunnels"}},
+			wantErr: `"tunnels" is reserved`,
+		},
+		{
 			name:    "empty command name",
 			cmds:    []Command{{Name: ""}},
 			wantErr: `command: invalid command name ""`,

@@ -3,7 +3,6 @@ package httpedge
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,6 +28,10 @@ type Options struct {
 	BaseDomain string
 	// Accounts holds name reservations; may be empty.
 	Accounts *account.Directory
+	// NameKey is the edge's secret for the stable names of `ssh -N`
+	// forwards without a name (route.LoadNameKey); nil gives them random
+	// names.
+	NameKey []byte
 	// PublicPort is the port shown in http URLs (80 is omitted).
 	PublicPort int
 	// HTTPSPort is the port shown in https URLs (443 is omitted); 0 means
@@ -100,7 +103,7 @@ func New(opts Options) *Edge {
 	e := &Edge{
 		opts:   opts,
 		routes: route.NewTable[*endpoint](),
-		namer:  &route.Namer{Base: opts.BaseDomain, Accounts: opts.Accounts},
+		namer:  &route.Namer{Base: opts.BaseDomain, Accounts: opts.Accounts, StableKey: opts.NameKey},
 		log:    opts.Logger,
 		loopID: newLoopID(),
 	}
@@ -254,9 +257,9 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 	switch f.BindPort {
 	case 80, 443, 0:
 	default:
-		return nil, usererr.Errorf("http endpoints listen on remote port 80, 443 or 0, not %d: use e.g. -R 80:localhost:%d", f.BindPort, f.BindPort)
+		return nil, usererr.New(sdk.RemotePortHint("http", "80, 443 or 0", f.BindAddr, f.BindPort, 80))
 	}
-	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, port: uint32(e.opts.PublicPort)}
+	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, fwd: req.Forward, port: uint32(e.opts.PublicPort)}
 	if e.opts.HTTPSPort != 0 && f.BindPort != 80 {
 		ep.https = true
 		ep.port = uint32(e.opts.HTTPSPort)
@@ -266,7 +269,7 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 		return f.Dial(ctx, visitor)
 	}
 	ep.upstream = NewUpstream(dial, e.opts.Upstream)
-	if err := e.claim(ep, req.Account, f.BindAddr); err != nil {
+	if err := e.claim(ep, req.Claimant(), f.BindAddr); err != nil {
 		ep.upstream.Close()
 		return nil, err
 	}
@@ -312,8 +315,8 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 
 // claim resolves the public name and binds it to ep (route.Bind). A name
 // the edge serves itself, or that a tls tunnel holds, is not available.
-func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
-	name, prev, replaced, err := route.Bind(e.routes, e.namer, acct, remote, ep, func(name string) error {
+func (e *Edge) claim(ep *endpoint, who route.Claimant, remote string) error {
+	name, prev, replaced, err := route.Bind(e.routes, e.namer, who, remote, ep, func(name string) error {
 		if e.isSystemHost(name) {
 			return usererr.Errorf("%s is used by the edge itself; pick another name", name)
 		}
@@ -346,6 +349,7 @@ type endpoint struct {
 	upstream *Upstream
 	chain    *pluginhost.Chain
 	con      *console.Console
+	fwd      *sshserver.Forward // told when a newer connection takes the name
 	ready    atomic.Bool
 	once     sync.Once
 	looped   atomic.Bool // the loop sentence was printed
@@ -375,11 +379,14 @@ func (ep *endpoint) Close() {
 	})
 }
 
-// takenOver closes an endpoint whose name the same account claimed from a
-// newer connection.
+// takenOver tells the connection of an endpoint whose name a newer
+// connection of the same owner claimed (it tells the user and closes when
+// nothing is left), and closes the endpoint off the newer connection's
+// path: closing pooled channels writes to a client that may be frozen, a
+// write that ends at the latest when that connection closes.
 func (ep *endpoint) takenOver() {
-	ep.con.Line(fmt.Sprintf("%s was taken over by a newer connection of your account; this tunnel no longer receives traffic.", ep.host))
-	ep.Close()
+	ep.fwd.TakenOver(ep.host)
+	go ep.Close()
 }
 
 // loopDetected tells the owner, once per endpoint, that requests to it come
@@ -388,5 +395,5 @@ func (ep *endpoint) loopDetected() {
 	if ep.looped.Swap(true) {
 		return
 	}
-	ep.con.Line(fmt.Sprintf("Requests to %s come back to this edge: your ssh -R points at the edge's own port, not at your service. Such requests get 508 Loop Detected. Point -R at your local service instead (e.g. -R 80:localhost:3000).", ep.url))
+	ep.con.Line("Requests to " + ep.url + " come back to this edge: your ssh -R points at the edge's own port, not at your service. Such requests get 508 Loop Detected. Point -R at your local service instead (e.g. -R 80:localhost:3000).")
 }

@@ -33,36 +33,59 @@ type Namer struct {
 	// Rand is the source of random labels; crypto/rand.Reader when nil.
 	// If it fails, crypto/rand.Reader is used instead.
 	Rand io.Reader
+	// StableKey is the edge's secret for stable names (LoadNameKey); with
+	// none, a Claimant's Stable slot is ignored and names are random.
+	StableKey []byte
 }
 
-// Resolve returns the FQDN an HTTP/TLS endpoint of acct binds for remote,
+// Resolution is the name Resolve chose and how to claim it.
+type Resolution struct {
+	// Name is the normalised FQDN to claim.
+	Name string
+	// Random marks a freshly drawn random name: on ErrInUse from the
+	// claim, Resolve again for another one.
+	Random bool
+	// Stable marks the claimant's stable name (Namer.StableLabel): on
+	// ErrInUse (another owner holds it, a 2^-50 chance) fall back to a
+	// random name.
+	Stable bool
+	// Takeover means the claim may replace one of the same owner
+	// (Claimant.Owner): the owner reconnecting over a stale session.
+	// Every name but a random one is claimed so.
+	Takeover bool
+}
+
+// Resolve returns the FQDN an HTTP/TLS endpoint of c binds for remote,
 // the bind address the client sent in its tcpip-forward request.
 //
-//   - "", "*" or "localhost" (any case): a random "<label>.<Base>", with
-//     random true: on ErrInUse from Claim the caller may call Resolve again.
+//   - "", "*" or "localhost" (any case): a random "<label>.<Base>", or, for
+//     a claimant with a Stable slot, its stable name under Base.
 //   - an IP address: a user error.
 //   - a bare label L, or "L.<Base>": "L.<Base>". Free labels are first come,
-//     first served; one reserved by acct gives takeover true; one reserved
-//     by another account is a user error.
+//     first served; one reserved by another account is a user error.
 //   - any other name (a custom domain, a deeper subdomain, Base itself):
-//     only if acct reserved it, with takeover true; otherwise a user error.
+//     only if c's account reserved it; otherwise a user error.
 //
-// takeover true means the caller claims with takeover, so the owner can
-// reconnect over a stale session. The anonymous account gets only random
-// and free label names. Accounts are compared by Name.
-func (n *Namer) Resolve(acct *account.Account, remote string) (name string, random, takeover bool, err error) {
-	if acct == nil {
-		return "", false, false, errors.New("route: resolve: nil account")
+// Every name but a random one is claimed with takeover, so the same owner
+// reconnecting gets it back at once from a stale session; the route table
+// refuses it to any other owner. The anonymous account gets only random,
+// stable and free label names. Accounts are compared by Name.
+func (n *Namer) Resolve(c Claimant, remote string) (Resolution, error) {
+	if err := c.check(); err != nil {
+		return Resolution{}, err
 	}
+	acct := c.Account
 	if n.Base == "" {
-		return "", false, false, errors.New("route: resolve: empty base domain")
+		return Resolution{}, errors.New("route: resolve: empty base domain")
 	}
 	if remote == "" || remote == "*" || strings.EqualFold(remote, "localhost") {
-		return n.random()
+		return n.unnamed(c)
 	}
 	if IsIP(remote) {
-		return "", false, false, usererr.Errorf("remote name %s is an IP address; leave it out for a random name, or give a domain name", dnsname.Quote(remote))
+		return Resolution{}, usererr.Errorf("remote name %s is an IP address; leave it out for a random name, or give a domain name", dnsname.Quote(remote))
 	}
+	var name string
+	var err error
 	if !strings.Contains(remote, ".") {
 		// A bare label; joined before normalising so that "123" is a
 		// label, not an IPv4 address.
@@ -71,24 +94,52 @@ func (n *Namer) Resolve(acct *account.Account, remote string) (name string, rand
 		name, err = Normalize(remote)
 	}
 	if err != nil {
-		return "", false, false, err
+		return Resolution{}, err
 	}
 	if name == "localhost" {
-		return n.random()
+		return n.unnamed(c)
 	}
-
 	owner := n.Accounts.Owner(name)
 	own := owner != nil && !acct.Anonymous && owner.Name == acct.Name
 	if n.isLabelName(name) {
 		if owner != nil && !own {
-			return "", false, false, usererr.Errorf("%s is reserved by another account", name)
+			return Resolution{}, usererr.Errorf("%s is reserved by another account", name)
 		}
-		return name, false, own, nil
+		return Resolution{Name: name, Takeover: true}, nil
 	}
 	if own {
-		return name, false, true, nil
+		return Resolution{Name: name, Takeover: true}, nil
 	}
-	return "", false, false, usererr.Errorf("%s is not reserved by your account; ask the operator to add it to your account's domains, or use a subdomain of %s", name, n.Base)
+	return Resolution{}, usererr.Errorf("%s is not reserved by your account; ask the operator to add it to your account's domains, or use a subdomain of %s", name, n.Base)
+}
+
+// AsksRandom reports whether remote, a forward's bind address, names no
+// public name (the client left it out): Resolve then draws a random or
+// stable name.
+func AsksRandom(remote string) bool {
+	if remote == "" || remote == "*" || strings.EqualFold(remote, "localhost") {
+		return true
+	}
+	if IsIP(remote) || !strings.Contains(remote, ".") {
+		return false
+	}
+	name, err := Normalize(remote)
+	return err == nil && name == "localhost"
+}
+
+// unnamed resolves a forward that names nothing: c's stable name if it has
+// a slot and it is not reserved, else a random one.
+func (n *Namer) unnamed(c Claimant) (Resolution, error) {
+	if label := n.StableLabel(c); label != "" {
+		name, err := Normalize(label + "." + n.Base)
+		if err != nil {
+			return Resolution{}, err
+		}
+		if n.Accounts.Owner(name) == nil {
+			return Resolution{Name: name, Stable: true, Takeover: true}, nil
+		}
+	}
+	return n.random()
 }
 
 // isLabelName reports whether name is exactly one label under Base.
@@ -98,24 +149,22 @@ func (n *Namer) isLabelName(name string) bool {
 }
 
 // random returns a fresh random name that no account has reserved.
-func (n *Namer) random() (name string, random, takeover bool, err error) {
+func (n *Namer) random() (Resolution, error) {
 	for range randomTries {
-		name, err = Normalize(n.RandomLabel() + "." + n.Base)
+		name, err := Normalize(n.RandomLabel() + "." + n.Base)
 		if err != nil {
-			return "", false, false, err
+			return Resolution{}, err
 		}
 		if n.Accounts.Owner(name) == nil {
-			return name, true, false, nil
+			return Resolution{Name: name, Random: true}, nil
 		}
 	}
-	return "", true, false, usererr.Wrap(ErrInUse, "no free random name was found; try again")
+	return Resolution{Random: true}, usererr.Wrap(ErrInUse, "no free random name was found; try again")
 }
 
 // RandomLabel returns a DNS-safe lowercase label with about 50 bits of
 // randomness: a letter followed by nine characters of base32 (a-z, 2-7).
 func (n *Namer) RandomLabel() string {
-	const letters = "abcdefghijklmnopqrstuvwxyz"
-	const base32 = "abcdefghijklmnopqrstuvwxyz234567"
 	var b [randomLabelLen]byte
 	r := n.Rand
 	if r == nil {
@@ -125,42 +174,55 @@ func (n *Namer) RandomLabel() string {
 		// crypto/rand.Read never fails; it aborts the program instead.
 		_, _ = rand.Read(b[:])
 	}
-	b[0] = letters[int(b[0])%len(letters)]
-	for i := 1; i < len(b); i++ {
-		b[i] = base32[b[i]&31]
-	}
-	return string(b[:])
+	return labelFrom(b[:])
 }
 
-// Bind resolves the public name an endpoint of acct gets for remote (the
-// bind address its client sent) and claims it in t for v. taken reports,
-// as a user error, that another kind of endpoint (or the edge itself)
-// already serves a name; it is asked before the claim, and a random name
-// it refuses is drawn again, as is one that collides in t. The owner's own
-// reserved name is taken over from a stale session: replaced reports that
-// prev lost it.
-func Bind[T comparable](t Claims[T], n *Namer, acct *account.Account, remote string, v T, taken func(name string) error) (name string, prev T, replaced bool, err error) {
+// labelFrom lays out the first randomLabelLen bytes of b (at least that
+// many) as a label: a letter, then base32 characters (a-z, 2-7).
+func labelFrom(b []byte) string {
+	const letters = "abcdefghijklmnopqrstuvwxyz"
+	const base32 = "abcdefghijklmnopqrstuvwxyz234567"
+	var out [randomLabelLen]byte
+	out[0] = letters[int(b[0])%len(letters)]
+	for i := 1; i < len(out); i++ {
+		out[i] = base32[b[i]&31]
+	}
+	return string(out[:])
+}
+
+// Bind resolves the public name an endpoint of c gets for remote (the
+// bind address its client sent) and claims it in t for v, as c.Owner().
+// taken reports, as a user error, that another kind of endpoint (or the
+// edge itself) already serves a name; it is asked before the claim, and a
+// random name it refuses is drawn again, as is one that collides in t (a
+// stable name that does falls back to a random one). A name the same owner
+// holds is taken over from the older tunnel: replaced reports that prev
+// lost it, and the caller tells prev's connection and closes prev.
+func Bind[T comparable](t Claims[T], n *Namer, c Claimant, remote string, v T, taken func(name string) error) (name string, prev T, replaced bool, err error) {
 	for range 5 {
-		name, random, takeover, err := n.Resolve(acct, remote)
+		res, err := n.Resolve(c, remote)
 		if err != nil {
 			return "", prev, false, err
 		}
+		retry := res.Random || res.Stable
 		if taken != nil {
-			if err := taken(name); err != nil {
-				if random {
+			if err := taken(res.Name); err != nil {
+				if retry {
+					c.Stable = 0
 					continue
 				}
 				return "", prev, false, err
 			}
 		}
-		prev, replaced, err = t.Claim(name, acct.Name, takeover, v)
-		if errors.Is(err, ErrInUse) && random {
+		prev, replaced, err = t.Claim(res.Name, c.Owner(), res.Takeover, v)
+		if errors.Is(err, ErrInUse) && retry {
+			c.Stable = 0
 			continue
 		}
 		if err != nil {
 			return "", prev, false, err
 		}
-		return name, prev, replaced, nil
+		return res.Name, prev, replaced, nil
 	}
 	return "", prev, false, usererr.New("could not find a free random name; try again")
 }

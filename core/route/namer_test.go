@@ -60,13 +60,13 @@ func TestResolve(t *testing.T) {
 		{name: "ipv6", acct: ann, remote: "::1", wantErr: "is an IP address; leave it out"},
 		{name: "metadata ip", acct: ann, remote: "169.254.169.254", wantErr: "is an IP address; leave it out"},
 		{name: "bad name", acct: ann, remote: "a..b", wantErr: "empty label"},
-		{name: "free label", acct: ann, remote: "Shop", want: "shop.tunnel.example.com"},
-		{name: "numeric label", acct: ann, remote: "123", want: "123.tunnel.example.com"},
-		{name: "free label fqdn", acct: ann, remote: "shop.tunnel.example.com", want: "shop.tunnel.example.com"},
+		{name: "free label", acct: ann, remote: "Shop", want: "shop.tunnel.example.com", wantTakeover: true},
+		{name: "numeric label", acct: ann, remote: "123", want: "123.tunnel.example.com", wantTakeover: true},
+		{name: "free label fqdn", acct: ann, remote: "shop.tunnel.example.com", want: "shop.tunnel.example.com", wantTakeover: true},
 		{name: "own label", acct: ann, remote: "ann", want: "ann.tunnel.example.com", wantTakeover: true},
 		{name: "own label fqdn", acct: ann, remote: "ANN.tunnel.example.com.", want: "ann.tunnel.example.com", wantTakeover: true},
 		{name: "other's label", acct: bob, remote: "ann", wantErr: "ann.tunnel.example.com is reserved by another account"},
-		{name: "anonymous free label", acct: anon, remote: "shop", want: "shop.tunnel.example.com"},
+		{name: "anonymous free label", acct: anon, remote: "shop", want: "shop.tunnel.example.com", wantTakeover: true},
 		{name: "anonymous reserved label", acct: anon, remote: "ann", wantErr: "reserved by another account"},
 		{name: "own custom domain", acct: ann, remote: "App.Example.org", want: "app.example.org", wantTakeover: true},
 		{name: "own deep subdomain", acct: ann, remote: "deep.ann.tunnel.example.com", want: "deep.ann.tunnel.example.com", wantTakeover: true},
@@ -79,7 +79,8 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, isRandom, takeover, err := n.Resolve(tt.acct, tt.remote)
+			res, err := n.Resolve(Claimant{Account: tt.acct, Key: "SHA256:k"}, tt.remote)
+			got, isRandom, takeover := res.Name, res.Random, res.Takeover
 			if tt.wantErr != "" {
 				if err == nil {
 					t.Fatalf("Resolve(%s, %q) = %q, want error containing %q", tt.acct.Name, tt.remote, got, tt.wantErr)
@@ -108,14 +109,18 @@ func TestResolve(t *testing.T) {
 
 func TestResolveEmptyDirectory(t *testing.T) {
 	n := &Namer{Base: "localhost"}
-	got, _, takeover, err := n.Resolve(account.Anonymous(), "app")
-	if err != nil || got != "app.localhost" || takeover {
-		t.Errorf("Resolve(anonymous, \"app\") = %q, %v, %v; want \"app.localhost\", false, nil", got, takeover, err)
+	anon := Claimant{Account: account.Anonymous(), Key: "SHA256:k"}
+	res, err := n.Resolve(anon, "app")
+	if err != nil || res.Name != "app.localhost" || !res.Takeover {
+		t.Errorf("Resolve(anonymous, \"app\") = %+v, %v; want \"app.localhost\" with takeover, nil", res, err)
 	}
-	if _, _, _, err := n.Resolve(nil, "app"); err == nil {
+	if _, err := n.Resolve(Claimant{}, "app"); err == nil {
 		t.Errorf("Resolve(nil account) error = nil, want an error")
 	}
-	if _, _, _, err := (&Namer{}).Resolve(account.Anonymous(), ""); err == nil {
+	if _, err := n.Resolve(Claimant{Account: account.Anonymous()}, "app"); err == nil {
+		t.Errorf("Resolve(anonymous without a key) error = nil, want an error: anonymous owners are told apart by key")
+	}
+	if _, err := (&Namer{}).Resolve(anon, ""); err == nil {
 		t.Errorf("Resolve with no base error = nil, want an error")
 	}
 }
@@ -129,8 +134,8 @@ func TestResolveRandomSkipsReserved(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := &Namer{Base: "localhost", Accounts: d, Rand: bytes.NewReader(make([]byte, 1000))}
-	_, random, _, err := n.Resolve(account.Anonymous(), "")
-	if !errors.Is(err, ErrInUse) || !random {
+	res, err := n.Resolve(Claimant{Account: account.Anonymous(), Key: "SHA256:k"}, "")
+	if random := res.Random; !errors.Is(err, ErrInUse) || !random {
 		t.Errorf("Resolve with only reserved random names = %v, %v; want random true and ErrInUse", random, err)
 	}
 }
@@ -162,7 +167,8 @@ func FuzzResolve(f *testing.F) {
 	n := &Namer{Base: "tunnel.example.com", Accounts: dir}
 	bob := dir.Owner("bob.tunnel.example.com")
 	f.Fuzz(func(t *testing.T, remote string) {
-		name, _, takeover, err := n.Resolve(bob, remote)
+		res, err := n.Resolve(Claimant{Account: bob, Key: "SHA256:k"}, remote)
+		name := res.Name
 		if err != nil {
 			if !usererr.Is(err) {
 				t.Fatalf("Resolve(%q) error %q is not a user error", remote, err)
@@ -175,8 +181,11 @@ func FuzzResolve(f *testing.F) {
 		if owner := dir.Owner(name); owner != nil && owner.Name != "bob" {
 			t.Fatalf("Resolve(%q) = %q, reserved by %q, for bob", remote, name, owner.Name)
 		}
-		if !n.isLabelName(name) && !takeover {
+		if !n.isLabelName(name) && (!res.Takeover || dir.Owner(name) == nil) {
 			t.Fatalf("Resolve(%q) = %q, not a label name and not bob's reservation", remote, name)
+		}
+		if res.Random == res.Takeover {
+			t.Fatalf("Resolve(%q) = %+v: every name but a random one is claimed with takeover", remote, res)
 		}
 	})
 }

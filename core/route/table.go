@@ -48,7 +48,8 @@ func NewTable[T comparable]() *Table[T] {
 	return &Table[T]{m: make(map[string]binding[T])}
 }
 
-// Claim binds name (already normalised) to v for owner (an account name).
+// Claim binds name (already normalised) to v for owner (Claimant.Owner:
+// the account name, or for the anonymous account the account and key).
 // A free name is bound. A name bound to a different owner, or to the same
 // owner when takeover is false, gives an error wrapping ErrInUse. A name
 // bound to the same owner with takeover true is rebound to v, and the

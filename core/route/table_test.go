@@ -207,8 +207,8 @@ func TestBind(t *testing.T) {
 	}
 	n := &Namer{Base: "localhost", Accounts: dir}
 	tab := NewTable[int]()
-	ann := &account.Account{Name: "ann"}
-	bob := &account.Account{Name: "bob"}
+	ann := Claimant{Account: &account.Account{Name: "ann"}}
+	bob := Claimant{Account: &account.Account{Name: "bob"}}
 	taken := func(name string) error {
 		if name == "busy.localhost" {
 			return usererr.New("busy.localhost is in use by a tls tunnel")

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +17,7 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/console"
+	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/usererr"
 )
 
@@ -29,11 +29,13 @@ import (
 // x/crypto's three: replies are sent, and console lines written, by
 // goroutines that run only while something is queued.
 type conn struct {
-	srv  *Server
-	sc   *ssh.ServerConn
-	acct *account.Account
-	log  *slog.Logger
-	id   string
+	srv   *Server
+	sc    *ssh.ServerConn
+	acct  *account.Account
+	key   string // SHA256 fingerprint of the key the client proved
+	log   *slog.Logger
+	id    string
+	since time.Time // when the connection was authenticated
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -47,6 +49,9 @@ type conn struct {
 	inv     *command.Invocation
 	values  map[string]map[string][]string
 	nfwd    int // forwards requested so far
+	// unnamed counts the forwards without a remote name of an `ssh -N`
+	// connection: the nth gets stable slot n (BindRequest.Stable).
+	unnamed int
 	// sessReqs are the session's requests once its command has arrived;
 	// nil before, and once the client has closed the session.
 	sessReqs <-chan *ssh.Request
@@ -63,6 +68,9 @@ type conn struct {
 	replies []*reply      // waiting for the reply sender, in order (see queue)
 	sending bool          // the reply sender runs
 	room    chan struct{} // closed when the sender takes a reply, if the control loop waits
+	lost    []lostName    // names newer connections took over, for the control loop
+	// lostSig wakes the control loop when lost grows (capacity 1).
+	lostSig chan struct{}
 }
 
 type connState int
@@ -106,6 +114,9 @@ func newConn(s *Server, sc *ssh.ServerConn, acct *account.Account) *conn {
 		ctx: ctx, cancel: cancel,
 		channels: &counter{max: int64(s.cfg.Limits.ChannelsPerConn)},
 		events:   make(chan sessionEvent, 1),
+		lostSig:  make(chan struct{}, 1),
+		key:      sc.Permissions.Extensions[extFingerprint],
+		since:    time.Now(),
 	}
 	c.log = s.log.With("conn", c.id, "account", acct.Name, "remote", sc.RemoteAddr().String())
 	return c
@@ -216,6 +227,10 @@ func (c *conn) control(reqs <-chan *ssh.Request, chans <-chan ssh.NewChannel) {
 				continue
 			}
 			c.sessionRequest(c.sess, r)
+		case <-c.lostSig:
+			if c.takenOver() {
+				return
+			}
 		case <-cmdWait:
 			cmdWait = nil
 			if c.state == stateWaiting && !sessionOpen {
@@ -282,6 +297,7 @@ func (c *conn) global(r *ssh.Request) {
 		p, err := parseForward(r.Payload, c.nfwd, c.srv.cfg.MaxForwards)
 		f.err = err
 		f.Forward = Forward{BindAddr: p.Addr, BindPort: p.Port, conn: c.sc, dialTimeout: c.srv.cfg.DialTimeout, limit: c.acquireChannel}
+		f.takenOver = func(name string) { c.lose(f, name) }
 		f.channelPort.Store(p.Port)
 		c.queue(&reply{req: r, fwd: f})
 		switch c.state {
@@ -405,9 +421,13 @@ func (c *conn) decide(cmdline string, s *session) {
 
 	cmds := c.srv.cfg.Commands
 	inv, err := cmds.Parse(c.sc.User(), cmdline, "http")
-	if err == nil && inv.Help {
+	if err == nil && (inv.Help || inv.List) {
 		if s != nil {
-			s.finish(cmds.Help(inv.Command), "", 0)
+			out := cmds.Help(inv.Command)
+			if inv.List {
+				out = c.srv.tunnelList(c)
+			}
+			s.finish(out, "", 0)
 		}
 		c.refuseAll(nil)
 		return
@@ -474,6 +494,11 @@ func (c *conn) bind(typ EndpointType, f *fwd) error {
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
+	stable := 0
+	if c.sess == nil && route.AsksRandom(f.BindAddr) {
+		c.unnamed++
+		stable = c.unnamed
+	}
 	ep, err := typ.Bind(ctx, &BindRequest{
 		TunnelID:     hex.EncodeToString(idb[:]),
 		Account:      c.acct,
@@ -481,6 +506,8 @@ func (c *conn) bind(typ EndpointType, f *fwd) error {
 		PluginValues: c.values,
 		Forward:      &f.Forward,
 		Console:      c.con,
+		Key:          c.key,
+		Stable:       stable,
 	})
 	if err != nil {
 		c.srv.tunnels.add(c.acct.Name, -1, max)
@@ -559,11 +586,7 @@ func (c *conn) banner(fs []*fwd) []string {
 }
 
 func (c *conn) forwardLines(f *fwd) []string {
-	target := "-R " + strconv.FormatUint(uint64(f.BindPort), 10)
-	if f.BindAddr != "" && f.BindAddr != "localhost" {
-		target = "-R " + f.BindAddr + ":" + strconv.FormatUint(uint64(f.BindPort), 10)
-	}
-	lines := []string{"Forwarding  " + f.ep.URL() + " -> the local target of your " + target}
+	lines := []string{"Forwarding  " + f.ep.URL() + " -> the local target of your " + forwardSpec(f)}
 	prot := f.ep.Protection()
 	if len(prot) == 0 {
 		lines = append(lines, "Protected   no (anyone with the URL can reach it)")
@@ -627,15 +650,7 @@ func (c *conn) teardown() {
 }
 
 // goodbye tells the user why the connection ends, then closes it.
-func (c *conn) goodbye(msg string) {
-	c.mu.Lock()
-	s := c.sess
-	c.mu.Unlock()
-	if s != nil {
-		s.finish("", msg+"\n", 1)
-	}
-	c.sc.Close()
-}
+func (c *conn) goodbye(msg string) { c.farewell(msg, 1) }
 
 // keepalive tracks the client's answers to keepalive requests; the control
 // loop owns it.
@@ -703,5 +718,9 @@ type countedEndpoint struct {
 
 func (e *countedEndpoint) Close() {
 	e.Endpoint.Close()
-	e.once.Do(e.release)
+	e.releaseSlot()
 }
+
+// releaseSlot gives the tunnel slot back without closing the endpoint: after
+// a takeover its endpoint type closes it.
+func (e *countedEndpoint) releaseSlot() { e.once.Do(e.release) }

@@ -6,6 +6,7 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/console"
+	"github.com/sshgress/sshgress/core/route"
 )
 
 // EndpointType serves the public side of one command ("http", "tcp", ...).
@@ -31,6 +32,18 @@ type BindRequest struct {
 	Forward *Forward
 	// Console is the owner's session output; nil for `ssh -N`.
 	Console *console.Console
+	// Key is the SHA256 fingerprint of the key the connection
+	// authenticated with; it tells anonymous users apart.
+	Key string
+	// Stable is n ≥ 1 for the nth forward without a remote name of an
+	// `ssh -N` connection, which gets a stable name (route.Claimant); 0
+	// otherwise.
+	Stable int
+}
+
+// Claimant is who claims the public name of this forward (route.Bind).
+func (r *BindRequest) Claimant() route.Claimant {
+	return route.Claimant{Account: r.Account, Key: r.Key, Stable: r.Stable}
 }
 
 // Endpoint is a published forward.

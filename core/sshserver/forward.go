@@ -30,6 +30,22 @@ type Forward struct {
 	channelPort atomic.Uint32
 	// limit takes a channel slot (per connection and edge-wide).
 	limit func() (release func(), ok bool)
+	// takenOver tells the connection; nil in tests without one.
+	takenOver func(name string)
+}
+
+// TakenOver tells the forward's connection that a newer connection of the
+// same owner (route.Claimant.Owner) claimed name, this forward's public
+// name: the endpoint type calls it once the route has moved, and closes the
+// old endpoint itself (it may do so in the background: closing channels
+// writes to a client that may have stopped reading, and the connection
+// ending unblocks that). The connection tells its user and, once none of
+// its forwards is left, ends. It does not block, so the newer connection's
+// bind never waits for a stale client.
+func (f *Forward) TakenOver(name string) {
+	if f != nil && f.takenOver != nil {
+		f.takenOver(name)
+	}
 }
 
 type forwardedTCPPayload struct {

@@ -96,7 +96,7 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 	if host == "" {
 		host = e.opts.BaseDomain
 	}
-	ep := &endpoint{edge: e, owner: req.Account.Name, host: host}
+	ep := &endpoint{edge: e, owner: req.Account.Name, host: host, fwd: req.Forward}
 	var ln net.Listener
 	if b.Port != 0 {
 		ln, err = e.listenReserved(req.Account, host, int(b.Port), ep)
@@ -263,7 +263,8 @@ type endpoint struct {
 	relay *Relay
 	done  chan struct{}
 	once  sync.Once
-	live  bool // fully published; guarded by edge.mu
+	live  bool               // fully published; guarded by edge.mu
+	fwd   *sshserver.Forward // told when a newer connection takes the address
 }
 
 // URL returns the tcp:// URL.
@@ -302,5 +303,8 @@ func (ep *endpoint) Close() {
 }
 
 // takenOver closes an endpoint whose reserved address the same account
-// claimed from a newer connection.
-func (ep *endpoint) takenOver() { ep.Close() }
+// claimed from a newer connection, and tells its connection.
+func (ep *endpoint) takenOver() {
+	ep.fwd.TakenOver(net.JoinHostPort(ep.host, strconv.Itoa(ep.port)))
+	ep.Close() // before the port is listened on again
+}

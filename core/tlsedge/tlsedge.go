@@ -264,12 +264,12 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 	}
 	f := req.Forward
 	f.SetPublicPort(uint32(e.opts.PublicPort))
-	ep := &endpoint{edge: e, con: req.Console}
+	ep := &endpoint{edge: e, fwd: f}
 	ep.relay = tcpedge.NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (tcpedge.Upstream, error) {
 		return f.Dial(ctx, v)
 	}, 0, e.log)
 	ep.relay.ReportTo(req.Console.Line)
-	if err := e.claim(ep, req.Account, b.SNIName); err != nil {
+	if err := e.claim(ep, req.Claimant(), b.SNIName); err != nil {
 		ep.relay.Close()
 		return nil, err
 	}
@@ -282,8 +282,8 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 
 // claim resolves and binds the SNI name (route.Bind, as the HTTP edge
 // does for hosts); a name an http tunnel holds is not available.
-func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
-	name, prev, replaced, err := route.Bind(e.routes, e.namer, acct, remote, ep, func(name string) error {
+func (e *Edge) claim(ep *endpoint, who route.Claimant, remote string) error {
+	name, prev, replaced, err := route.Bind(e.routes, e.namer, who, remote, ep, func(name string) error {
 		if e.opts.HTTP.Serves(name) {
 			return usererr.Errorf("%s is in use by an http tunnel; pick another name", name)
 		}
@@ -294,8 +294,10 @@ func (e *Edge) claim(ep *endpoint, acct *account.Account, remote string) error {
 	}
 	ep.name = name
 	if replaced {
-		prev.con.Line(fmt.Sprintf("%s was taken over by a newer connection of your account; this tunnel no longer receives traffic.", name))
-		prev.Close()
+		// As the HTTP edge does: tell the old connection, then close off
+		// the newer connection's path (closing writes to a frozen client).
+		prev.fwd.TakenOver(name)
+		go prev.Close()
 	}
 	return nil
 }
@@ -312,7 +314,7 @@ type endpoint struct {
 	name  string
 	url   string
 	relay *tcpedge.Relay
-	con   interface{ Line(string) }
+	fwd   *sshserver.Forward // told when a newer connection takes the name
 	once  sync.Once
 }
 

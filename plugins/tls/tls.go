@@ -71,7 +71,7 @@ func (p *plugin) Bind(_ context.Context, req sdk.BindRequest) (sdk.Binding, erro
 	base := p.base
 	p.mu.RUnlock()
 	if req.RemotePort != 443 && req.RemotePort != 0 {
-		return sdk.Binding{}, sdk.UserErrorf("tls endpoints listen on remote port 443 or 0, not %d: use e.g. -R app.%s:443:localhost:%d", req.RemotePort, base, req.RemotePort)
+		return sdk.Binding{}, sdk.UserErrorf("%s", sdk.RemotePortHint("tls", "443 or 0", req.RemoteName, req.RemotePort, 443))
 	}
 	name := strings.ToLower(strings.TrimSuffix(req.RemoteName, "."))
 	if name == "localhost" || name == "*" {
