@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -183,7 +184,8 @@ func TestHelpListsEnabledPluginFlags(t *testing.T) {
 
 // TestPluginKilledUnderLoad kills the basic-auth plugin with SIGKILL while
 // visitors with and without credentials keep coming: no unauthenticated
-// request may reach the upstream, requests get 503 while it is down, it
+// request may reach the upstream, a request needing a fresh verdict gets
+// the 503 page while the plugin cannot answer (stopped, then killed), it
 // serves again within 2 s, the tunnel survives, one plugin process remains.
 func TestPluginKilledUnderLoad(t *testing.T) {
 	be := &counting{}
@@ -244,7 +246,18 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 		if len(pids) != 1 {
 			t.Fatalf("round %d: %d basicauth processes before the kill, want 1", round, len(pids))
 		}
+		// Stopped, the plugin cannot answer: a request that needs a fresh
+		// verdict gets the 503 page once the call's deadline passes, never
+		// the upstream.
+		syscall.Kill(pids[0], syscall.SIGSTOP)
+		status, retryAfter, page, err := getWithAuth(client, url+"/load", "ann", fmt.Sprintf("stopped-%d", round))
 		syscall.Kill(pids[0], syscall.SIGKILL)
+		if err != nil {
+			t.Fatalf("round %d: request while the plugin is stopped: %v", round, err)
+		}
+		if status != http.StatusServiceUnavailable || retryAfter == "" || !strings.Contains(page, "ERR_SSHGRESS_UNAVAILABLE") || !strings.Contains(page, "Temporarily unavailable") {
+			t.Fatalf("round %d: while the plugin is stopped: status %d, Retry-After %q, page %q; want 503, a Retry-After and the unavailable page", round, status, retryAfter, page)
+		}
 		killed := time.Now()
 		before := good.Load()
 		for good.Load() == before {
@@ -280,6 +293,23 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 		t.Errorf("%d basicauth processes afterwards, want 1", len(pids))
 	}
 	s.WaitOutput(t, "restarted", 2*time.Second)
+}
+
+// getWithAuth GETs url with basic credentials and returns the status, the
+// Retry-After header and up to 64 KiB of the body.
+func getWithAuth(client *http.Client, url, user, pass string) (int, string, string, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return 0, "", "", err
+	}
+	req.SetBasicAuth(user, pass)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, resp.Header.Get("Retry-After"), string(body), err
 }
 
 // TestEdgeKilledLeavesNoPlugins runs the real binary, kills it with SIGKILL
