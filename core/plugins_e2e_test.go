@@ -168,7 +168,14 @@ func TestHelpListsEnabledPluginFlags(t *testing.T) {
 
 	without := e2e.StartEdge(t, e2e.EdgeOptions{Bundled: bundled()})
 	s = without.RunSSH(t, key, "v2@127.0.0.1", "http", "--help")
-	s.Wait(10 * time.Second)
+	// A hung session prints nothing, which lacks --basic-auth too: the help
+	// must have ended with status 0 and be the help.
+	if code := s.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("help without basicauth: exit %d (-1: still running after 10s), want 0; stdout:\n%s", code, s.Stdout)
+	}
+	if got := s.Stdout.String(); !strings.Contains(got, "Usage") || !strings.Contains(got, "-h, --help") {
+		t.Errorf("help without basicauth is not the http usage:\n%s", got)
+	}
 	if strings.Contains(s.Stdout.String(), "--basic-auth") {
 		t.Errorf("help lists --basic-auth though the plugin is disabled:\n%s", s.Stdout)
 	}
