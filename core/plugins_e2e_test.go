@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -364,7 +365,9 @@ func TestThirdPartyPlugin(t *testing.T) {
 	e2e.RequireSSH(t)
 	dir := t.TempDir()
 	plugin := filepath.Join(dir, "headers")
-	build := exec.Command("go", "build", "-o", plugin, "./sdk/examples/headers")
+	buildCtx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(buildCtx, "go", "build", "-o", plugin, "./sdk/examples/headers")
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build example plugin: %v\n%s", err, out)
@@ -379,9 +382,21 @@ func TestThirdPartyPlugin(t *testing.T) {
 		bin := e2e.SharedBinary(t)
 		cfgFile := filepath.Join(t.TempDir(), "edge.yaml")
 		os.WriteFile(cfgFile, []byte(fmt.Sprintf("plugins:\n  headers:\n    path: %s\n    sha256: %q\n", plugin, strings.Repeat("ab", 32))), 0o600)
-		out, err := exec.Command(bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", t.TempDir()).CombinedOutput()
+		// An edge that starts anyway serves until killed: bound the wait,
+		// and tell that apart from a refused start.
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+		cmd.WaitDelay = 5 * time.Second
+		out, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			t.Fatalf("edge still running 30s after starting with a wrong plugin checksum; output:\n%s", out)
+		}
 		if err == nil {
-			t.Fatal("edge started with a wrong plugin checksum")
+			t.Fatal("edge exited 0 with a wrong plugin checksum")
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() <= 0 {
+			t.Fatalf("edge with a wrong plugin checksum: %v, want a non-zero exit status", err)
 		}
 		if !strings.Contains(string(out), "headers") || !strings.Contains(strings.ToLower(string(out)), "checksum") {
 			t.Errorf("message %q does not name the plugin and the checksum", out)
