@@ -306,6 +306,22 @@ func TestRelayRulesOnRealSockets(t *testing.T) {
 	}
 }
 
+// TestRelayMappedPrefixOnRealSockets is TestAdmitMappedAndZonedPrefixes
+// with a real dual-stack listener: --cidr-deny ::ffff:127.0.0.0/104 must
+// refuse an IPv4 loopback visitor. Fails today (the visitor is served).
+func TestRelayMappedPrefixOnRealSockets(t *testing.T) {
+	ipv6(t)
+	be := startLogBackend(t)
+	_, port, dials := relayOn(t, "[::]:0", Rules{Deny: prefixes(t, "::ffff:127.0.0.0/104")}, 0, be)
+	c := dialFrom(t, "127.0.0.1", net.JoinHostPort("127.0.0.1", itoa(port)))
+	if !refused(t, c) {
+		t.Fatal("--cidr-deny ::ffff:127.0.0.0/104: an IPv4 loopback visitor was served, want refused")
+	}
+	if n := dials.Load(); n != 0 {
+		t.Errorf("%d upstreams dialed for a refused visitor", n)
+	}
+}
+
 func family(a netip.Addr) string {
 	switch {
 	case a.Is4():

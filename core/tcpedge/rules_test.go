@@ -119,6 +119,54 @@ func TestAdmit(t *testing.T) {
 	}
 }
 
+// TestAdmitMappedAndZonedPrefixes: rules the plugins pass on as given
+// (sdk.ParseCIDR accepts them) that Admit must read the way the user
+// meant. A deny written in IPv4-mapped form ("::ffff:10.0.0.0/104", or the
+// single address "::ffff:10.1.2.3") must refuse those IPv4 visitors, who
+// reach a dual-stack listener as ::ffff:10.x and are checked as IPv4; and a
+// link-local visitor carries its zone ("fe80::1%eth0"), which
+// netip.Prefix.Contains never matches, so a deny of fe80::/10 must still
+// refuse it. Fails today: such deny rules are ignored (fail open).
+func TestAdmitMappedAndZonedPrefixes(t *testing.T) {
+	tests := []struct {
+		name        string
+		allow, deny []string
+		admit       []string
+		refuse      []string
+	}{
+		{name: "deny mapped prefix", deny: []string{"::ffff:10.0.0.0/104"},
+			admit:  []string{"11.0.0.1", "::ffff:11.0.0.1"},
+			refuse: []string{"10.1.2.3", "::ffff:10.1.2.3"}},
+		{name: "deny mapped address", deny: []string{"::ffff:10.1.2.3/128"},
+			admit:  []string{"10.1.2.4"},
+			refuse: []string{"10.1.2.3", "::ffff:10.1.2.3"}},
+		{name: "allow mapped prefix", allow: []string{"::ffff:127.0.0.0/104"},
+			admit:  []string{"127.0.0.1", "::ffff:127.0.0.1"},
+			refuse: []string{"10.0.0.1", "::1"}},
+		{name: "deny link-local with zone", deny: []string{"fe80::/10"},
+			admit:  []string{"2001:db8::1"},
+			refuse: []string{"fe80::1", "fe80::1%eth0", "fe80::1%2"}},
+		{name: "allow link-local with zone", allow: []string{"fe80::/10"},
+			admit:  []string{"fe80::1%eth0"},
+			refuse: []string{"2001:db8::1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Rules{Allow: prefixes(t, tt.allow...), Deny: prefixes(t, tt.deny...)}
+			for _, a := range tt.admit {
+				if !r.Admit(netip.MustParseAddr(a)) {
+					t.Errorf("allow %v deny %v: %s refused, want admitted", tt.allow, tt.deny, a)
+				}
+			}
+			for _, a := range tt.refuse {
+				if r.Admit(netip.MustParseAddr(a)) {
+					t.Errorf("allow %v deny %v: %s admitted, want refused", tt.allow, tt.deny, a)
+				}
+			}
+		})
+	}
+}
+
 func TestProtection(t *testing.T) {
 	r := Rules{}
 	if got := r.Protection(); got != nil {
