@@ -19,8 +19,8 @@ import (
 )
 
 // TestQuickSmoke runs `go run ./bench -quick` in-process: every step must
-// produce a number (or be skipped with a reason, like the tcp step before
-// the tcp plugin exists). It asserts no timings. Without ssh, sshd or wrk
+// produce a number and none may be skipped (the tcp plugin is bundled). It
+// asserts no timings. Without ssh, sshd or wrk
 // it skips, except under CI=true, where it fails.
 func TestQuickSmoke(t *testing.T) {
 	if err := checkTools(); err != nil {
@@ -49,8 +49,11 @@ func TestQuickSmoke(t *testing.T) {
 		t.Errorf("steps without a number: %s", strings.Join(m, ", "))
 	}
 	for _, f := range rep.Figures {
-		if f.Skipped != "" && f.Key != "tcp" {
-			t.Errorf("%s skipped (%s); only the tcp step may be skipped", f.Key, f.Skipped)
+		if f.Skipped != "" {
+			t.Errorf("%s skipped (%s); -quick runs every step", f.Key, f.Skipped)
+		}
+		if len(f.Errors) > 0 {
+			t.Errorf("%s failed: %s", f.Key, strings.Join(f.Errors, "; "))
 		}
 	}
 	if !strings.HasPrefix(table.String(), "| figure |") {
