@@ -71,8 +71,10 @@ func openFDs() int {
 
 // TestIntegrityUnderLoad: 20 real OpenSSH http tunnels and 4 tcp ones, 5
 // concurrent visitors each, for 20 s: downloads of 1 B–1 MiB and uploads
-// checked with SHA-256, WebSocket echoes, and TCP echoes of up to 1 MiB. Zero mismatched, truncated or failed; goroutines
-// and file descriptors back to their baseline afterwards.
+// checked with SHA-256, WebSocket echoes, and TCP echoes of up to 1 MiB.
+// Zero mismatched, truncated or failed, and no request resent by the
+// client on a second connection; goroutines and file descriptors back to
+// their baseline afterwards.
 func TestIntegrityUnderLoad(t *testing.T) {
 	const tunnels, visitors = 20, 5
 	duration := 20 * time.Second
