@@ -6,7 +6,11 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,8 +19,8 @@ import (
 )
 
 // TestQuickSmoke runs `go run ./bench -quick` in-process: every step must
-// produce a number (or be skipped with a reason, like the tcp step before
-// the tcp plugin exists). It asserts no timings. Without ssh, sshd or wrk
+// produce a number and none may be skipped (the tcp plugin is bundled). It
+// asserts no timings. Without ssh, sshd or wrk
 // it skips, except under CI=true, where it fails.
 func TestQuickSmoke(t *testing.T) {
 	if err := checkTools(); err != nil {
@@ -45,8 +49,11 @@ func TestQuickSmoke(t *testing.T) {
 		t.Errorf("steps without a number: %s", strings.Join(m, ", "))
 	}
 	for _, f := range rep.Figures {
-		if f.Skipped != "" && f.Key != "tcp" {
-			t.Errorf("%s skipped (%s); only the tcp step may be skipped", f.Key, f.Skipped)
+		if f.Skipped != "" {
+			t.Errorf("%s skipped (%s); -quick runs every step", f.Key, f.Skipped)
+		}
+		if len(f.Errors) > 0 {
+			t.Errorf("%s failed: %s", f.Key, strings.Join(f.Errors, "; "))
 		}
 	}
 	if !strings.HasPrefix(table.String(), "| figure |") {
@@ -85,6 +92,7 @@ const wrkSample = `Running 1s test @ http://127.0.0.1:8080/1k
   16200 requests in 1.00s, 18.50MB read
 Requests/sec:  16180.55
 Transfer/sec:     18.48MB
+Responses outside 2xx: 0
 `
 
 func TestParseWrk(t *testing.T) {
@@ -96,6 +104,8 @@ func TestParseWrk(t *testing.T) {
 	}{
 		{name: "ok", out: wrkSample, want: wrkResult{rps: 16180.55, p50: 2.9, p99: 0.812, requests: 16200}},
 		{name: "non-2xx", out: strings.Replace(wrkSample, "Requests/sec", "  Non-2xx or 3xx responses: 12\nRequests/sec", 1), wantErr: "Non-2xx"},
+		{name: "3xx", out: strings.Replace(wrkSample, "Responses outside 2xx: 0", "Responses outside 2xx: 7", 1), wantErr: "7 responses outside 2xx"},
+		{name: "no status line", out: strings.Replace(wrkSample, "Responses outside 2xx: 0\n", "", 1), wantErr: "status script"},
 		{name: "socket errors", out: strings.Replace(wrkSample, "Requests/sec", "  Socket errors: connect 0, read 3, write 0, timeout 0\nRequests/sec", 1), wantErr: "Socket errors"},
 		{name: "no latency", out: strings.Replace(wrkSample, "     99%  812.00us\n", "", 1), wantErr: "unexpected output"},
 		{name: "empty", out: "", wantErr: "unexpected output"},
@@ -225,6 +235,56 @@ func TestParseFlags(t *testing.T) {
 			}
 			if tt.ok && o.reps != tt.reps {
 				t.Errorf("parseFlags(%v) reps = %d, want %d", tt.args, o.reps, tt.reps)
+			}
+		})
+	}
+}
+
+// TestWrkCountsEveryNon2xx runs the real wrk with the status script
+// against a local server: a redirect (which wrk alone counts as a
+// success) fails the run like a 404 does, and a 200 passes.
+func TestWrkCountsEveryNon2xx(t *testing.T) {
+	if _, err := exec.LookPath("wrk"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("CI=true but wrk is missing (Debian wrk): %v", err)
+		}
+		t.Skipf("wrk missing: %v", err)
+	}
+	tests := []struct {
+		status  int
+		wantErr string
+	}{
+		{200, ""},
+		{302, "responses outside 2xx"},
+		{304, "responses outside 2xx"},
+		{404, "bench: wrk:"},
+	}
+	for _, tt := range tests {
+		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tt.status/100 == 3 {
+					w.Header().Set("Location", "/elsewhere")
+				}
+				w.WriteHeader(tt.status)
+			}))
+			defer srv.Close()
+			ps := &procSet{}
+			defer ps.killAll()
+			e := &env{dir: t.TempDir(), ps: ps, progress: io.Discard}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r, err := e.runWrk(ctx, srv.URL+"/1k", "", nil, 2, time.Second, nil)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("runWrk against a 200: %v", err)
+				}
+				if r.requests <= 0 {
+					t.Fatalf("runWrk against a 200: %v requests", r.requests)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("runWrk against a %d: error %v, want one containing %q", tt.status, err, tt.wantErr)
 			}
 		})
 	}

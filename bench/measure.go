@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -29,10 +30,40 @@ type wrkResult struct {
 	idlePct float64
 }
 
+// wrkStatusScript makes wrk count every response outside 2xx: wrk itself
+// counts only statuses above 399 ("Non-2xx or 3xx responses" says
+// otherwise), so a fast redirect would pass as throughput. Each thread
+// counts in its own Lua state; done sums them and prints one line that
+// parseWrk requires.
+const wrkStatusScript = `local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function init(args)
+  not2xx = 0
+end
+function response(status, headers, body)
+  if status < 200 or status > 299 then
+    not2xx = not2xx + 1
+  end
+end
+function done(summary, latency, requests)
+  local n = 0
+  for _, t in ipairs(threads) do
+    n = n + t:get("not2xx")
+  end
+  io.write(string.format("Responses outside 2xx: %d\n", n))
+end
+`
+
+// wrkStatusLine starts the line wrkStatusScript prints.
+const wrkStatusLine = "Responses outside 2xx:"
+
 // runWrk drives url with wrk for d at conns connections, sending the Host
 // header host (if set) and the extra headers, and measures the CPU of the
-// process trees in roles meanwhile. Non-2xx answers or socket errors make
-// it fail: a fast 401 or 502 must never pass as throughput.
+// process trees in roles meanwhile. Any answer outside 2xx (a 3xx too) or
+// a socket error makes it fail: a fast 302, 401 or 502 must never pass as
+// throughput.
 func (e *env) runWrk(ctx context.Context, url, host string, headers []string, conns int, d time.Duration, roles map[string][]int) (wrkResult, error) {
 	threads := 2
 	if conns < threads {
@@ -42,7 +73,11 @@ func (e *env) runWrk(ctx context.Context, url, host string, headers []string, co
 	if secs < 1 {
 		secs = 1
 	}
-	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "--latency"}
+	script := filepath.Join(e.dir, "wrk-status.lua")
+	if err := os.WriteFile(script, []byte(wrkStatusScript), 0o600); err != nil {
+		return wrkResult{}, fmt.Errorf("bench: wrk script: %w", err)
+	}
+	args := []string{"-t", strconv.Itoa(threads), "-c", strconv.Itoa(conns), "-d", strconv.Itoa(secs) + "s", "--timeout", "5s", "--latency", "-s", script}
 	if host != "" {
 		args = append(args, "-H", "Host: "+host)
 	}
@@ -96,9 +131,10 @@ func (e *env) runWrk(ctx context.Context, url, host string, headers []string, co
 	return res, nil
 }
 
-// parseWrk fills rps, p50, p99 and requests from wrk --latency output.
+// parseWrk fills rps, p50, p99 and requests from wrk --latency output run
+// with wrkStatusScript.
 func parseWrk(out string, res *wrkResult) error {
-	var haveRPS, have50, have99, haveReq bool
+	var haveRPS, have50, have99, haveReq, haveStatus bool
 	sc := bufio.NewScanner(strings.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
@@ -125,6 +161,15 @@ func parseWrk(out string, res *wrkResult) error {
 				return fmt.Errorf("bench: wrk: request count %q: %w", f[0], err)
 			}
 			res.requests, haveReq = v, true
+		case strings.HasPrefix(strings.TrimSpace(sc.Text()), wrkStatusLine):
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(sc.Text()), wrkStatusLine)))
+			if err != nil {
+				return fmt.Errorf("bench: wrk: %q: %w", sc.Text(), err)
+			}
+			if n != 0 {
+				return fmt.Errorf("bench: wrk: %d responses outside 2xx (check the Host and auth headers, and for redirects): %s", n, firstLines(out, 3))
+			}
+			haveStatus = true
 		case len(f) >= 4 && f[0] == "Non-2xx":
 			return fmt.Errorf("bench: wrk: %s (check the Host and auth headers): %s", sc.Text(), firstLines(out, 3))
 		case len(f) >= 2 && f[0] == "Socket" && f[1] == "errors:":
@@ -133,6 +178,9 @@ func parseWrk(out string, res *wrkResult) error {
 	}
 	if !haveRPS || !have50 || !have99 || !haveReq {
 		return fmt.Errorf("bench: wrk: unexpected output: %s", out)
+	}
+	if !haveStatus {
+		return fmt.Errorf("bench: wrk: no %q line (did the status script run?): %s", wrkStatusLine, out)
 	}
 	if res.requests <= 0 {
 		return errors.New("bench: wrk: no requests completed")

@@ -203,14 +203,11 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	tcpWhy := ""
+	// The tcp plugin is bundled: an edge that does not start with it is a
+	// failure of the run, never a step to skip.
 	plugEdge, err := e.startEdge(ctx, "edge-plugins", gressBin, []string{"SSHGRESS_PLUGINS_BASICAUTH_ENABLED=true", "SSHGRESS_PLUGINS_TCP_ENABLED=true"}, false)
 	if err != nil {
-		tcpWhy = "not available yet: the edge does not start with the tcp plugin enabled (" + firstLine(err.Error()) + ")"
-		plugEdge, err = e.startEdge(ctx, "edge-plugins", gressBin, []string{"SSHGRESS_PLUGINS_BASICAUTH_ENABLED=true"}, false)
-		if err != nil {
-			return nil, err
-		}
+		return nil, fmt.Errorf("bench: the edge with the basicauth and tcp plugins enabled: %w", err)
 	}
 
 	// The long-lived tunnels, one per (side, cipher).
@@ -254,16 +251,12 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 		}
 		authTargets[key] = &httpTarget{name: tGress, base: fmt.Sprintf("http://127.0.0.1:%d", plugEdge.httpPort), host: g.host, headers: hdr, edge: plugEdge.p.pid(), client: g.c.p.pid()}
 	}
-	var tcpTunnel *gressTunnel
-	if tcpWhy == "" {
-		tcpTunnel, err = e.startGressTunnel(ctx, "ssh-gress-tcp", plugEdge, "", "tcp")
-		if err != nil {
-			tcpWhy = "not available yet: the edge refused `tcp` (" + firstLine(err.Error()) + ")"
-		}
-	}
-	if tcpWhy != "" {
-		res.skip("tcp", tcpWhy)
-		e.logf("tcp: %s", tcpWhy)
+	// A tcp tunnel that does not open fails the tcp figure's sshgress
+	// column in every repetition (the run then exits non-zero).
+	tcpTunnel, tcpErr := e.startGressTunnel(ctx, "ssh-gress-tcp", plugEdge, "", "tcp")
+	if tcpErr != nil {
+		tcpErr = fmt.Errorf("bench: the tcp tunnel did not open: %w", tcpErr)
+		e.logf("tcp: %v", tcpErr)
 	}
 	// Every HTTP tunnel must answer before measuring.
 	var all []*httpTarget
@@ -352,14 +345,24 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 
 		{
 			e.logf("  raw TCP %d MiB", o.tcpBytes>>20)
-			tcpAddrs := []struct{ name, addr string }{
-				{tDirect, e.back.tcpAddr},
-				{tSSHD, fmt.Sprintf("127.0.0.1:%d", sshdT[""].tcpPort)},
+			type tcpTarget struct {
+				name, addr string
+				err        error
 			}
-			if tcpTunnel != nil {
-				tcpAddrs = append(tcpAddrs, struct{ name, addr string }{tGress, tcpTunnel.addr})
+			gress := tcpTarget{name: tGress, err: tcpErr}
+			if tcpErr == nil {
+				gress.addr = tcpTunnel.addr
+			}
+			tcpAddrs := []tcpTarget{
+				{name: tDirect, addr: e.back.tcpAddr},
+				{name: tSSHD, addr: fmt.Sprintf("127.0.0.1:%d", sshdT[""].tcpPort)},
+				gress,
 			}
 			for _, t := range when(o.steps["tcp"], rotate(tcpAddrs, i)) {
+				if t.err != nil {
+					res.fail("tcp", t.name, t.err)
+					continue
+				}
 				v, err := tcpDownload(ctx, t.addr, o.tcpBytes)
 				if err != nil {
 					res.fail("tcp", t.name, err)

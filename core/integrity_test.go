@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -73,8 +71,10 @@ func openFDs() int {
 
 // TestIntegrityUnderLoad: 20 real OpenSSH http tunnels and 4 tcp ones, 5
 // concurrent visitors each, for 20 s: downloads of 1 B–1 MiB and uploads
-// checked with SHA-256, WebSocket echoes, and TCP echoes of up to 1 MiB. Zero mismatched, truncated or failed; goroutines
-// and file descriptors back to their baseline afterwards.
+// checked with SHA-256, WebSocket echoes, and TCP echoes of up to 1 MiB.
+// Zero mismatched, truncated or failed, and no request resent by the
+// client on a second connection; goroutines and file descriptors back to
+// their baseline afterwards.
 func TestIntegrityUnderLoad(t *testing.T) {
 	const tunnels, visitors = 20, 5
 	duration := 20 * time.Second
@@ -106,11 +106,21 @@ func TestIntegrityUnderLoad(t *testing.T) {
 		tcpAddrs = append(tcpAddrs, tcpAddr(t, s.URL(t)))
 	}
 
-	var ok, failed, retries atomic.Int64
-	var firstErr atomic.Value
+	var ok, failed, retried atomic.Int64
+	var firstErr, firstRetry atomic.Value
 	fail := func(format string, args ...any) {
 		failed.Add(1)
 		firstErr.CompareAndSwap(nil, fmt.Sprintf(format, args...))
+	}
+	// A request the client sent on more than one connection was retried
+	// by net/http without telling us, after a reused connection failed:
+	// the edge closed a keep-alive connection it should have kept (the
+	// idle timeout is 120 s, the run 20 s).
+	countRetry := func(what string, conns int32) {
+		if conns > 1 {
+			retried.Add(1)
+			firstRetry.CompareAndSwap(nil, fmt.Sprintf("%s took %d connections", what, conns))
+		}
 	}
 	client := edge.Client()
 	wsDialer := websocket.Dialer{NetDial: func(network, _ string) (net.Conn, error) {
@@ -129,7 +139,9 @@ func TestIntegrityUnderLoad(t *testing.T) {
 					case 0, 1: // download
 						n := int64(1 + rng.IntN(1<<20))
 						seed := rng.Int64N(1 << 30)
-						resp, err := client.Get(fmt.Sprintf("%s/bytes?n=%d&seed=%d", url, n, seed))
+						req, _ := http.NewRequest("GET", fmt.Sprintf("%s/bytes?n=%d&seed=%d", url, n, seed), nil)
+						resp, conns, err := doCounted(client, req)
+						countRetry(fmt.Sprintf("GET %d bytes", n), conns)
 						if err != nil {
 							fail("GET: %v", err)
 							continue
@@ -150,15 +162,10 @@ func TestIntegrityUnderLoad(t *testing.T) {
 							body[i] = byte(rng.IntN(256))
 						}
 						sum := sha256.Sum256(body)
-						resp, err := postOnce(client, url+"/upload", body)
-						if errors.Is(err, errReusedConnClosed) {
-							// A keep-alive connection the edge closed between
-							// requests (RFC 9112 §9.3.1: clients retry then).
-							// Counted: a retry is allowed, a second failure
-							// is not.
-							retries.Add(1)
-							resp, err = postOnce(client, url+"/upload", body)
-						}
+						req, _ := http.NewRequest("POST", url+"/upload", bytes.NewReader(body))
+						req.Header.Set("Content-Type", "application/octet-stream")
+						resp, conns, err := doCounted(client, req)
+						countRetry(fmt.Sprintf("POST %d bytes", n), conns)
 						if err != nil {
 							fail("POST: %v", err)
 							continue
@@ -227,9 +234,9 @@ func TestIntegrityUnderLoad(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	t.Logf("%d exchanges, %d failed, %d uploads retried on a closed keep-alive connection", ok.Load(), failed.Load(), retries.Load())
-	if r := retries.Load(); r*100 > ok.Load() {
-		t.Errorf("%d of %d exchanges needed a retry: keep-alive connections are being closed under load", r, ok.Load())
+	t.Logf("%d exchanges, %d failed, %d retried silently by the client", ok.Load(), failed.Load(), retried.Load())
+	if r := retried.Load(); r != 0 {
+		t.Errorf("%d requests were retried by the client on a new connection after a reused one failed (first: %v): the edge closes keep-alive connections it should keep", r, firstRetry.Load())
 	}
 	if n := failed.Load(); n != 0 {
 		t.Fatalf("%d exchanges failed; first: %v", n, firstErr.Load())
@@ -255,26 +262,13 @@ func TestIntegrityUnderLoad(t *testing.T) {
 	}
 }
 
-var errReusedConnClosed = errors.New("a reused keep-alive connection was closed before the response")
-
-// postOnce POSTs body and reports errReusedConnClosed when the request
-// failed on a reused connection before any response arrived.
-func postOnce(client *http.Client, url string, body []byte) (*http.Response, error) {
-	var reused bool
-	var gotResponse bool
-	trace := &httptrace.ClientTrace{
-		GotConn:              func(i httptrace.GotConnInfo) { reused = i.Reused },
-		GotFirstResponseByte: func() { gotResponse = true },
-	}
-	req, err := http.NewRequest("POST", url, bytes.NewReader(body))
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/octet-stream")
-	req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
-	resp, err := client.Do(req)
-	if err != nil && reused && !gotResponse && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
-		return nil, fmt.Errorf("%w: %v", errReusedConnClosed, err)
-	}
-	return resp, err
+// doCounted sends req and returns how many connections the transport took
+// for it: net/http resends a request whose reused connection failed before
+// any response (RFC 9112 §9.3.1) without reporting it, so more than one
+// means a silent retry.
+func doCounted(client *http.Client, req *http.Request) (*http.Response, int32, error) {
+	var conns atomic.Int32
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { conns.Add(1) }}
+	resp, err := client.Do(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	return resp, conns.Load(), err
 }

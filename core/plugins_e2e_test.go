@@ -1,9 +1,11 @@
 package core_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -167,7 +169,14 @@ func TestHelpListsEnabledPluginFlags(t *testing.T) {
 
 	without := e2e.StartEdge(t, e2e.EdgeOptions{Bundled: bundled()})
 	s = without.RunSSH(t, key, "v2@127.0.0.1", "http", "--help")
-	s.Wait(10 * time.Second)
+	// A hung session prints nothing, which lacks --basic-auth too: the help
+	// must have ended with status 0 and be the help.
+	if code := s.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("help without basicauth: exit %d (-1: still running after 10s), want 0; stdout:\n%s", code, s.Stdout)
+	}
+	if got := s.Stdout.String(); !strings.Contains(got, "Usage") || !strings.Contains(got, "-h, --help") {
+		t.Errorf("help without basicauth is not the http usage:\n%s", got)
+	}
 	if strings.Contains(s.Stdout.String(), "--basic-auth") {
 		t.Errorf("help lists --basic-auth though the plugin is disabled:\n%s", s.Stdout)
 	}
@@ -183,7 +192,8 @@ func TestHelpListsEnabledPluginFlags(t *testing.T) {
 
 // TestPluginKilledUnderLoad kills the basic-auth plugin with SIGKILL while
 // visitors with and without credentials keep coming: no unauthenticated
-// request may reach the upstream, requests get 503 while it is down, it
+// request may reach the upstream, a request needing a fresh verdict gets
+// the 503 page while the plugin cannot answer (stopped, then killed), it
 // serves again within 2 s, the tunnel survives, one plugin process remains.
 func TestPluginKilledUnderLoad(t *testing.T) {
 	be := &counting{}
@@ -244,7 +254,18 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 		if len(pids) != 1 {
 			t.Fatalf("round %d: %d basicauth processes before the kill, want 1", round, len(pids))
 		}
+		// Stopped, the plugin cannot answer: a request that needs a fresh
+		// verdict gets the 503 page once the call's deadline passes, never
+		// the upstream.
+		syscall.Kill(pids[0], syscall.SIGSTOP)
+		status, retryAfter, page, err := getWithAuth(client, url+"/load", "ann", fmt.Sprintf("stopped-%d", round))
 		syscall.Kill(pids[0], syscall.SIGKILL)
+		if err != nil {
+			t.Fatalf("round %d: request while the plugin is stopped: %v", round, err)
+		}
+		if status != http.StatusServiceUnavailable || retryAfter == "" || !strings.Contains(page, "ERR_SSHGRESS_UNAVAILABLE") || !strings.Contains(page, "Temporarily unavailable") {
+			t.Fatalf("round %d: while the plugin is stopped: status %d, Retry-After %q, page %q; want 503, a Retry-After and the unavailable page", round, status, retryAfter, page)
+		}
 		killed := time.Now()
 		before := good.Load()
 		for good.Load() == before {
@@ -280,6 +301,23 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 		t.Errorf("%d basicauth processes afterwards, want 1", len(pids))
 	}
 	s.WaitOutput(t, "restarted", 2*time.Second)
+}
+
+// getWithAuth GETs url with basic credentials and returns the status, the
+// Retry-After header and up to 64 KiB of the body.
+func getWithAuth(client *http.Client, url, user, pass string) (int, string, string, error) {
+	req, err := http.NewRequest("GET", url, nil)
+	if err != nil {
+		return 0, "", "", err
+	}
+	req.SetBasicAuth(user, pass)
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, "", "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp.StatusCode, resp.Header.Get("Retry-After"), string(body), err
 }
 
 // TestEdgeKilledLeavesNoPlugins runs the real binary, kills it with SIGKILL
@@ -327,7 +365,9 @@ func TestThirdPartyPlugin(t *testing.T) {
 	e2e.RequireSSH(t)
 	dir := t.TempDir()
 	plugin := filepath.Join(dir, "headers")
-	build := exec.Command("go", "build", "-o", plugin, "./sdk/examples/headers")
+	buildCtx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(buildCtx, "go", "build", "-o", plugin, "./sdk/examples/headers")
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build example plugin: %v\n%s", err, out)
@@ -342,9 +382,21 @@ func TestThirdPartyPlugin(t *testing.T) {
 		bin := e2e.SharedBinary(t)
 		cfgFile := filepath.Join(t.TempDir(), "edge.yaml")
 		os.WriteFile(cfgFile, []byte(fmt.Sprintf("plugins:\n  headers:\n    path: %s\n    sha256: %q\n", plugin, strings.Repeat("ab", 32))), 0o600)
-		out, err := exec.Command(bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", t.TempDir()).CombinedOutput()
+		// An edge that starts anyway serves until killed: bound the wait,
+		// and tell that apart from a refused start.
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+		cmd.WaitDelay = 5 * time.Second
+		out, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			t.Fatalf("edge still running 30s after starting with a wrong plugin checksum; output:\n%s", out)
+		}
 		if err == nil {
-			t.Fatal("edge started with a wrong plugin checksum")
+			t.Fatal("edge exited 0 with a wrong plugin checksum")
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() <= 0 {
+			t.Fatalf("edge with a wrong plugin checksum: %v, want a non-zero exit status", err)
 		}
 		if !strings.Contains(string(out), "headers") || !strings.Contains(strings.ToLower(string(out)), "checksum") {
 			t.Errorf("message %q does not name the plugin and the checksum", out)

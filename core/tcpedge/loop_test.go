@@ -127,8 +127,8 @@ func (rig *loopRig) notices() int {
 	return n
 }
 
-// refused reports whether the relay closed c without serving it.
-func refused(t *testing.T, c net.Conn) bool {
+// loopRefused reports whether the relay closed c without serving it.
+func loopRefused(t *testing.T, c net.Conn) bool {
 	t.Helper()
 	_, err := c.Read(make([]byte, 1))
 	if ne, ok := err.(net.Error); ok && ne.Timeout() {
@@ -146,7 +146,7 @@ func TestLoopGuardRefusesUnansweredOwnerConnections(t *testing.T) {
 	rig.waitAccepted(t, MaxUnansweredFromOwner)
 
 	for i := range 3 {
-		if c := rig.dialFrom(t, "127.0.0.1"); !refused(t, c) {
+		if c := rig.dialFrom(t, "127.0.0.1"); !loopRefused(t, c) {
 			t.Fatalf("owner connection %d past %d unanswered ones was served, want refused", MaxUnansweredFromOwner+1+i, MaxUnansweredFromOwner)
 		}
 	}
