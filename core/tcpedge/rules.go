@@ -46,12 +46,15 @@ func RulesFrom(b sdk.Binding) (Rules, error) {
 	return r, nil
 }
 
-// Admit reports whether a visitor from addr may connect. An IPv4-mapped
-// IPv6 address is checked as IPv4.
+// Admit reports whether a visitor from addr may connect. A visitor's
+// address is compared as IPv4 when it is IPv4-mapped and without its zone,
+// and a rule written as an IPv4-mapped prefix of /96 or longer
+// (::ffff:10.0.0.0/104) means its IPv4 form (10.0.0.0/8); shorter IPv6
+// prefixes (::/0) hold IPv6 visitors only. Deny wins over allow.
 func (r *Rules) Admit(addr netip.Addr) bool {
-	addr = addr.Unmap()
+	addr = addr.WithZone("").Unmap()
 	for _, p := range r.Deny {
-		if p.Contains(addr) {
+		if v4Prefix(p).Contains(addr) {
 			return false
 		}
 	}
@@ -59,11 +62,20 @@ func (r *Rules) Admit(addr netip.Addr) bool {
 		return true
 	}
 	for _, p := range r.Allow {
-		if p.Contains(addr) {
+		if v4Prefix(p).Contains(addr) {
 			return true
 		}
 	}
 	return false
+}
+
+// v4Prefix returns the IPv4 form of an IPv4-mapped prefix of /96 or
+// longer, and p itself otherwise.
+func v4Prefix(p netip.Prefix) netip.Prefix {
+	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(a.Unmap(), p.Bits()-96).Masked()
+	}
+	return p
 }
 
 // Protection describes the rules for the banner; nil when anyone may
