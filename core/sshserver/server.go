@@ -29,6 +29,7 @@ import (
 
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/command"
+	"github.com/sshgress/sshgress/core/cryptopolicy"
 )
 
 // Config configures a Server. Durations and limits left zero take the
@@ -51,9 +52,9 @@ type Config struct {
 	Types map[string]EndpointType
 	// PublicHost is the host users type in ssh commands, for messages.
 	PublicHost string
-	// Ciphers offered, in the server's preference order. Default: AES-GCM
-	// first, then chacha20-poly1305 and AES-CTR.
-	Ciphers []string
+	// KeyExchanges, Ciphers and MACs are the SSH algorithms offered, in
+	// order of preference. Default: cryptopolicy's defaults for each.
+	KeyExchanges, Ciphers, MACs []string
 	// HandshakeTimeout bounds the handshake and authentication. Default 30s.
 	HandshakeTimeout time.Duration
 	// KeepaliveInterval is how often the server checks the client is alive.
@@ -102,8 +103,14 @@ func (c *Config) setDefaults() {
 	def(&c.IdleNoForward, 60*time.Second)
 	def(&c.DialTimeout, 10*time.Second)
 	defInt(&c.MaxForwards, 10)
+	if len(c.KeyExchanges) == 0 {
+		c.KeyExchanges = cryptopolicy.KeyExchanges.Defaults()
+	}
 	if len(c.Ciphers) == 0 {
-		c.Ciphers = DefaultCiphers
+		c.Ciphers = cryptopolicy.Ciphers.Defaults()
+	}
+	if len(c.MACs) == 0 {
+		c.MACs = cryptopolicy.MACs.Defaults()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -113,25 +120,6 @@ func (c *Config) setDefaults() {
 		c.PublicHost = "the edge"
 	}
 }
-
-// DefaultCiphers is the default cipher list: AES-GCM only. The client's
-// order decides, and OpenSSH prefers chacha20-poly1305 and then AES-CTR
-// over AES-GCM; Go runs chacha20 without assembly and AES-CTR with a
-// separate HMAC pass, so offering either makes every OpenSSH client pick a
-// slower cipher (docs/performance.md has the measured effect). Operators
-// may add them back in config for old clients.
-var DefaultCiphers = []string{ssh.CipherAES128GCM, ssh.CipherAES256GCM}
-
-// Pinned algorithm lists: no SHA-1 key exchange or MAC. Strict key exchange
-// (the Terrapin countermeasure) is negotiated by x/crypto automatically.
-var (
-	kexAlgorithms = []string{
-		ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeCurve25519,
-		ssh.KeyExchangeECDHP256, ssh.KeyExchangeECDHP384, ssh.KeyExchangeECDHP521,
-		ssh.KeyExchangeDH16SHA512,
-	}
-	macAlgorithms = []string{ssh.HMACSHA256ETM, ssh.HMACSHA512ETM, ssh.HMACSHA256, ssh.HMACSHA512}
-)
 
 // Server accepts SSH connections and turns their forwards into endpoints.
 type Server struct {
@@ -178,9 +166,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	sc := &ssh.ServerConfig{
 		Config: ssh.Config{
-			KeyExchanges: kexAlgorithms,
+			KeyExchanges: cfg.KeyExchanges,
 			Ciphers:      cfg.Ciphers,
-			MACs:         macAlgorithms,
+			MACs:         cfg.MACs,
 		},
 		PublicKeyCallback: s.checkKey,
 		MaxAuthTries:      6,
