@@ -15,7 +15,6 @@ package sshserver
 
 import (
 	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -171,62 +170,13 @@ func New(cfg Config) (*Server, error) {
 			MACs:         cfg.MACs,
 		},
 		PublicKeyCallback: s.checkKey,
+		BannerCallback:    s.authBanner,
 		MaxAuthTries:      6,
 		ServerVersion:     "SSH-2.0-sshgress",
 	}
 	sc.AddHostKey(cfg.HostKey)
 	s.sshCfg = sc
 	return s, nil
-}
-
-// checkKey decides whether key may log in and as which account. x/crypto
-// binds the returned Permissions to this exact key: whatever keys a client
-// offers, the connection's identity is the key it proved it holds.
-func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-	if err := checkKeyType(key); err != nil {
-		return nil, err
-	}
-	var name string
-	if s.cfg.Accounts != nil && s.cfg.Accounts.Len() > 0 {
-		a := s.cfg.Accounts.ByKey(key)
-		if a == nil {
-			return nil, errors.New("sshserver: unknown public key")
-		}
-		name = a.Name
-	} else if s.cfg.AllowAnonymous {
-		name = account.Anonymous().Name
-	} else {
-		return nil, errors.New("sshserver: no accounts")
-	}
-	return &ssh.Permissions{Extensions: map[string]string{
-		extAccount:     name,
-		extFingerprint: ssh.FingerprintSHA256(key),
-	}}, nil
-}
-
-// checkKeyType refuses weak and oversized keys before any signature is
-// verified, so a 16384-bit RSA key costs nothing.
-func checkKeyType(key ssh.PublicKey) error {
-	switch key.Type() {
-	case ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519,
-		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKECDSA256:
-		return nil
-	case ssh.KeyAlgoRSA:
-		ck, ok := key.(ssh.CryptoPublicKey)
-		if !ok {
-			return errors.New("sshserver: unreadable rsa key")
-		}
-		rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey)
-		if !ok {
-			return errors.New("sshserver: unreadable rsa key")
-		}
-		if n := rk.N.BitLen(); n < 2048 || n > 8192 {
-			return fmt.Errorf("sshserver: rsa key of %d bits refused (2048-8192 allowed)", n)
-		}
-		return nil
-	default:
-		return fmt.Errorf("sshserver: key type %s refused", key.Type())
-	}
 }
 
 // account returns the account named in a connection's permissions.
