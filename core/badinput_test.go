@@ -256,9 +256,27 @@ func TestChannelsAndSubsystemsRefused(t *testing.T) {
 			t.Errorf("%s: err %v, want a rejection", typ, err)
 		}
 	}
-	// 10k rejected opens do not hurt the connection.
-	for range 10000 {
-		cl.OpenChannel("direct-tcpip", nil)
+	// 10k rejected opens do not hurt the connection, and every one of
+	// them is refused as prohibited, the first as the last.
+	refused := 0
+	for i := range 10000 {
+		ch, _, err := cl.OpenChannel("direct-tcpip", nil)
+		var oce *ssh.OpenChannelError
+		switch {
+		case err == nil:
+			ch.Close()
+			t.Errorf("direct-tcpip open %d accepted", i)
+		case !errors.As(err, &oce) || oce.Reason != ssh.Prohibited:
+			t.Errorf("direct-tcpip open %d: %v, want a rejection as prohibited", i, err)
+		default:
+			refused++
+		}
+		if t.Failed() {
+			break
+		}
+	}
+	if refused != 10000 {
+		t.Fatalf("%d of 10000 direct-tcpip opens refused", refused)
 	}
 	sess, err := cl.NewSession()
 	if err != nil {
