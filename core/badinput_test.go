@@ -175,6 +175,31 @@ func TestBadInputFromSSHUsers(t *testing.T) {
 	}
 }
 
+// TestHugeCommandFromOpenSSH: a 300 KiB command is longer than an SSH
+// packet may be, so the edge cannot read it; the real OpenSSH client is
+// told so in a sentence (even at LogLevel ERROR) and exits non-zero,
+// instead of dying with "Broken pipe".
+func TestHugeCommandFromOpenSSH(t *testing.T) {
+	_, port := backend(t)
+	edge := newEdge(t, nil)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	// Linux caps one argument at 128 KiB: three of 100 KiB.
+	arg := strings.Repeat("x", 100<<10)
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", arg, arg, arg)
+	code := s.Wait(20 * time.Second)
+	if code <= 0 {
+		t.Fatalf("exit status %d, want a failure; stderr %q", code, s.Stderr)
+	}
+	stderr := s.Stderr.String()
+	if want := "sshgress: your ssh client sent a message of "; !strings.Contains(stderr, want) ||
+		!strings.Contains(stderr, "this server accepts commands of at most 4096 bytes, so shorten it.") {
+		t.Errorf("stderr %q lacks the edge's sentence", stderr)
+	}
+	if strings.Contains(stderr, "Broken pipe") {
+		t.Errorf("stderr %q: the connection broke instead of closing", stderr)
+	}
+}
+
 // TestNormalisedNamesRouteIdentically binds names written in odd ways.
 func TestNormalisedNamesRouteIdentically(t *testing.T) {
 	_, port := backend(t)

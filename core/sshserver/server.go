@@ -171,12 +171,26 @@ func New(cfg Config) (*Server, error) {
 		},
 		PublicKeyCallback: s.checkKey,
 		BannerCallback:    s.authBanner,
-		MaxAuthTries:      6,
-		ServerVersion:     "SSH-2.0-sshgress",
+		// x/crypto's patched copy: a packet over 256 KiB (from OpenSSH,
+		// almost always a long command) gets this sentence in a
+		// disconnect message instead of a reset.
+		PacketTooLargeMessage: s.packetTooLarge,
+		MaxAuthTries:          6,
+		ServerVersion:         "SSH-2.0-sshgress",
 	}
 	sc.AddHostKey(cfg.HostKey)
 	s.sshCfg = sc
 	return s, nil
+}
+
+// packetTooLarge is what a client that sent a packet longer than an SSH
+// packet may be (256 KiB, as in OpenSSH's sshd) reads before the edge
+// closes the connection. OpenSSH prints it at LogLevel ERROR and above,
+// and exits with status 255.
+func (s *Server) packetTooLarge(length uint32) string {
+	s.log.Info("ssh client sent a packet over 256 KiB; disconnecting it", "bytes", length)
+	return fmt.Sprintf("sshgress: your ssh client sent a message of %d bytes, more than the 256 KiB an SSH message may carry; "+
+		"if it was your command, this server accepts commands of at most %d bytes, so shorten it.", length, s.cfg.Commands.MaxExecBytes())
 }
 
 // account returns the account named in a connection's permissions.
