@@ -3,12 +3,16 @@ package core_test
 import (
 	"context"
 	"crypto/tls"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/sshgress/sshgress/core/cryptopolicy"
 	"github.com/sshgress/sshgress/core/internal/e2e"
@@ -138,5 +142,64 @@ func TestTestsslFindsNoCBC(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("testssl report:\n%s", report)
+	}
+}
+
+// TestPuTTYConnects: PuTTY's plink (Debian's putty-tools; 0.78, the
+// oldest PuTTY the default algorithms serve) opens a tunnel with the
+// default config.
+func TestPuTTYConnects(t *testing.T) {
+	plink := e2e.RequireTool(t, "plink", "putty-tools")
+	puttygen := e2e.RequireTool(t, "puttygen", "putty-tools")
+	_, port := backend(t)
+	edge := newEdge(t, nil)
+	dir := t.TempDir()
+	key := e2e.NewKey(t, dir, "id")
+	ppk := filepath.Join(dir, "id.ppk")
+	if out, err := exec.Command(puttygen, key.Path, "-O", "private", "-o", ppk).CombinedOutput(); err != nil {
+		t.Fatalf("puttygen: %v\n%s", err, out)
+	}
+	hostKey, err := os.ReadFile(edge.Cfg.HostKeyPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey(hostKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(plink, "-ssh", "-batch", "-P", edge.SSHPort, "-i", ppk,
+		"-hostkey", ssh.FingerprintSHA256(signer.PublicKey()),
+		"-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	s := &e2e.SSH{Cmd: cmd, Stdout: &e2e.SyncBuffer{}, Stderr: &e2e.SyncBuffer{}}
+	cmd.Stdout, cmd.Stderr = s.Stdout, s.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	defer func() { cmd.Process.Kill(); <-exited }()
+	deadline := time.Now().Add(15 * time.Second)
+	url := ""
+	for url == "" {
+		if m := regexp.MustCompile(`Forwarding\s+(\S+)`).FindStringSubmatch(s.Stdout.String()); m != nil {
+			url = m[1]
+			break
+		}
+		select {
+		case <-exited:
+			t.Fatalf("plink exited before the banner:\nstdout:\n%s\nstderr:\n%s", s.Stdout, s.Stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no banner from plink within 15s:\nstdout:\n%s\nstderr:\n%s", s.Stdout, s.Stderr)
+		}
+	}
+	if st, body := edge.Get(t, url+"/putty"); st != 200 || body != "hello from /putty" {
+		t.Errorf("GET through PuTTY's tunnel: %d %q", st, body)
 	}
 }
