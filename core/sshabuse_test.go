@@ -1,13 +1,14 @@
 package core_test
 
 import (
+	"bufio"
+	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/internal/e2e"
@@ -73,50 +74,70 @@ func TestHalfOpenHandshakes(t *testing.T) {
 	}
 }
 
-// TestFailedLoginsPenalised: a source that keeps failing to log in is
-// refused for a while; other sources are not.
+// TestFailedLoginsPenalised: real failed logins (OpenSSH with an unknown
+// key) from one source put it in the penalty box: its next connections
+// are closed before the edge sends its version line, for at least the
+// configured penalty, while another source still gets the version line
+// and a full login attempt.
 func TestFailedLoginsPenalised(t *testing.T) {
+	const failures, penalty = 5, 3 * time.Second
 	edge := newEdge(t, func(c *config.Config) {
 		c.Accounts = []config.Account{{Name: "ann", Keys: []string{e2e.NewKey(t, t.TempDir(), "ann").AuthorizedKey}}}
+		c.Limits.FailuresBeforePenalty = failures
+		c.Limits.PenaltyWindow = penalty
 	})
 	stranger := e2e.NewKey(t, t.TempDir(), "stranger")
-	login := func(src string, key *e2e.Key) error {
+	login := func(src string) string {
+		cmd := exec.Command("ssh", append(edge.SSHArgs(stranger), "-b", src, "v2@127.0.0.1", "http")...)
+		out, err := runBounded(t, cmd, 20*time.Second)
+		if err == nil {
+			t.Fatalf("unknown key logged in from %s:\n%s", src, out)
+		}
+		return out
+	}
+	// versionLine connects from src and returns what the edge sends first:
+	// its version line, or "" if it closes the connection without a byte.
+	versionLine := func(src string) string {
 		nc := dialFrom(t, src, edge.SSHAddr().String())
 		defer nc.Close()
 		nc.SetDeadline(time.Now().Add(5 * time.Second))
-		c, _, _, err := ssh.NewClientConn(nc, edge.SSHAddr().String(), &ssh.ClientConfig{
-			User: "v2", Auth: []ssh.AuthMethod{ssh.PublicKeys(key.Signer)},
-			HostKeyCallback: ssh.InsecureIgnoreHostKey(),
-		})
-		if c != nil {
-			c.Close()
+		line, err := bufio.NewReader(nc).ReadString('\n')
+		if err != nil && err != io.EOF {
+			t.Fatalf("read from the edge, from %s: %v", src, err)
 		}
-		return err
+		return line
 	}
-	for i := range 20 {
-		if err := login("127.0.0.20", stranger); err == nil {
-			t.Fatalf("attempt %d: unknown key logged in", i)
+	var start time.Time
+	for i := range failures {
+		if i == failures-1 {
+			// The penalty starts once the edge has counted this failure.
+			start = time.Now()
+		}
+		if out := login("127.0.0.20"); !strings.Contains(out, "Permission denied (publickey)") {
+			t.Fatalf("attempt %d was not a refused login:\n%s", i, out)
 		}
 	}
-	start := time.Now()
-	err := login("127.0.0.20", stranger)
-	if err == nil {
-		t.Fatal("penalised source logged in")
+	if got := versionLine("127.0.0.20"); got != "" {
+		t.Errorf("penalised source got %q, want the connection closed before the version line", got)
 	}
-	if d := time.Since(start); d > time.Second {
-		t.Errorf("penalised source took %s to be refused; want an immediate close", d)
+	if out := login("127.0.0.20"); strings.Contains(out, "Permission denied") {
+		t.Errorf("penalised source reached authentication:\n%s", out)
 	}
-	// Another source is unaffected (it fails only because its key is unknown,
-	// after a full handshake, not because it is refused at connect).
-	if err := login("127.0.0.21", stranger); err == nil {
-		t.Fatal("unknown key logged in")
-	} else if _, ok := err.(*ssh.ServerAuthError); !ok && !isAuthFailure(err) {
-		t.Errorf("other source was refused before authentication: %v", err)
+	if got := versionLine("127.0.0.21"); !strings.HasPrefix(got, "SSH-2.0-sshgress") {
+		t.Errorf("other source got %q, want the edge's version line", got)
+	}
+	if out := login("127.0.0.21"); !strings.Contains(out, "Permission denied (publickey)") {
+		t.Errorf("other source did not reach authentication:\n%s", out)
+	}
+	// The penalty ends, and not before its length has passed.
+	deadline := time.Now().Add(penalty + 15*time.Second)
+	for versionLine("127.0.0.20") == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("penalised source still refused %s after its penalty of %s", time.Since(start), penalty)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if waited := time.Since(start); waited < penalty {
+		t.Errorf("penalised source admitted again after %s, before its penalty of %s", waited, penalty)
 	}
 }
-
-func isAuthFailure(err error) bool {
-	return err != nil && (contains(err.Error(), "unable to authenticate") || contains(err.Error(), "no supported methods remain"))
-}
-
-func contains(s, sub string) bool { return strings.Contains(s, sub) }

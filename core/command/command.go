@@ -226,6 +226,9 @@ func validName(s string) bool {
 	return true
 }
 
+// MaxExecBytes is the longest exec string Parse accepts, in bytes.
+func (s *Set) MaxExecBytes() int { return s.maxExec }
+
 // Commands returns the enabled commands sorted by name. The result is a
 // copy; changing it does not change the Set.
 func (s *Set) Commands() []Command {

@@ -18,6 +18,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sshgress/sshgress/core/cryptopolicy"
 )
 
 // Config is the whole configuration of one edge node. Load returns it
@@ -119,12 +121,24 @@ type SSH struct {
 	// forwards after this long. Default 60s.
 	IdleNoForward time.Duration `koanf:"idle_no_forward"`
 
-	// Ciphers are the SSH ciphers offered, in order of preference.
-	// Default aes128-gcm@openssh.com, aes256-gcm@openssh.com, aes128-ctr,
-	// aes192-ctr, aes256-ctr: chacha20-poly1305@openssh.com may be added
-	// (clients prefer it, and it costs the edge twice the CPU: see
-	// docs/performance.md); nothing else is accepted (no CBC, no arcfour).
+	// KeyExchanges are the SSH key exchange algorithms offered, in order
+	// of preference; the list replaces the default, it does not add to
+	// it. Default and allowed names: cryptopolicy.KeyExchanges (no
+	// NIST-curve exchange unless listed here, no SHA-1 ever).
+	KeyExchanges []string `koanf:"key_exchanges"`
+
+	// Ciphers are the SSH ciphers offered, in order of preference; the
+	// list replaces the default. Default and allowed names:
+	// cryptopolicy.Ciphers (AES-GCM only unless listed here, no CBC or
+	// RC4 ever).
 	Ciphers []string `koanf:"ciphers"`
+
+	// MACs are the SSH MAC algorithms offered, in order of preference
+	// (used only with AES-CTR; AES-GCM and chacha20-poly1305 carry their
+	// own); the list replaces the default. Default and allowed names:
+	// cryptopolicy.MACs (encrypt-then-MAC SHA-2 unless listed here, no
+	// SHA-1 ever).
+	MACs []string `koanf:"macs"`
 }
 
 // HTTP configures the public HTTP listener and its proxy.
@@ -386,31 +400,6 @@ func publicPort(explicit int, addr string) int {
 // defaultHostKeyName is the host key's file name inside DataDir.
 const defaultHostKeyName = "ssh_host_ed25519_key"
 
-// allowedCiphers are the SSH ciphers an operator may choose from, in the
-// default order of preference.
-var allowedCiphers = []string{
-	"aes128-gcm@openssh.com",
-	"aes256-gcm@openssh.com",
-	"chacha20-poly1305@openssh.com",
-	"aes128-ctr",
-	"aes192-ctr",
-	"aes256-ctr",
-}
-
-// defaultCiphers are AES-GCM only. The client's order decides, and
-// OpenSSH's is chacha20-poly1305, aes128-ctr, aes192-ctr, aes256-ctr,
-// aes128-gcm: offering chacha20 gets chacha20 (Go has no assembly for it),
-// and offering AES-CTR gets AES-CTR with a separate HMAC-SHA2 pass. Both
-// cost the edge far more per byte than AES-GCM (docs/performance.md:
-// 100 MiB download 183 MB/s chacha20, 304 MB/s aes128-ctr, 435 MB/s
-// aes128-gcm). Every OpenSSH since 6.2 (2013) and PuTTY since 0.76 speaks
-// AES-GCM; operators who must serve older clients add aes128-ctr or
-// chacha20 back in config.
-var defaultCiphers = []string{
-	"aes128-gcm@openssh.com",
-	"aes256-gcm@openssh.com",
-}
-
 // Defaults returns a fresh copy of the built-in configuration, with DataDir
 // derived from this process's environment. SSH.PublicHost is empty here;
 // Load sets it to the final Domain when nothing else sets it.
@@ -433,7 +422,9 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			CommandWait:       300 * time.Millisecond,
 			ExecWait:          10 * time.Second,
 			IdleNoForward:     60 * time.Second,
-			Ciphers:           append([]string(nil), defaultCiphers...),
+			KeyExchanges:      cryptopolicy.KeyExchanges.Defaults(),
+			Ciphers:           cryptopolicy.Ciphers.Defaults(),
+			MACs:              cryptopolicy.MACs.Defaults(),
 		},
 		HTTP: HTTP{
 			Addr:                "127.0.0.1:8080",

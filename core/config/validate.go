@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/sshgress/sshgress/core/cryptopolicy"
 )
 
 // Name formats accepted for accounts and plugins.
@@ -54,14 +56,9 @@ func (c *Config) normaliseAndValidate() error {
 	v.positive("ssh.command_wait", c.SSH.CommandWait)
 	v.positive("ssh.exec_wait", c.SSH.ExecWait)
 	v.positive("ssh.idle_no_forward", c.SSH.IdleNoForward)
-	if len(c.SSH.Ciphers) == 0 {
-		v.add("ssh.ciphers", errors.New("must list at least one cipher"))
-	}
-	for _, name := range c.SSH.Ciphers {
-		if !slices.Contains(allowedCiphers, name) {
-			v.add("ssh.ciphers", fmt.Errorf("%q is not allowed (choose from %s)", name, strings.Join(allowedCiphers, ", ")))
-		}
-	}
+	v.each("ssh.key_exchanges", cryptopolicy.KeyExchanges.Check(c.SSH.KeyExchanges))
+	v.each("ssh.ciphers", cryptopolicy.Ciphers.Check(c.SSH.Ciphers))
+	v.each("ssh.macs", cryptopolicy.MACs.Check(c.SSH.MACs))
 
 	if c.HTTP.Addr == "" {
 		v.add("http.addr", errors.New("must not be empty: the edge needs an HTTP listener"))
@@ -289,6 +286,18 @@ type validator struct{ errs []error }
 
 func (v *validator) add(key string, err error) {
 	v.errs = append(v.errs, fmt.Errorf("config: %s: %w", key, err))
+}
+
+// each adds every error err joins (errors.Join), each under key; nil adds
+// nothing.
+func (v *validator) each(key string, err error) {
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			v.add(key, e)
+		}
+	} else if err != nil {
+		v.add(key, err)
+	}
 }
 
 func (v *validator) err() error { return errors.Join(v.errs...) }

@@ -15,7 +15,6 @@ package sshserver
 
 import (
 	"context"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/command"
+	"github.com/sshgress/sshgress/core/cryptopolicy"
 )
 
 // Config configures a Server. Durations and limits left zero take the
@@ -51,9 +51,9 @@ type Config struct {
 	Types map[string]EndpointType
 	// PublicHost is the host users type in ssh commands, for messages.
 	PublicHost string
-	// Ciphers offered, in the server's preference order. Default: AES-GCM
-	// first, then chacha20-poly1305 and AES-CTR.
-	Ciphers []string
+	// KeyExchanges, Ciphers and MACs are the SSH algorithms offered, in
+	// order of preference. Default: cryptopolicy's defaults for each.
+	KeyExchanges, Ciphers, MACs []string
 	// HandshakeTimeout bounds the handshake and authentication. Default 30s.
 	HandshakeTimeout time.Duration
 	// KeepaliveInterval is how often the server checks the client is alive.
@@ -102,8 +102,14 @@ func (c *Config) setDefaults() {
 	def(&c.IdleNoForward, 60*time.Second)
 	def(&c.DialTimeout, 10*time.Second)
 	defInt(&c.MaxForwards, 10)
+	if len(c.KeyExchanges) == 0 {
+		c.KeyExchanges = cryptopolicy.KeyExchanges.Defaults()
+	}
 	if len(c.Ciphers) == 0 {
-		c.Ciphers = DefaultCiphers
+		c.Ciphers = cryptopolicy.Ciphers.Defaults()
+	}
+	if len(c.MACs) == 0 {
+		c.MACs = cryptopolicy.MACs.Defaults()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -113,25 +119,6 @@ func (c *Config) setDefaults() {
 		c.PublicHost = "the edge"
 	}
 }
-
-// DefaultCiphers is the default cipher list: AES-GCM only. The client's
-// order decides, and OpenSSH prefers chacha20-poly1305 and then AES-CTR
-// over AES-GCM; Go runs chacha20 without assembly and AES-CTR with a
-// separate HMAC pass, so offering either makes every OpenSSH client pick a
-// slower cipher (docs/performance.md has the measured effect). Operators
-// may add them back in config for old clients.
-var DefaultCiphers = []string{ssh.CipherAES128GCM, ssh.CipherAES256GCM}
-
-// Pinned algorithm lists: no SHA-1 key exchange or MAC. Strict key exchange
-// (the Terrapin countermeasure) is negotiated by x/crypto automatically.
-var (
-	kexAlgorithms = []string{
-		ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeCurve25519,
-		ssh.KeyExchangeECDHP256, ssh.KeyExchangeECDHP384, ssh.KeyExchangeECDHP521,
-		ssh.KeyExchangeDH16SHA512,
-	}
-	macAlgorithms = []string{ssh.HMACSHA256ETM, ssh.HMACSHA512ETM, ssh.HMACSHA256, ssh.HMACSHA512}
-)
 
 // Server accepts SSH connections and turns their forwards into endpoints.
 type Server struct {
@@ -178,67 +165,32 @@ func New(cfg Config) (*Server, error) {
 	}
 	sc := &ssh.ServerConfig{
 		Config: ssh.Config{
-			KeyExchanges: kexAlgorithms,
+			KeyExchanges: cfg.KeyExchanges,
 			Ciphers:      cfg.Ciphers,
-			MACs:         macAlgorithms,
+			MACs:         cfg.MACs,
 		},
 		PublicKeyCallback: s.checkKey,
-		MaxAuthTries:      6,
-		ServerVersion:     "SSH-2.0-sshgress",
+		BannerCallback:    s.authBanner,
+		// x/crypto's patched copy: a packet over 256 KiB (from OpenSSH,
+		// almost always a long command) gets this sentence in a
+		// disconnect message instead of a reset.
+		PacketTooLargeMessage: s.packetTooLarge,
+		MaxAuthTries:          6,
+		ServerVersion:         "SSH-2.0-sshgress",
 	}
 	sc.AddHostKey(cfg.HostKey)
 	s.sshCfg = sc
 	return s, nil
 }
 
-// checkKey decides whether key may log in and as which account. x/crypto
-// binds the returned Permissions to this exact key: whatever keys a client
-// offers, the connection's identity is the key it proved it holds.
-func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
-	if err := checkKeyType(key); err != nil {
-		return nil, err
-	}
-	var name string
-	if s.cfg.Accounts != nil && s.cfg.Accounts.Len() > 0 {
-		a := s.cfg.Accounts.ByKey(key)
-		if a == nil {
-			return nil, errors.New("sshserver: unknown public key")
-		}
-		name = a.Name
-	} else if s.cfg.AllowAnonymous {
-		name = account.Anonymous().Name
-	} else {
-		return nil, errors.New("sshserver: no accounts")
-	}
-	return &ssh.Permissions{Extensions: map[string]string{
-		extAccount:     name,
-		extFingerprint: ssh.FingerprintSHA256(key),
-	}}, nil
-}
-
-// checkKeyType refuses weak and oversized keys before any signature is
-// verified, so a 16384-bit RSA key costs nothing.
-func checkKeyType(key ssh.PublicKey) error {
-	switch key.Type() {
-	case ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519,
-		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKECDSA256:
-		return nil
-	case ssh.KeyAlgoRSA:
-		ck, ok := key.(ssh.CryptoPublicKey)
-		if !ok {
-			return errors.New("sshserver: unreadable rsa key")
-		}
-		rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey)
-		if !ok {
-			return errors.New("sshserver: unreadable rsa key")
-		}
-		if n := rk.N.BitLen(); n < 2048 || n > 8192 {
-			return fmt.Errorf("sshserver: rsa key of %d bits refused (2048-8192 allowed)", n)
-		}
-		return nil
-	default:
-		return fmt.Errorf("sshserver: key type %s refused", key.Type())
-	}
+// packetTooLarge is what a client that sent a packet longer than an SSH
+// packet may be (256 KiB, as in OpenSSH's sshd) reads before the edge
+// closes the connection. OpenSSH prints it at LogLevel ERROR and above,
+// and exits with status 255.
+func (s *Server) packetTooLarge(length uint32) string {
+	s.log.Info("ssh client sent a packet over 256 KiB; disconnecting it", "bytes", length)
+	return fmt.Sprintf("sshgress: your ssh client sent a message of %d bytes, more than the 256 KiB an SSH message may carry; "+
+		"if it was your command, this server accepts commands of at most %d bytes, so shorten it.", length, s.cfg.Commands.MaxExecBytes())
 }
 
 // account returns the account named in a connection's permissions.

@@ -33,6 +33,7 @@ import (
 
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/certs"
+	"github.com/sshgress/sshgress/core/cryptopolicy"
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/sshserver"
 	"github.com/sshgress/sshgress/core/tcpedge"
@@ -120,8 +121,9 @@ func New(opts Options) *Edge {
 		routes: route.NewTable[*endpoint](),
 	}
 	e.tlsCfg = &tls.Config{
-		MinVersion: tls.VersionTLS12,
-		NextProtos: opts.Certs.NextProtos(),
+		MinVersion:   tls.VersionTLS12,
+		CipherSuites: cryptopolicy.TLS12CipherSuites,
+		NextProtos:   opts.Certs.NextProtos(),
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			name, err := route.Normalize(hello.ServerName)
 			if err != nil {

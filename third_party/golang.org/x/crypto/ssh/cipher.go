@@ -38,6 +38,37 @@ const (
 	maxPacket = 256 * 1024
 )
 
+// PacketTooLargeError is returned for an incoming packet longer than
+// maxPacket. Its bytes, if there are at most maxDiscard of them, have been
+// read and dropped unauthenticated, so nothing more may be read from the
+// connection; but the peer's write of it has completed, and a disconnect
+// message sent now reaches the peer instead of a reset (sshgress patch).
+type PacketTooLargeError struct {
+	// Length is the packet length the peer announced, in bytes.
+	Length uint32
+}
+
+func (e *PacketTooLargeError) Error() string {
+	return fmt.Sprintf("ssh: invalid packet length, packet too large (%d bytes, at most %d)", e.Length, maxPacket)
+}
+
+// maxDiscard bounds the bytes of a too-large packet read and dropped
+// (sshgress patch): a command line fits (Linux allows at most 6 MiB of
+// arguments), and the reader holds no more than a copy buffer for it.
+const maxDiscard = 8 << 20
+
+// discardTooLarge drops the rest bytes of a too-large packet from r, if
+// there are at most maxDiscard, and returns its PacketTooLargeError
+// (sshgress patch).
+func discardTooLarge(r io.Reader, length uint32, rest uint64) error {
+	if rest <= maxDiscard {
+		if _, err := io.CopyN(io.Discard, r, int64(rest)); err != nil {
+			return err
+		}
+	}
+	return &PacketTooLargeError{Length: length}
+}
+
 // noneCipher implements cipher.Stream and provides no encryption. It is used
 // by the transport before the first key-exchange.
 type noneCipher struct{}
@@ -187,7 +218,7 @@ func (s *streamPacketCipher) readCipherPacket(seqNum uint32, r io.Reader) ([]byt
 	}
 
 	if length > maxPacket {
-		return nil, errors.New("ssh: invalid packet length, packet too large")
+		return nil, discardTooLarge(r, length, uint64(length)-1+uint64(macSize))
 	}
 
 	// the maxPacket check above ensures that length-1+macSize
@@ -418,7 +449,7 @@ func (c *gcmCipher) readPacketInto(seqNum uint32, r io.Reader, owned bool) (_ []
 	}
 	length := binary.BigEndian.Uint32(c.prefix[:])
 	if length > maxPacket {
-		return nil, nil, errors.New("ssh: max packet length exceeded")
+		return nil, nil, discardTooLarge(r, length, uint64(length)+gcmTagSize)
 	}
 
 	n := int(length + gcmTagSize)
@@ -821,7 +852,7 @@ func (c *chacha20Poly1305Cipher) readCipherPacket(seqNum uint32, r io.Reader) ([
 
 	length := binary.BigEndian.Uint32(lenBytes[:])
 	if length > maxPacket {
-		return nil, errors.New("ssh: invalid packet length, packet too large")
+		return nil, discardTooLarge(r, length, uint64(length)+poly1305.TagSize)
 	}
 
 	contentEnd := 4 + length

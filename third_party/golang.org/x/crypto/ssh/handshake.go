@@ -75,6 +75,10 @@ type handshakeTransport struct {
 	// we accept these key types from the server as host key.
 	hostKeyAlgorithms []string
 
+	// packetTooLargeMessage is ServerConfig.PacketTooLargeMessage if we are
+	// the server (sshgress patch).
+	packetTooLargeMessage func(length uint32) string
+
 	// On read error, incoming is closed, and readError is set.
 	incoming  chan ownedPacket
 	readError error
@@ -177,6 +181,7 @@ func newServerTransport(conn keyingTransport, clientVersion, serverVersion []byt
 	t := newHandshakeTransport(conn, &config.Config, clientVersion, serverVersion)
 	t.hostKeys = config.hostKeys
 	t.publicKeyAuthAlgorithms = config.PublicKeyAuthAlgorithms
+	t.packetTooLargeMessage = config.PacketTooLargeMessage
 	go t.readLoop()
 	go t.kexLoop()
 	return t
@@ -258,6 +263,7 @@ func (t *handshakeTransport) readLoop() {
 		p, pb, err := t.readOnePacketOwned(first)
 		first = false
 		if err != nil {
+			t.sayPacketTooLarge(err)
 			t.readError = err
 			close(t.incoming)
 			break
@@ -278,6 +284,25 @@ func (t *handshakeTransport) readLoop() {
 	close(t.startKex)
 
 	// Don't close t.requestKex; it's also written to from writePacket.
+}
+
+// sayPacketTooLarge sends the server's PacketTooLargeMessage in a
+// disconnect message when err is a PacketTooLargeError, unless a key
+// exchange is under way (sshgress patch).
+func (t *handshakeTransport) sayPacketTooLarge(err error) {
+	var tooLarge *PacketTooLargeError
+	if t.packetTooLargeMessage == nil || !errors.As(err, &tooLarge) {
+		return
+	}
+	msg := t.packetTooLargeMessage(tooLarge.Length)
+	if msg == "" {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.writeError == nil && t.sentInitMsg == nil {
+		t.pushPacket(Marshal(&disconnectMsg{Reason: 2, Message: msg}))
+	}
 }
 
 func (t *handshakeTransport) pushPacket(p []byte) error {

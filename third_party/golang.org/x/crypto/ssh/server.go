@@ -271,6 +271,12 @@ type ServerConfig struct {
 	// the client after key exchange completed but before authentication.
 	BannerCallback func(conn ConnMetadata) string
 
+	// PacketTooLargeMessage, if set, is called when the client sends a
+	// packet longer than the 256 KiB limit, with the length it announced;
+	// the string it returns goes to the client in a disconnect message
+	// (protocol error) before the connection closes (sshgress patch).
+	PacketTooLargeMessage func(length uint32) string
+
 	// GSSAPIWithMICConfig includes gssapi server and callback, which if both non-nil, is used
 	// when gssapi-with-mic authentication is selected (RFC 4462 section 3).
 	GSSAPIWithMICConfig *GSSAPIWithMICConfig

@@ -1,0 +1,116 @@
+package sshserver
+
+import (
+	"crypto/rsa"
+	"errors"
+	"fmt"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/sshgress/sshgress/core/account"
+)
+
+// The RSA key sizes accepted, in bits: below 2048 is breakable, above 8192
+// only makes every signature check expensive.
+const (
+	minRSABits = 2048
+	maxRSABits = 8192
+)
+
+// keyRule says in words which keys checkKeyType accepts.
+var keyRule = fmt.Sprintf("ed25519 or ECDSA (also on a security key), or RSA of %d to %d bits", minRSABits, maxRSABits)
+
+// makeKeyHint is the command that makes a key the edge accepts.
+const makeKeyHint = "ssh-keygen -t ed25519"
+
+// authBanner is sent to every client before it authenticates
+// (SSH_MSG_USERAUTH_BANNER): a client with no usable key otherwise learns
+// only "Permission denied (publickey)". OpenSSH prints it on stderr unless
+// LogLevel is QUIET, FATAL or ERROR.
+func (s *Server) authBanner(ssh.ConnMetadata) string {
+	msg := "sshgress: this edge logs you in with an SSH key: " + keyRule + ".\n" +
+		"No such key yet? Make one with: " + makeKeyHint + "\n"
+	if s.anonymous() {
+		return msg + "Any such key is accepted here: this edge has no accounts and takes connections from its own machine only.\n"
+	}
+	return msg + "Then send your public key (the .pub file, e.g. ~/.ssh/id_ed25519.pub; never the private key) to the operator of this edge, who adds it to your account (accounts[].keys in the edge's config).\n"
+}
+
+// anonymous reports whether any acceptable key logs in, as the local
+// account: no accounts are configured and the edge allows it.
+func (s *Server) anonymous() bool {
+	return (s.cfg.Accounts == nil || s.cfg.Accounts.Len() == 0) && s.cfg.AllowAnonymous
+}
+
+// checkKey decides whether key may log in and as which account. x/crypto
+// binds the returned Permissions to this exact key: whatever keys a client
+// offers, the connection's identity is the key it proved it holds. A
+// refusal carries a banner that tells the user why, and is logged with
+// the key's fingerprint (never more of the key).
+func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+	fp := ssh.FingerprintSHA256(key)
+	if err := checkKeyType(key); err != nil {
+		s.log.Info("ssh key refused", "remote", meta.RemoteAddr().String(), "user", meta.User(), "key", fp, "type", key.Type(), "reason", err)
+		return nil, &ssh.BannerError{Err: err, Message: fmt.Sprintf(
+			"sshgress: your key %s is refused: %s; make an ed25519 key with: %s\n",
+			fp, userReason(err), makeKeyHint)}
+	}
+	var name string
+	switch {
+	case s.anonymous():
+		name = account.Anonymous().Name
+	case s.cfg.Accounts == nil || s.cfg.Accounts.Len() == 0:
+		return nil, errors.New("sshserver: no accounts")
+	default:
+		a := s.cfg.Accounts.ByKey(key)
+		if a == nil {
+			s.log.Info("ssh key refused", "remote", meta.RemoteAddr().String(), "user", meta.User(), "key", fp, "type", key.Type(), "reason", "not in any account")
+			return nil, &ssh.BannerError{Err: errors.New("sshserver: unknown public key"), Message: fmt.Sprintf(
+				"sshgress: your key %s is not in any account on this edge; send its .pub file to the edge's operator.\n", fp)}
+		}
+		name = a.Name
+	}
+	return &ssh.Permissions{Extensions: map[string]string{
+		extAccount:     name,
+		extFingerprint: fp,
+	}}, nil
+}
+
+// keyTypeError is checkKeyType's refusal; its reason is fit for the user.
+type keyTypeError struct{ reason string }
+
+func (e *keyTypeError) Error() string { return "sshserver: key refused: " + e.reason }
+
+// userReason is the part of a checkKeyType error meant for the user.
+func userReason(err error) string {
+	var kt *keyTypeError
+	if errors.As(err, &kt) {
+		return kt.reason
+	}
+	return "it cannot be used here"
+}
+
+// checkKeyType refuses weak and oversized keys before any signature is
+// verified, so a 16384-bit RSA key costs nothing.
+func checkKeyType(key ssh.PublicKey) error {
+	switch key.Type() {
+	case ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519,
+		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKECDSA256:
+		return nil
+	case ssh.KeyAlgoRSA:
+		ck, ok := key.(ssh.CryptoPublicKey)
+		if !ok {
+			return &keyTypeError{"the RSA key is unreadable"}
+		}
+		rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey)
+		if !ok {
+			return &keyTypeError{"the RSA key is unreadable"}
+		}
+		if n := rk.N.BitLen(); n < minRSABits || n > maxRSABits {
+			return &keyTypeError{fmt.Sprintf("an RSA key of %d bits (%d to %d allowed)", n, minRSABits, maxRSABits)}
+		}
+		return nil
+	default:
+		return &keyTypeError{fmt.Sprintf("key type %s is not accepted", key.Type())}
+	}
+}
