@@ -7,7 +7,7 @@
 // The defaults are what the audit tools pass without a fail or a warning
 // (ssh-audit against the SSH port, testssl.sh against the TLS port; both
 // run in core's tests) while the clients the edge supports still connect:
-// OpenSSH 7.4 and later, PuTTY 0.78 and later (0.76 and 0.77 lack AES-GCM:
+// OpenSSH 7.4 and later, PuTTY 0.76 and later (0.76 and 0.77 lack AES-GCM:
 // see Ciphers), current browsers and curl. SECURITY.md explains each
 // choice. Strict key exchange (the Terrapin countermeasure) is negotiated
 // by x/crypto whatever these lists say.
@@ -89,9 +89,9 @@ var KeyExchanges = Family{
 // chacha20 has no assembly and AES-CTR needs a separate HMAC pass, so
 // offering either makes every OpenSSH client cost the edge far more per
 // byte (docs/performance.md has the numbers). OpenSSH has AES-GCM since
-// 6.2, PuTTY since 0.78: an edge that must serve PuTTY 0.76 or 0.77 adds
-// chacha20-poly1305@openssh.com (or aes128-ctr) in config. No CBC or RC4
-// cipher is allowed.
+// 6.2, PuTTY since 0.78: sshserver offers PuTTY 0.76 and 0.77 alone
+// chacha20-poly1305 as well, found by their identification line. No CBC
+// or RC4 cipher is allowed.
 var Ciphers = Family{
 	Name: "cipher",
 	Default: []string{

@@ -124,7 +124,9 @@ func (c *Config) setDefaults() {
 type Server struct {
 	cfg    Config
 	sshCfg *ssh.ServerConfig
-	log    *slog.Logger
+	// sshCfgOldPuTTY is sshCfg for PuTTY before 0.78 (clientversion.go).
+	sshCfgOldPuTTY *ssh.ServerConfig
+	log            *slog.Logger
 
 	gate     *gate
 	channels *counter // forwarded channels open on the edge
@@ -180,6 +182,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	sc.AddHostKey(cfg.HostKey)
 	s.sshCfg = sc
+	s.sshCfgOldPuTTY = withChaCha20(sc)
 	return s, nil
 }
 
@@ -259,7 +262,19 @@ func (s *Server) Serve(l net.Listener) error {
 func (s *Server) handle(nc net.Conn, ip netip.Addr) {
 	defer s.recoverConn(nc)
 	nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	sc, chans, reqs, err := ssh.NewServerConn(nc, s.sshCfg)
+	version, vc, err := exchangeVersion(nc, s.sshCfg.ServerVersion)
+	var (
+		sc    *ssh.ServerConn
+		chans <-chan ssh.NewChannel
+		reqs  <-chan *ssh.Request
+	)
+	if err == nil {
+		cfg := s.sshCfg
+		if legacyPuTTY(version) {
+			cfg = s.sshCfgOldPuTTY
+		}
+		sc, chans, reqs, err = ssh.NewServerConn(vc, cfg)
+	}
 	s.gate.done(ip, err != nil)
 	if err != nil {
 		s.log.Debug("ssh handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
