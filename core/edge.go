@@ -11,11 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -318,7 +320,7 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 		Example: "ssh -R 80:localhost:3000 v2@{host} http",
 	}}
 	provided := e.plugins.EndpointTypes()
-	for _, typ := range sortedKeys(provided) {
+	for _, typ := range slices.Sorted(maps.Keys(provided)) {
 		cmds = append(cmds, endpointCommand(typ, provided[typ]))
 	}
 	if e.plugins != nil {
@@ -382,15 +384,6 @@ func endpointCommand(typ, plugin string) command.Command {
 		}
 	}
 	return command.Command{Name: typ, Summary: "Endpoint type provided by the " + plugin + " plugin"}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func isBundled(ms []sdk.Manifest, name string) bool {

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"regexp"
@@ -193,7 +194,7 @@ func (c *Config) validateAccounts(v *validator) {
 
 // validatePlugins checks plugin names and third-party settings.
 func (c *Config) validatePlugins(v *validator) {
-	for _, name := range sortedKeys(c.Plugins) {
+	for _, name := range slices.Sorted(maps.Keys(c.Plugins)) {
 		p := c.Plugins[name]
 		key := keyPlugins + "." + name
 		if !pluginNameRE.MatchString(name) {
@@ -324,14 +325,4 @@ func (v *validator) oneOf(key, val string, allowed ...string) {
 	if !slices.Contains(allowed, val) {
 		v.add(key, fmt.Errorf("%q: want one of %s", val, strings.Join(allowed, ", ")))
 	}
-}
-
-// sortedKeys returns m's keys in order, for stable error output.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

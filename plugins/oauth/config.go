@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -63,7 +64,7 @@ func parseSettings(section map[string]any, baseDomain string) (*settings, error)
 		idleTimeout: DefaultSessionIdleTimeout,
 		providers:   map[string]*provider{},
 	}
-	for _, k := range sortedKeys(section) {
+	for _, k := range slices.Sorted(maps.Keys(section)) {
 		v := section[k]
 		var err error
 		switch k {
@@ -111,7 +112,7 @@ func parseProviders(s *settings, v any) error {
 	if len(m) > maxProviders {
 		return fmt.Errorf("providers: %d providers, at most %d", len(m), maxProviders)
 	}
-	for _, name := range sortedKeys(m) {
+	for _, name := range slices.Sorted(maps.Keys(m)) {
 		key := "providers." + name
 		if !providerNameRE.MatchString(name) {
 			return fmt.Errorf("%s: the name must be lowercase letters, digits, '-' and '_'", key)
@@ -121,7 +122,7 @@ func parseProviders(s *settings, v any) error {
 			return fmt.Errorf("%s must be a map of settings, not %T", key, m[name])
 		}
 		pc := providerConfig{name: name}
-		for _, k := range sortedKeys(pm) {
+		for _, k := range slices.Sorted(maps.Keys(pm)) {
 			fk := key + "." + k
 			var err error
 			switch k {
@@ -194,15 +195,6 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func str(key string, v any) (string, error) {
