@@ -258,6 +258,12 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 		// verdict gets the 503 page once the call's deadline passes, never
 		// the upstream.
 		syscall.Kill(pids[0], syscall.SIGSTOP)
+		// A group stop takes effect only once a thread of the plugin is
+		// scheduled to take it; until then its other threads still answer
+		// (seen under load on 2 cores). Wait until every thread is stopped.
+		if !waitStopped(pids[0], 5*time.Second) {
+			t.Fatalf("round %d: the plugin's threads not all stopped 5s after SIGSTOP", round)
+		}
 		status, retryAfter, page, err := getWithAuth(client, url+"/load", "ann", fmt.Sprintf("stopped-%d", round))
 		syscall.Kill(pids[0], syscall.SIGKILL)
 		if err != nil {
@@ -305,6 +311,35 @@ func TestPluginKilledUnderLoad(t *testing.T) {
 
 // getWithAuth GETs url with basic credentials and returns the status, the
 // Retry-After header and up to 64 KiB of the body.
+// waitStopped reports whether every thread of process pid is in the
+// stopped state ('T') within d.
+func waitStopped(pid int, d time.Duration) bool {
+	dir := fmt.Sprintf("/proc/%d/task", pid)
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		tasks, err := os.ReadDir(dir)
+		if err != nil || len(tasks) == 0 {
+			continue
+		}
+		stopped := true
+		for _, task := range tasks {
+			st, err := os.ReadFile(filepath.Join(dir, task.Name(), "stat"))
+			i := strings.LastIndexByte(string(st), ')')
+			if err != nil || i < 0 {
+				stopped = false
+				break
+			}
+			if f := strings.Fields(string(st[i+1:])); len(f) == 0 || f[0] != "T" {
+				stopped = false
+				break
+			}
+		}
+		if stopped {
+			return true
+		}
+	}
+	return false
+}
+
 func getWithAuth(client *http.Client, url, user, pass string) (int, string, string, error) {
 	req, err := http.NewRequest("GET", url, nil)
 	if err != nil {
