@@ -12,7 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
 // idleTunnels holds many Go SSH connections to one edge, each with one

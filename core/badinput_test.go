@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/internal/e2e"

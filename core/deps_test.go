@@ -1,10 +1,14 @@
 package core_test
 
 import (
-	"os/exec"
+	"debug/buildinfo"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/third_party/xcryptossh"
 )
 
 // minimumVersions are the lowest releases with fixes the edge relies on.
@@ -16,18 +20,38 @@ var minimumVersions = map[string]string{
 	"golang.org/x/net": "v0.23.0",
 }
 
-// TestSecurityFloors fails when go.mod selects a module older than a
-// release with known security fixes.
+// TestSecurityFloors fails when the edge binary the suite runs (built
+// from go.mod's build list by e2e.SharedBinary) contains a module older
+// than a release with known security fixes, or a replaced one (whose
+// version then says nothing of the code built). The modules are read from
+// the binary itself: a test binary records none. The ssh package is the
+// patched copy in third_party/xcryptossh: the x/crypto release it was
+// copied from must clear the x/crypto floor too (third_party's tests hold
+// it equal to the x/crypto version go.mod requires).
 func TestSecurityFloors(t *testing.T) {
+	bin := e2e.SharedBinary(t)
+	info, err := buildinfo.ReadFile(bin)
+	if err != nil {
+		t.Fatalf("read the build information of %s: %v", bin, err)
+	}
+	built := map[string]*debug.Module{}
+	for _, m := range info.Deps {
+		built[m.Path] = m
+	}
 	for mod, floor := range minimumVersions {
-		out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", mod).Output()
-		if err != nil {
-			t.Fatalf("go list -m %s: %v", mod, err)
+		m := built[mod]
+		switch {
+		case m == nil:
+			t.Errorf("%s is not built into the edge binary, so its floor %s cannot be checked (drop it from minimumVersions if it is no longer a dependency)", mod, floor)
+		case m.Replace != nil:
+			t.Errorf("%s %s is replaced by %s %s: the version built is not a release, so its floor %s cannot be checked",
+				mod, m.Version, m.Replace.Path, m.Replace.Version, floor)
+		case compareSemver(m.Version, floor) < 0:
+			t.Errorf("%s is %s; it must be at least %s (security fixes)", mod, m.Version, floor)
 		}
-		got := strings.TrimSpace(string(out))
-		if compareSemver(got, floor) < 0 {
-			t.Errorf("%s is %s; it must be at least %s (security fixes)", mod, got, floor)
-		}
+	}
+	if floor := minimumVersions["golang.org/x/crypto"]; compareSemver(xcryptossh.Upstream, floor) < 0 {
+		t.Errorf("third_party/xcryptossh is a copy of x/crypto %s; it must be at least %s (security fixes)", xcryptossh.Upstream, floor)
 	}
 }
 

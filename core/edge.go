@@ -22,7 +22,7 @@ import (
 	"strconv"
 	"sync"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/certs"

@@ -17,7 +17,7 @@ import (
 	"strings"
 
 	"github.com/sshgress/sshgress/core/route/dnsname"
-	"golang.org/x/crypto/ssh"
+	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
 // MaxKeysFileSize is the largest keys_file NewDirectory reads, in bytes.

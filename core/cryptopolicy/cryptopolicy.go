@@ -20,7 +20,7 @@ import (
 	"slices"
 	"strings"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
 // Family is one kind of SSH algorithm: the names offered by default, in

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/usererr"
-	"golang.org/x/crypto/ssh"
+	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
 func keyLine(t testing.TB) string {

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
 // newChannel accepts the one session channel a connection may have and

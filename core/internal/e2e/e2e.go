@@ -24,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ssh"
+	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
 	"github.com/sshgress/sshgress/core"
 	"github.com/sshgress/sshgress/core/config"
