@@ -19,7 +19,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 // UpstreamConn is one connection to a tunnel's local service (an SSH
@@ -267,7 +267,7 @@ func (u *Upstream) Forward(w http.ResponseWriter, r *http.Request, visitor netip
 		pc, err := u.fwdGet(r.Context(), visitor, attempt > 0)
 		if err != nil {
 			page := PageUpstreamDown
-			if errors.Is(err, sshserver.ErrChannelLimit) {
+			if errors.Is(err, tunnel.ErrChannelLimit) {
 				page = PageUnavailable
 			}
 			return fwdFailEarly(w, r, page, err)

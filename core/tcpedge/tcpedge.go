@@ -24,7 +24,7 @@ import (
 	"syscall"
 
 	"github.com/sshgress/sshgress/core/account"
-	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
@@ -84,7 +84,7 @@ func New(opts Options) *Edge {
 // neither the edge's own nor reserved by any account. The owner's own
 // reserved port held by an older session of the same account is taken
 // over.
-func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Binding) (sshserver.Endpoint, error) {
+func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Binding) (tunnel.Endpoint, error) {
 	if b.Kind != sdk.KindTCP {
 		return nil, fmt.Errorf("tcpedge: publish: binding kind %q", b.Kind)
 	}
@@ -96,10 +96,10 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 	if host == "" {
 		host = e.opts.BaseDomain
 	}
-	ep := &endpoint{edge: e, owner: req.Account.Name, host: host, fwd: req.Forward}
+	ep := &endpoint{edge: e, owner: req.Owner.Account, host: host, fwd: req.Forward}
 	var ln net.Listener
 	if b.Port != 0 {
-		ln, err = e.listenReserved(req.Account, host, int(b.Port), ep)
+		ln, err = e.listenReserved(req.Owner, host, int(b.Port), ep)
 	} else {
 		ln, err = e.listenRange(int(b.PortMin), int(b.PortMax), ep)
 	}
@@ -133,11 +133,11 @@ func (e *Edge) own(port int) bool {
 	return slices.Contains(e.opts.ExcludePorts, port)
 }
 
-// listenReserved binds the account's reserved host:port.
-func (e *Edge) listenReserved(acct *account.Account, host string, port int, ep *endpoint) (net.Listener, error) {
+// listenReserved binds the reserved host:port of o's account.
+func (e *Edge) listenReserved(o tunnel.Owner, host string, port int, ep *endpoint) (net.Listener, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	owner := e.opts.Accounts.TCPOwner(addr)
-	if acct == nil || acct.Anonymous || owner == nil || owner.Name != acct.Name {
+	if o.Account == "" || o.Anonymous || owner == nil || owner.Name != o.Account {
 		return nil, usererr.Errorf("tcp endpoints listen on remote port 0 (a random port) or on a TCP address reserved for your account; %s is not reserved for you", addr)
 	}
 	if e.own(port) {
@@ -149,7 +149,7 @@ func (e *Edge) listenReserved(acct *account.Account, host string, port int, ep *
 		return nil, usererr.New("the edge is shutting down")
 	}
 	prev := e.ports[port]
-	if prev != nil && (prev.owner != acct.Name || !prev.live) {
+	if prev != nil && (prev.owner != o.Account || !prev.live) {
 		e.mu.Unlock()
 		return nil, usererr.Errorf("%s is in use by another tunnel", addr)
 	}
@@ -263,8 +263,8 @@ type endpoint struct {
 	relay *Relay
 	done  chan struct{}
 	once  sync.Once
-	live  bool               // fully published; guarded by edge.mu
-	fwd   *sshserver.Forward // told when a newer connection takes the address
+	live  bool          // fully published; guarded by edge.mu
+	fwd   tunnel.Dialer // told when a newer connection takes the address
 }
 
 // URL returns the tcp:// URL.

@@ -35,8 +35,8 @@ import (
 	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/cryptopolicy"
 	"github.com/sshgress/sshgress/core/route"
-	"github.com/sshgress/sshgress/core/sshserver"
 	"github.com/sshgress/sshgress/core/tcpedge"
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
@@ -256,7 +256,7 @@ func (e *Edge) Close() {
 
 // Publish binds a kind "tls" binding: the SNI name resolved with the same
 // rules as http names, passed through to the forward's tunnel.
-func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Binding) (sshserver.Endpoint, error) {
+func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Binding) (tunnel.Endpoint, error) {
 	if b.Kind != sdk.KindTLS {
 		return nil, fmt.Errorf("tlsedge: publish: binding kind %q", b.Kind)
 	}
@@ -271,7 +271,7 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 		return f.Dial(ctx, v)
 	}, 0, e.log)
 	ep.relay.ReportTo(req.Console.Line)
-	if err := e.claim(ep, req.Claimant(), b.SNIName); err != nil {
+	if err := e.claim(ep, route.ClaimantOf(req.Owner), b.SNIName); err != nil {
 		ep.relay.Close()
 		return nil, err
 	}
@@ -316,7 +316,7 @@ type endpoint struct {
 	name  string
 	url   string
 	relay *tcpedge.Relay
-	fwd   *sshserver.Forward // told when a newer connection takes the name
+	fwd   tunnel.Dialer // told when a newer connection takes the name
 	once  sync.Once
 }
 
