@@ -264,10 +264,7 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 		ep.port = uint32(e.opts.HTTPSPort)
 	}
 	f.SetPublicPort(ep.port)
-	dial := func(ctx context.Context, visitor netip.AddrPort) (UpstreamConn, error) {
-		return f.Dial(ctx, visitor)
-	}
-	ep.upstream = NewUpstream(dial, e.opts.Upstream)
+	ep.upstream = NewUpstream(f.Dial, e.opts.Upstream)
 	if err := e.claim(ep, route.ClaimantOf(req.Owner), req.RemoteName); err != nil {
 		ep.upstream.Close()
 		return nil, err

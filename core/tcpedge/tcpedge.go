@@ -5,9 +5,8 @@
 // asked, and are spliced to an SSH forwarded-tcpip channel with half-close
 // passed on both ways. A tunnel whose local target is the edge's own port
 // (a forwarding loop) is caught at run time and its looped connections
-// refused (loop.go).
-//
-// Relay and Splice are shared with TLS passthrough (core/tlsedge).
+// refused. Each endpoint's visitors go through a core/relay Relay, which
+// TLS passthrough (core/tlsedge) shares.
 package tcpedge
 
 import (
@@ -17,13 +16,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 
 	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/relay"
 	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
@@ -41,7 +40,7 @@ type Options struct {
 	// ExcludePorts are the edge's own ports, never handed out.
 	ExcludePorts []int
 	// MaxConns bounds live visitor connections per endpoint. Default
-	// DefaultMaxConns.
+	// relay.DefaultMaxConns.
 	MaxConns int
 	// Logger receives operator logs.
 	Logger *slog.Logger
@@ -88,7 +87,7 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	if b.Kind != sdk.KindTCP {
 		return nil, fmt.Errorf("tcpedge: publish: binding kind %q", b.Kind)
 	}
-	rules, err := RulesFrom(b)
+	rules, err := relay.RulesFrom(b)
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +110,7 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	ep.url = "tcp://" + net.JoinHostPort(host, strconv.Itoa(ep.port))
 	f := req.Forward
 	f.SetPublicPort(uint32(ep.port))
-	ep.relay = NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (Upstream, error) {
-		return f.Dial(ctx, v)
-	}, e.opts.MaxConns, e.log)
+	ep.relay = relay.New(rules, f.Dial, e.opts.MaxConns, e.log)
 	ep.relay.ReportTo(req.Console.Line)
 	ep.relay.GuardLoops(f.ClientAddr())
 	ep.done = make(chan struct{})
@@ -260,7 +257,7 @@ type endpoint struct {
 	port  int
 	url   string
 	ln    net.Listener
-	relay *Relay
+	relay *relay.Relay
 	done  chan struct{}
 	once  sync.Once
 	live  bool          // fully published; guarded by edge.mu
