@@ -31,7 +31,7 @@ type BindRequest struct {
 	RemoteName string
 	// RemotePort is the port the client sent (0 = allocate).
 	RemotePort uint32
-	// Forward opens channels to the user's local service.
+	// Forward opens channels to the user's local service. Required.
 	Forward Dialer
 	// Console is the owner's session output. Never nil; for `ssh -N` it
 	// discards what it is given.
