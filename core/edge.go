@@ -35,6 +35,7 @@ import (
 	"github.com/sshgress/sshgress/core/sshserver"
 	"github.com/sshgress/sshgress/core/tcpedge"
 	"github.com/sshgress/sshgress/core/tlsedge"
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
@@ -170,7 +171,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		ExcludePorts: e.ownPorts(),
 		Logger:       log.With("part", "tcp"),
 	})
-	types := map[string]sshserver.EndpointType{"http": e.http}
+	types := map[string]tunnel.EndpointType{"http": e.http}
 	for typ := range e.plugins.EndpointTypes() {
 		types[typ] = e.plugins.EndpointType(typ, publisher{e})
 	}
@@ -552,7 +553,7 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 type publisher struct{ e *Edge }
 
 // Publish binds a plugin's binding on the TCP edge or the shared TLS port.
-func (p publisher) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Binding) (sshserver.Endpoint, error) {
+func (p publisher) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Binding) (tunnel.Endpoint, error) {
 	switch b.Kind {
 	case sdk.KindTCP:
 		return p.e.tcp.Publish(ctx, req, b)

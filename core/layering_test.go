@@ -14,7 +14,55 @@ type listedPackage struct {
 	ImportPath string
 	Doc        string
 	Imports    []string
+	Deps       []string
 	Name       string
+}
+
+// forbidden are the arrows inside core/ that must not exist, directly or
+// through another package (go list's Deps), each with why.
+var forbidden = []struct {
+	from, to string // import paths below the module; to "" means every package of the module
+	why      string
+}{
+	{"core/httpedge", "core/sshserver", "the public side reaches a tunnel only through core/tunnel's Dialer, never the SSH server"},
+	{"core/tcpedge", "core/sshserver", "the public side reaches a tunnel only through core/tunnel's Dialer, never the SSH server"},
+	{"core/tlsedge", "core/sshserver", "the public side reaches a tunnel only through core/tunnel's Dialer, never the SSH server"},
+	{"core/pluginhost", "core/sshserver", "endpoint plugins bind through core/tunnel's contract, never the SSH server"},
+	{"core/relay", "core/sshserver", "the visitor relay dials through core/tunnel, never the SSH server"},
+	{"core/tlsedge", "core/tcpedge", "TLS passthrough shares core/relay and core/tunnel with TCP endpoints, not the TCP listeners"},
+	{"core/tunnel", "", "core/tunnel is the leaf contract both sides import: it imports nothing of this module"},
+}
+
+// TestLayeringTunnelContract enforces forbidden: the SSH side and the
+// public side meet only in core/tunnel.
+func TestLayeringTunnelContract(t *testing.T) {
+	pkgs := listPackages(t)
+	seen := map[string]bool{}
+	for _, p := range pkgs {
+		seen[p.ImportPath] = true
+	}
+	for _, rule := range forbidden {
+		from := module + "/" + rule.from
+		if !seen[from] {
+			t.Errorf("%s: no such package; update the layering rules", from)
+		}
+		for _, p := range pkgs {
+			if p.ImportPath != from {
+				continue
+			}
+			for _, dep := range p.Deps {
+				bad := false
+				if rule.to == "" {
+					bad = dep == module || strings.HasPrefix(dep, module+"/")
+				} else {
+					bad = dep == module+"/"+rule.to
+				}
+				if bad {
+					t.Errorf("%s depends on %s: %s", from, dep, rule.why)
+				}
+			}
+		}
+	}
 }
 
 // TestLayering enforces the import arrows of STYLE.md: cmd → core → sdk,
@@ -22,31 +70,7 @@ type listedPackage struct {
 // import third_party (the patched ssh package), which imports nothing of
 // ours. It also checks that every package has a doc comment.
 func TestLayering(t *testing.T) {
-	cmd := exec.Command("go", "list", "-json", module+"/...")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(out)
-	var pkgs []listedPackage
-	for {
-		var p listedPackage
-		if err := dec.Decode(&p); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		pkgs = append(pkgs, p)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if len(pkgs) < 5 {
-		t.Fatalf("go list found only %d packages", len(pkgs))
-	}
+	pkgs := listPackages(t)
 	area := func(path string) string {
 		rest := strings.TrimPrefix(path, module+"/")
 		if rest == path {
@@ -96,4 +120,35 @@ func keys(m map[string]bool) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// listPackages returns the module's packages as go list -json sees them.
+func listPackages(t *testing.T) []listedPackage {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-json", module+"/...")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(out)
+	var pkgs []listedPackage
+	for {
+		var p listedPackage
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) < 5 {
+		t.Fatalf("go list found only %d packages", len(pkgs))
+	}
+	return pkgs
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/internal/e2e"
-	"github.com/sshgress/sshgress/core/tcpedge"
+	"github.com/sshgress/sshgress/core/relay"
 )
 
 // loopNotice is what the owner's console says once a loop is refused.
@@ -109,7 +109,7 @@ func TestTCPLoopToOwnPortIsBounded(t *testing.T) {
 	// none is ever answered: the first MaxUnansweredFromOwner (the
 	// visitor's own included, it is local too) are forwarded, the next is
 	// refused and the chain unwinds back to the visitor.
-	checkLoop(t, s, port, tcpedge.MaxUnansweredFromOwner, func() {
+	checkLoop(t, s, port, relay.MaxUnansweredFromOwner, func() {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 5*time.Second)
 		if err != nil {
 			t.Fatal(err)

@@ -14,10 +14,9 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/account"
-	"github.com/sshgress/sshgress/core/console"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/route"
-	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
@@ -78,7 +77,7 @@ type Edge struct {
 	loopID string
 }
 
-var _ sshserver.EndpointType = (*Edge)(nil)
+var _ tunnel.EndpointType = (*Edge)(nil)
 
 // New returns an Edge; call Serve to accept visitors.
 func New(opts Options) *Edge {
@@ -251,25 +250,22 @@ func writeVerdict(w http.ResponseWriter, d pluginhost.Decision) {
 	w.Write(d.Body)
 }
 
-// Bind publishes an http endpoint for one forward (sshserver.EndpointType).
-func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.Endpoint, error) {
+// Bind publishes an http endpoint for one forward (tunnel.EndpointType).
+func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoint, error) {
 	f := req.Forward
-	switch f.BindPort {
+	switch req.RemotePort {
 	case 80, 443, 0:
 	default:
-		return nil, usererr.New(sdk.RemotePortHint("http", "80, 443 or 0", f.BindAddr, f.BindPort, 80))
+		return nil, usererr.New(sdk.RemotePortHint("http", "80, 443 or 0", req.RemoteName, req.RemotePort, 80))
 	}
 	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, fwd: req.Forward, port: uint32(e.opts.PublicPort)}
-	if e.opts.HTTPSPort != 0 && f.BindPort != 80 {
+	if e.opts.HTTPSPort != 0 && req.RemotePort != 80 {
 		ep.https = true
 		ep.port = uint32(e.opts.HTTPSPort)
 	}
 	f.SetPublicPort(ep.port)
-	dial := func(ctx context.Context, visitor netip.AddrPort) (UpstreamConn, error) {
-		return f.Dial(ctx, visitor)
-	}
-	ep.upstream = NewUpstream(dial, e.opts.Upstream)
-	if err := e.claim(ep, req.Claimant(), f.BindAddr); err != nil {
+	ep.upstream = NewUpstream(f.Dial, e.opts.Upstream)
+	if err := e.claim(ep, route.ClaimantOf(req.Owner), req.RemoteName); err != nil {
 		ep.upstream.Close()
 		return nil, err
 	}
@@ -292,11 +288,11 @@ func (e *Edge) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.
 		}
 		chain, err := e.opts.Plugins.Open(ctx, pluginhost.Tunnel{
 			ID:         req.TunnelID,
-			Account:    req.Account.Name,
-			Command:    req.Invocation.Command,
+			Account:    req.Owner.Account,
+			Command:    req.Command,
 			Host:       ep.host,
 			URL:        ep.url,
-			RemotePort: f.BindPort,
+			RemotePort: req.RemotePort,
 			Values:     req.PluginValues,
 		}, req.Console.Line)
 		if err != nil {
@@ -348,8 +344,8 @@ type endpoint struct {
 	https    bool // served over TLS; plain HTTP is redirected
 	upstream *Upstream
 	chain    *pluginhost.Chain
-	con      *console.Console
-	fwd      *sshserver.Forward // told when a newer connection takes the name
+	con      tunnel.Console
+	fwd      tunnel.Dialer // told when a newer connection takes the name
 	ready    atomic.Bool
 	once     sync.Once
 	looped   atomic.Bool // the loop sentence was printed

@@ -19,25 +19,8 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/tunnel"
 )
-
-// UpstreamConn is one connection to a tunnel's local service (an SSH
-// forwarded-tcpip channel in production; a *net.TCPConn satisfies it in
-// tests). Close must be safe to call concurrently with Read and Write and
-// must make them return.
-type UpstreamConn interface {
-	io.ReadWriteCloser
-	// CloseWrite half-closes the connection: the service reads EOF while
-	// its replies can still be read.
-	CloseWrite() error
-}
-
-// DialFunc opens a new connection to the upstream. visitor is the
-// visitor's address (used as the originator in the SSH channel). It should
-// return when ctx is done; if it does not, Forward gives up on it at the
-// dial timeout anyway and closes the connection once it arrives.
-type DialFunc func(ctx context.Context, visitor netip.AddrPort) (UpstreamConn, error)
 
 // UpstreamOptions tunes an Upstream's connection pool. The zero value
 // takes the documented defaults.
@@ -73,8 +56,6 @@ const (
 	// fwdConnBufSize is the size of each pooled connection's read and
 	// write buffers.
 	fwdConnBufSize = 4 << 10
-	// fwdCopyBufSize is the size of the pooled body copy buffers.
-	fwdCopyBufSize = 32 << 10
 	// fwdMaxResponseHead bounds the bytes of one response head (each 1xx
 	// head counts separately) an upstream may send.
 	fwdMaxResponseHead = 1 << 20
@@ -98,17 +79,10 @@ var (
 	errFwdBodyAborted  = errors.New("httpedge: request body aborted after the response ended")
 )
 
-// fwdBufPool holds fwdCopyBufSize body copy buffers, shared by every
-// Upstream: a stateless cache, not configuration.
-var fwdBufPool = sync.Pool{New: func() any {
-	b := make([]byte, fwdCopyBufSize)
-	return &b
-}}
-
 // Upstream forwards requests to one tunnel's local service over pooled
 // keep-alive connections. It is safe for concurrent use.
 type Upstream struct {
-	dial  DialFunc
+	dial  tunnel.DialFunc
 	opts  UpstreamOptions
 	dials atomic.Uint64
 
@@ -122,7 +96,7 @@ type Upstream struct {
 
 // fwdConn is one pooled upstream connection with its buffers.
 type fwdConn struct {
-	c         UpstreamConn
+	c         tunnel.Conn
 	lim       fwdLimitReader // between c and br: bounds response heads
 	br        *bufio.Reader
 	bw        *bufio.Writer
@@ -152,7 +126,7 @@ func (l *fwdLimitReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func fwdNewConn(c UpstreamConn) *fwdConn {
+func fwdNewConn(c tunnel.Conn) *fwdConn {
 	pc := &fwdConn{c: c}
 	pc.lim = fwdLimitReader{r: c, n: math.MaxInt64}
 	pc.br = bufio.NewReaderSize(&pc.lim, fwdConnBufSize)
@@ -161,8 +135,11 @@ func fwdNewConn(c UpstreamConn) *fwdConn {
 	return pc
 }
 
-// NewUpstream returns an Upstream that opens connections with dial.
-func NewUpstream(dial DialFunc, opts UpstreamOptions) *Upstream {
+// NewUpstream returns an Upstream that opens connections with dial, with
+// the visitor's address as the originator in the SSH channel. dial should
+// return when its ctx is done; if it does not, Forward gives up on it at
+// the dial timeout anyway and closes the connection once it arrives.
+func NewUpstream(dial tunnel.DialFunc, opts UpstreamOptions) *Upstream {
 	if opts.MaxIdle <= 0 {
 		opts.MaxIdle = fwdDefaultMaxIdle
 	}
@@ -267,7 +244,7 @@ func (u *Upstream) Forward(w http.ResponseWriter, r *http.Request, visitor netip
 		pc, err := u.fwdGet(r.Context(), visitor, attempt > 0)
 		if err != nil {
 			page := PageUpstreamDown
-			if errors.Is(err, sshserver.ErrChannelLimit) {
+			if errors.Is(err, tunnel.ErrChannelLimit) {
 				page = PageUnavailable
 			}
 			return fwdFailEarly(w, r, page, err)
@@ -454,13 +431,13 @@ func (u *Upstream) fwdRelay(w http.ResponseWriter, r *http.Request, pc *fwdConn,
 	}
 
 	if resp.Body != http.NoBody {
-		bp := fwdBufPool.Get().(*[]byte)
+		bp := tunnel.Buffer()
 		buf := *bp
 		for {
 			n, rerr := resp.Body.Read(buf)
 			if n > 0 {
 				if _, werr := w.Write(buf[:n]); werr != nil {
-					fwdBufPool.Put(bp)
+					tunnel.PutBuffer(bp)
 					fwdEndBody(pc, rc, bodyDone, 0)
 					stop()
 					_ = pc.c.Close()
@@ -478,7 +455,7 @@ func (u *Upstream) fwdRelay(w http.ResponseWriter, r *http.Request, pc *fwdConn,
 				break
 			}
 			if rerr != nil {
-				fwdBufPool.Put(bp)
+				tunnel.PutBuffer(bp)
 				fwdEndBody(pc, rc, bodyDone, 0)
 				stop()
 				_ = pc.c.Close()
@@ -488,7 +465,7 @@ func (u *Upstream) fwdRelay(w http.ResponseWriter, r *http.Request, pc *fwdConn,
 				panic(http.ErrAbortHandler)
 			}
 		}
-		fwdBufPool.Put(bp)
+		tunnel.PutBuffer(bp)
 	}
 
 	if len(resp.Trailer) > 0 {
@@ -555,67 +532,12 @@ func fwdSwitch(w http.ResponseWriter, r *http.Request, pc *fwdConn, resp *http.R
 		_ = pc.c.Close()
 		return http.StatusSwitchingProtocols, fmt.Errorf("httpedge: write 101 response: %w", err)
 	}
-	return http.StatusSwitchingProtocols, fwdSplice(vc, vrw.Reader, pc)
-}
-
-// fwdSplice copies bytes both ways between the visitor's hijacked
-// connection and the upstream connection. When one direction reaches EOF
-// the other side's write half is closed; an error in either direction
-// closes both connections. It returns when both directions have ended,
-// with both connections closed.
-func fwdSplice(vc net.Conn, vr *bufio.Reader, pc *fwdConn) error {
-	up := make(chan error, 1)
-	go func() {
-		err := fwdCopy(pc.c, vr)
-		if err == nil {
-			_ = pc.c.CloseWrite()
-		} else {
-			_ = vc.Close()
-			_ = pc.c.Close()
-		}
-		up <- err
-	}()
-	err := fwdCopy(vc, pc.br)
-	if err == nil {
-		if cw, ok := vc.(interface{ CloseWrite() error }); ok {
-			_ = cw.CloseWrite()
-		} else {
-			_ = vc.Close()
-		}
-	} else {
-		_ = vc.Close()
-		_ = pc.c.Close()
+	// The visitor's bytes already read sit in vrw.Reader, the upstream's
+	// in pc.br: the splice reads through both.
+	if _, err := tunnel.SpliceReaders(vc, vrw.Reader, pc.c, pc.br); err != nil {
+		return http.StatusSwitchingProtocols, fmt.Errorf("httpedge: upgraded connection: %w", err)
 	}
-	upErr := <-up
-	_ = vc.Close()
-	_ = pc.c.Close()
-	if err != nil || upErr != nil {
-		return fmt.Errorf("httpedge: upgraded connection: %w", errors.Join(err, upErr))
-	}
-	return nil
-}
-
-// fwdCopy copies src to dst with a pooled buffer until src's EOF (nil) or
-// an error. It never uses WriterTo/ReaderFrom, which would bring their own
-// buffers.
-func fwdCopy(dst io.Writer, src io.Reader) error {
-	bp := fwdBufPool.Get().(*[]byte)
-	defer fwdBufPool.Put(bp)
-	buf := *bp
-	for {
-		n, rerr := src.Read(buf)
-		if n > 0 {
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return werr
-			}
-		}
-		if rerr == io.EOF {
-			return nil
-		}
-		if rerr != nil {
-			return rerr
-		}
-	}
+	return http.StatusSwitchingProtocols, nil
 }
 
 // fwdWriteHead writes the request line and header of r to bw (without
@@ -768,8 +690,8 @@ func fwdSendBody(pc *fwdConn, r *http.Request, chunked bool, done chan<- error) 
 // r.Body is read to its end.
 func fwdWriteBody(pc *fwdConn, r *http.Request, chunked bool) error {
 	bw := pc.bw
-	bp := fwdBufPool.Get().(*[]byte)
-	defer fwdBufPool.Put(bp)
+	bp := tunnel.Buffer()
+	defer tunnel.PutBuffer(bp)
 	buf := *bp
 	var dst io.Writer = bw
 	var cw io.WriteCloser
@@ -925,14 +847,14 @@ func (u *Upstream) fwdGet(ctx context.Context, visitor netip.AddrPort, fresh boo
 }
 
 // fwdDial opens a new connection, giving up at the dial timeout even if
-// the DialFunc ignores its context. A connection that arrives after the
+// the tunnel.DialFunc ignores its context. A connection that arrives after the
 // caller gave up is pooled for the next request.
 func (u *Upstream) fwdDial(ctx context.Context, visitor netip.AddrPort) (*fwdConn, error) {
 	u.dials.Add(1)
 	ctx, cancel := context.WithTimeout(ctx, u.opts.DialTimeout)
 	defer cancel()
 	type result struct {
-		c   UpstreamConn
+		c   tunnel.Conn
 		err error
 	}
 	var state atomic.Int32 // 0 waiting, 1 delivered, 2 abandoned

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 // fwdtResult is what one Forward call returned.
@@ -39,9 +41,9 @@ type fwdtEdge struct {
 	results chan fwdtResult
 }
 
-// fwdtTCPDial returns a DialFunc that connects to addr over loopback TCP.
-func fwdtTCPDial(addr string) DialFunc {
-	return func(ctx context.Context, _ netip.AddrPort) (UpstreamConn, error) {
+// fwdtTCPDial returns a tunnel.DialFunc that connects to addr over loopback TCP.
+func fwdtTCPDial(addr string) tunnel.DialFunc {
+	return func(ctx context.Context, _ netip.AddrPort) (tunnel.Conn, error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", addr)
 		if err != nil {
@@ -51,7 +53,7 @@ func fwdtTCPDial(addr string) DialFunc {
 	}
 }
 
-func fwdtNewEdge(t testing.TB, dial DialFunc, opts UpstreamOptions) *fwdtEdge {
+func fwdtNewEdge(t testing.TB, dial tunnel.DialFunc, opts UpstreamOptions) *fwdtEdge {
 	t.Helper()
 	u := NewUpstream(dial, opts)
 	e := &fwdtEdge{u: u, results: make(chan fwdtResult, 1024)}
@@ -646,8 +648,8 @@ func TestUpstreamDialTimeout(t *testing.T) {
 	defer backend.Close()
 	release := make(chan struct{})
 	tcp := fwdtTCPDial(backend.Listener.Addr().String())
-	// A DialFunc that ignores its context, like a stuck channel open.
-	dial := func(_ context.Context, v netip.AddrPort) (UpstreamConn, error) {
+	// A tunnel.DialFunc that ignores its context, like a stuck channel open.
+	dial := func(_ context.Context, v netip.AddrPort) (tunnel.Conn, error) {
 		<-release
 		return tcp(context.Background(), v)
 	}
@@ -971,7 +973,7 @@ func BenchmarkForwardGet1K(b *testing.B) {
 			}
 		}
 	})
-	u := NewUpstream(func(ctx context.Context, _ netip.AddrPort) (UpstreamConn, error) {
+	u := NewUpstream(func(ctx context.Context, _ netip.AddrPort) (tunnel.Conn, error) {
 		c, err := net.Dial("tcp", addr)
 		if err != nil {
 			return nil, err
@@ -1016,7 +1018,7 @@ func BenchmarkForwardGet1K(b *testing.B) {
 	}
 }
 
-// fwdtFakeConn is an UpstreamConn that only records Close.
+// fwdtFakeConn is a tunnel.Conn that only records Close.
 type fwdtFakeConn struct{ closed atomic.Bool }
 
 func (c *fwdtFakeConn) Read([]byte) (int, error)    { return 0, io.EOF }

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
@@ -19,7 +19,7 @@ import (
 type Publisher interface {
 	// Publish binds b for the forward in req. Errors shown to the user are
 	// usererr errors.
-	Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Binding) (sshserver.Endpoint, error)
+	Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Binding) (tunnel.Endpoint, error)
 }
 
 // EndpointTypes returns the endpoint types the plugins provide, mapped to
@@ -37,9 +37,9 @@ func (h *Host) EndpointTypes() map[string]string {
 	return out
 }
 
-// EndpointType returns the sshserver.EndpointType for an endpoint type a
+// EndpointType returns the tunnel.EndpointType for an endpoint type a
 // plugin provides, publishing through pub; nil if no plugin provides typ.
-func (h *Host) EndpointType(typ string, pub Publisher) sshserver.EndpointType {
+func (h *Host) EndpointType(typ string, pub Publisher) tunnel.EndpointType {
 	name, ok := h.EndpointTypes()[typ]
 	if !ok {
 		return nil
@@ -55,28 +55,26 @@ type endpointType struct {
 	pub  Publisher
 }
 
-var _ sshserver.EndpointType = (*endpointType)(nil)
+var _ tunnel.EndpointType = (*endpointType)(nil)
 
 // Bind asks the plugin what to publish (one call, bounded by
 // Options.SetupTimeout), checks the answer and publishes it. Other plugins
 // whose flags the user set for this command join the tunnel through
 // OpenTunnel, as for http.
-func (t *endpointType) Bind(ctx context.Context, req *sshserver.BindRequest) (sshserver.Endpoint, error) {
+func (t *endpointType) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoint, error) {
 	name := t.p.spec.Name
 	inst := t.p.cur.Load()
 	if inst == nil {
 		return nil, usererr.Wrap(errPluginDown, fmt.Sprintf("the %s plugin is restarting; try again in a few seconds", name))
 	}
-	acct := sdk.Account{}
-	if a := req.Account; a != nil {
-		acct = sdk.Account{Name: a.Name, Anonymous: a.Anonymous, Domains: slices.Clone(a.Domains), TCPAddresses: slices.Clone(a.TCPAddresses)}
-	}
+	o := req.Owner
+	acct := sdk.Account{Name: o.Account, Anonymous: o.Anonymous, Domains: slices.Clone(o.Domains), TCPAddresses: slices.Clone(o.TCPAddresses)}
 	breq := sdk.BindRequest{
 		TunnelID:   req.TunnelID,
 		Type:       t.typ,
 		Account:    acct,
-		RemoteName: req.Forward.BindAddr,
-		RemotePort: req.Forward.BindPort,
+		RemoteName: req.RemoteName,
+		RemotePort: req.RemotePort,
 		Values:     req.PluginValues[name],
 	}
 	bctx, cancel := context.WithTimeout(ctx, t.host.opts.SetupTimeout)
@@ -113,7 +111,7 @@ func (t *endpointType) Bind(ctx context.Context, req *sshserver.BindRequest) (ss
 			Account:    acct.Name,
 			Command:    t.typ,
 			URL:        ep.URL(),
-			RemotePort: req.Forward.BindPort,
+			RemotePort: req.RemotePort,
 			Values:     others,
 		}, req.Console.Line)
 		if err != nil {
@@ -141,7 +139,7 @@ func (t *endpointType) unbind(id string) {
 
 // pluginEndpoint is a published binding plus its plugin bookkeeping.
 type pluginEndpoint struct {
-	sshserver.Endpoint
+	tunnel.Endpoint
 	unbind func()
 	chain  *Chain
 	once   sync.Once

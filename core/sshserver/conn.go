@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/console"
 	"github.com/sshgress/sshgress/core/route"
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 )
 
@@ -50,7 +52,7 @@ type conn struct {
 	values  map[string]map[string][]string
 	nfwd    int // forwards requested so far
 	// unnamed counts the forwards without a remote name of an `ssh -N`
-	// connection: the nth gets stable slot n (BindRequest.Stable).
+	// connection: the nth gets stable slot n (tunnel.Owner.Stable).
 	unnamed int
 	// sessReqs are the session's requests once its command has arrived;
 	// nil before, and once the client has closed the session.
@@ -87,7 +89,7 @@ type fwd struct {
 	err  error         // refused before binding (bad payload, over the cap)
 	done chan struct{} // closed once ok/ep are final
 	ok   bool
-	ep   Endpoint
+	ep   tunnel.Endpoint
 }
 
 // reply is one request's answer, held in order.
@@ -443,7 +445,7 @@ func (c *conn) decide(cmdline string, s *session) {
 			}
 		}
 	}
-	var typ EndpointType
+	var typ tunnel.EndpointType
 	if err == nil {
 		if typ = c.srv.cfg.Types[inv.Command]; typ == nil {
 			err = usererr.Errorf("%s endpoints are not enabled on this server", inv.Command)
@@ -485,7 +487,7 @@ func (c *conn) decide(cmdline string, s *session) {
 }
 
 // bind publishes one forward with the connection's command.
-func (c *conn) bind(typ EndpointType, f *fwd) error {
+func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 	var idb [8]byte
 	rand.Read(idb[:])
 	max := c.srv.cfg.Limits.TunnelsPerAccount
@@ -499,15 +501,22 @@ func (c *conn) bind(typ EndpointType, f *fwd) error {
 		c.unnamed++
 		stable = c.unnamed
 	}
-	ep, err := typ.Bind(ctx, &BindRequest{
-		TunnelID:     hex.EncodeToString(idb[:]),
-		Account:      c.acct,
-		Invocation:   c.inv,
+	ep, err := typ.Bind(ctx, &tunnel.BindRequest{
+		TunnelID: hex.EncodeToString(idb[:]),
+		Owner: tunnel.Owner{
+			Account:      c.acct.Name,
+			Anonymous:    c.acct.Anonymous,
+			Domains:      slices.Clone(c.acct.Domains),
+			TCPAddresses: slices.Clone(c.acct.TCPAddresses),
+			Key:          c.key,
+			Stable:       stable,
+		},
+		Command:      c.inv.Command,
 		PluginValues: c.values,
+		RemoteName:   f.BindAddr,
+		RemotePort:   f.BindPort,
 		Forward:      &f.Forward,
-		Console:      c.con,
-		Key:          c.key,
-		Stable:       stable,
+		Console:      c.con, // nil for ssh -N: a *console.Console that discards
 	})
 	if err != nil {
 		c.srv.tunnels.add(c.acct.Name, -1, max)
@@ -711,7 +720,7 @@ func (c *conn) acquireChannel() (release func(), ok bool) {
 
 // countedEndpoint gives back its account's tunnel slot when closed.
 type countedEndpoint struct {
-	Endpoint
+	tunnel.Endpoint
 	once    sync.Once
 	release func()
 }

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
@@ -34,14 +35,16 @@ type Forward struct {
 	takenOver func(name string)
 }
 
+var _ tunnel.Dialer = (*Forward)(nil)
+
 // TakenOver tells the forward's connection that a newer connection of the
 // same owner (route.Claimant.Owner) claimed name, this forward's public
-// name: the endpoint type calls it once the route has moved, and closes the
-// old endpoint itself (it may do so in the background: closing channels
-// writes to a client that may have stopped reading, and the connection
-// ending unblocks that). The connection tells its user and, once none of
-// its forwards is left, ends. It does not block, so the newer connection's
-// bind never waits for a stale client.
+// name (tunnel.Dialer): the endpoint type calls it once the route has
+// moved, and closes the old endpoint itself (it may do so in the
+// background: closing channels writes to a client that may have stopped
+// reading, and the connection ending unblocks that). The connection tells
+// its user and, once none of its forwards is left, ends. It does not
+// block, so the newer connection's bind never waits for a stale client.
 func (f *Forward) TakenOver(name string) {
 	if f != nil && f.takenOver != nil {
 		f.takenOver(name)
@@ -81,10 +84,11 @@ func (f *Forward) ClientAddr() netip.Addr {
 // in time.
 var ErrDialTimeout = errors.New("sshserver: the ssh client did not accept the connection in time")
 
-// Dial opens a forwarded-tcpip channel for a visitor. The channel's stderr
-// is drained and its requests discarded. Dial is bounded by ctx and the
-// configured dial timeout; a channel accepted after the deadline is closed.
-func (f *Forward) Dial(ctx context.Context, visitor netip.AddrPort) (ssh.Channel, error) {
+// Dial opens a forwarded-tcpip channel for a visitor (tunnel.Dialer). The
+// channel's stderr is drained and its requests discarded. Dial is bounded
+// by ctx and the configured dial timeout; a channel accepted after the
+// deadline is closed. At a channel cap it returns tunnel.ErrChannelLimit.
+func (f *Forward) Dial(ctx context.Context, visitor netip.AddrPort) (tunnel.Conn, error) {
 	payload := ssh.Marshal(&forwardedTCPPayload{
 		Addr:       f.BindAddr,
 		Port:       f.channelPort.Load(),
@@ -95,7 +99,7 @@ func (f *Forward) Dial(ctx context.Context, visitor netip.AddrPort) (ssh.Channel
 	if f.limit != nil {
 		var ok bool
 		if release, ok = f.limit(); !ok {
-			return nil, ErrChannelLimit
+			return nil, tunnel.ErrChannelLimit
 		}
 	}
 	type result struct {

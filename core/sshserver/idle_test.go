@@ -18,12 +18,13 @@ import (
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
 	"github.com/sshgress/sshgress/core/command"
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 // fakeType publishes every forward at a fixed URL and serves nothing.
 type fakeType struct{}
 
-func (fakeType) Bind(_ context.Context, req *BindRequest) (Endpoint, error) {
+func (fakeType) Bind(_ context.Context, req *tunnel.BindRequest) (tunnel.Endpoint, error) {
 	req.Forward.SetPublicPort(80)
 	return fakeEndpoint{}, nil
 }
@@ -55,7 +56,7 @@ func startTestServer(t *testing.T) string {
 		HostKey:        host,
 		AllowAnonymous: true,
 		Commands:       cmds,
-		Types:          map[string]EndpointType{"http": fakeType{}},
+		Types:          map[string]tunnel.EndpointType{"http": fakeType{}},
 		Logger:         slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
@@ -111,8 +112,8 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// tunnel is one client connection like `ssh -R 80:localhost:3000 edge http`.
-type tunnel struct {
+// testTunnel is one client connection like `ssh -R 80:localhost:3000 edge http`.
+type testTunnel struct {
 	client *ssh.Client
 	sess   *ssh.Session
 	out    *syncBuffer
@@ -120,7 +121,7 @@ type tunnel struct {
 
 // openTunnel sends the forward, then opens the session and runs "http",
 // as OpenSSH does, and waits for the forward's reply and the banner.
-func openTunnel(t *testing.T, addr string) *tunnel {
+func openTunnel(t *testing.T, addr string) *testTunnel {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -178,7 +179,7 @@ func openTunnel(t *testing.T, addr string) *tunnel {
 		t.Fatal("no forward reply")
 	}
 	waitFor(t, "the banner", func() bool { return strings.Contains(out.String(), "Forwarding  http://idle.test") })
-	return &tunnel{client: client, sess: sess, out: out}
+	return &testTunnel{client: client, sess: sess, out: out}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

@@ -1,7 +1,6 @@
 package sshserver
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -52,10 +51,6 @@ func (l *Limits) setDefaults() {
 		l.PenaltyWindow = time.Minute
 	}
 }
-
-// ErrChannelLimit is returned by Forward.Dial when a channel cap is
-// reached; the HTTP edge answers 503 with Retry-After.
-var ErrChannelLimit = errors.New("sshserver: too many connections through this tunnel at once")
 
 // gate admits new TCP connections before the handshake: it caps
 // unauthenticated connections per source and overall, and keeps sources

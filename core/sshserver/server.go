@@ -29,6 +29,7 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/cryptopolicy"
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 // Config configures a Server. Durations and limits left zero take the
@@ -48,7 +49,7 @@ type Config struct {
 	// (their manifests say so); an endpoint may use only one of them.
 	AuthPlugins []string
 	// Types serves each endpoint type by command name ("http", ...).
-	Types map[string]EndpointType
+	Types map[string]tunnel.EndpointType
 	// PublicHost is the host users type in ssh commands, for messages.
 	PublicHost string
 	// KeyExchanges, Ciphers and MACs are the SSH algorithms offered, in

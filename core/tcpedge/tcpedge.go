@@ -5,9 +5,8 @@
 // asked, and are spliced to an SSH forwarded-tcpip channel with half-close
 // passed on both ways. A tunnel whose local target is the edge's own port
 // (a forwarding loop) is caught at run time and its looped connections
-// refused (loop.go).
-//
-// Relay and Splice are shared with TLS passthrough (core/tlsedge).
+// refused. Each endpoint's visitors go through a core/relay Relay, which
+// TLS passthrough (core/tlsedge) shares.
 package tcpedge
 
 import (
@@ -17,14 +16,14 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
 	"syscall"
 
 	"github.com/sshgress/sshgress/core/account"
-	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/relay"
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
@@ -41,7 +40,7 @@ type Options struct {
 	// ExcludePorts are the edge's own ports, never handed out.
 	ExcludePorts []int
 	// MaxConns bounds live visitor connections per endpoint. Default
-	// DefaultMaxConns.
+	// relay.DefaultMaxConns.
 	MaxConns int
 	// Logger receives operator logs.
 	Logger *slog.Logger
@@ -84,11 +83,11 @@ func New(opts Options) *Edge {
 // neither the edge's own nor reserved by any account. The owner's own
 // reserved port held by an older session of the same account is taken
 // over.
-func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Binding) (sshserver.Endpoint, error) {
+func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Binding) (tunnel.Endpoint, error) {
 	if b.Kind != sdk.KindTCP {
 		return nil, fmt.Errorf("tcpedge: publish: binding kind %q", b.Kind)
 	}
-	rules, err := RulesFrom(b)
+	rules, err := relay.RulesFrom(b)
 	if err != nil {
 		return nil, err
 	}
@@ -96,10 +95,10 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 	if host == "" {
 		host = e.opts.BaseDomain
 	}
-	ep := &endpoint{edge: e, owner: req.Account.Name, host: host, fwd: req.Forward}
+	ep := &endpoint{edge: e, owner: req.Owner.Account, host: host, fwd: req.Forward}
 	var ln net.Listener
 	if b.Port != 0 {
-		ln, err = e.listenReserved(req.Account, host, int(b.Port), ep)
+		ln, err = e.listenReserved(req.Owner, host, int(b.Port), ep)
 	} else {
 		ln, err = e.listenRange(int(b.PortMin), int(b.PortMax), ep)
 	}
@@ -111,9 +110,7 @@ func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Bi
 	ep.url = "tcp://" + net.JoinHostPort(host, strconv.Itoa(ep.port))
 	f := req.Forward
 	f.SetPublicPort(uint32(ep.port))
-	ep.relay = NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (Upstream, error) {
-		return f.Dial(ctx, v)
-	}, e.opts.MaxConns, e.log)
+	ep.relay = relay.New(rules, f.Dial, e.opts.MaxConns, e.log)
 	ep.relay.ReportTo(req.Console.Line)
 	ep.relay.GuardLoops(f.ClientAddr())
 	ep.done = make(chan struct{})
@@ -133,11 +130,11 @@ func (e *Edge) own(port int) bool {
 	return slices.Contains(e.opts.ExcludePorts, port)
 }
 
-// listenReserved binds the account's reserved host:port.
-func (e *Edge) listenReserved(acct *account.Account, host string, port int, ep *endpoint) (net.Listener, error) {
+// listenReserved binds the reserved host:port of o's account.
+func (e *Edge) listenReserved(o tunnel.Owner, host string, port int, ep *endpoint) (net.Listener, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	owner := e.opts.Accounts.TCPOwner(addr)
-	if acct == nil || acct.Anonymous || owner == nil || owner.Name != acct.Name {
+	if o.Account == "" || o.Anonymous || owner == nil || owner.Name != o.Account {
 		return nil, usererr.Errorf("tcp endpoints listen on remote port 0 (a random port) or on a TCP address reserved for your account; %s is not reserved for you", addr)
 	}
 	if e.own(port) {
@@ -149,7 +146,7 @@ func (e *Edge) listenReserved(acct *account.Account, host string, port int, ep *
 		return nil, usererr.New("the edge is shutting down")
 	}
 	prev := e.ports[port]
-	if prev != nil && (prev.owner != acct.Name || !prev.live) {
+	if prev != nil && (prev.owner != o.Account || !prev.live) {
 		e.mu.Unlock()
 		return nil, usererr.Errorf("%s is in use by another tunnel", addr)
 	}
@@ -260,11 +257,11 @@ type endpoint struct {
 	port  int
 	url   string
 	ln    net.Listener
-	relay *Relay
+	relay *relay.Relay
 	done  chan struct{}
 	once  sync.Once
-	live  bool               // fully published; guarded by edge.mu
-	fwd   *sshserver.Forward // told when a newer connection takes the address
+	live  bool          // fully published; guarded by edge.mu
+	fwd   tunnel.Dialer // told when a newer connection takes the address
 }
 
 // URL returns the tcp:// URL.

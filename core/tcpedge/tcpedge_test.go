@@ -12,6 +12,7 @@ import (
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
 	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 )
 
@@ -180,17 +181,17 @@ func TestListenReserved(t *testing.T) {
 		acct *account.Account
 	}{{"no account", nil}, {"anonymous", account.Anonymous()}, {"other account", bob}} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := e.listenReserved(tt.acct, "localhost", p, &endpoint{})
+			_, err := e.listenReserved(ownerOf(tt.acct), "localhost", p, &endpoint{})
 			wantUserError(t, err, "not reserved for you")
 		})
 	}
 	t.Run("own port", func(t *testing.T) {
 		own := New(Options{ListenHost: "127.0.0.1", Accounts: dir, ExcludePorts: []int{p}})
-		_, err := own.listenReserved(ann, "localhost", p, &endpoint{})
+		_, err := own.listenReserved(ownerOf(ann), "localhost", p, &endpoint{})
 		wantUserError(t, err, "one of the edge's own ports")
 	})
 	t.Run("owner", func(t *testing.T) {
-		ln, err := e.listenReserved(ann, "localhost", p, &endpoint{owner: "ann"})
+		ln, err := e.listenReserved(ownerOf(ann), "localhost", p, &endpoint{owner: "ann"})
 		if err != nil {
 			t.Fatalf("the owner's reserved port: %v", err)
 		}
@@ -199,4 +200,13 @@ func TestListenReserved(t *testing.T) {
 			t.Errorf("port %d, want %d", got, p)
 		}
 	})
+}
+
+// ownerOf is the tunnel owner the SSH server sends for a connection of a
+// (the zero Owner for nil).
+func ownerOf(a *account.Account) tunnel.Owner {
+	if a == nil {
+		return tunnel.Owner{}
+	}
+	return tunnel.Owner{Account: a.Name, Anonymous: a.Anonymous, Domains: a.Domains, TCPAddresses: a.TCPAddresses}
 }

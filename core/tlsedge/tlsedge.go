@@ -4,9 +4,9 @@
 //
 //   - passes the raw bytes through to a tls endpoint's tunnel without
 //     terminating TLS (the visitor sees the user's own certificate), with
-//     the endpoint's CIDR rules and PROXY header (tcpedge.Relay), refusing
+//     the endpoint's CIDR rules and PROXY header (core/relay), refusing
 //     a ClientHello that came back through the tunnel itself (a local
-//     target that is this port: tcpedge.Relay.ServeHello), or
+//     target that is this port: relay.Relay.ServeHello), or
 //   - terminates TLS for a name an http endpoint serves, with a certificate
 //     from core/certs, and hands the *tls.Conn to the HTTP edge (HTTP/1.1
 //     and HTTP/2), or
@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,9 +33,9 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/cryptopolicy"
+	"github.com/sshgress/sshgress/core/relay"
 	"github.com/sshgress/sshgress/core/route"
-	"github.com/sshgress/sshgress/core/sshserver"
-	"github.com/sshgress/sshgress/core/tcpedge"
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
@@ -256,22 +255,20 @@ func (e *Edge) Close() {
 
 // Publish binds a kind "tls" binding: the SNI name resolved with the same
 // rules as http names, passed through to the forward's tunnel.
-func (e *Edge) Publish(ctx context.Context, req *sshserver.BindRequest, b sdk.Binding) (sshserver.Endpoint, error) {
+func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Binding) (tunnel.Endpoint, error) {
 	if b.Kind != sdk.KindTLS {
 		return nil, fmt.Errorf("tlsedge: publish: binding kind %q", b.Kind)
 	}
-	rules, err := tcpedge.RulesFrom(b)
+	rules, err := relay.RulesFrom(b)
 	if err != nil {
 		return nil, err
 	}
 	f := req.Forward
 	f.SetPublicPort(uint32(e.opts.PublicPort))
 	ep := &endpoint{edge: e, fwd: f}
-	ep.relay = tcpedge.NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (tcpedge.Upstream, error) {
-		return f.Dial(ctx, v)
-	}, 0, e.log)
+	ep.relay = relay.New(rules, f.Dial, 0, e.log)
 	ep.relay.ReportTo(req.Console.Line)
-	if err := e.claim(ep, req.Claimant(), b.SNIName); err != nil {
+	if err := e.claim(ep, route.ClaimantOf(req.Owner), b.SNIName); err != nil {
 		ep.relay.Close()
 		return nil, err
 	}
@@ -315,8 +312,8 @@ type endpoint struct {
 	edge  *Edge
 	name  string
 	url   string
-	relay *tcpedge.Relay
-	fwd   *sshserver.Forward // told when a newer connection takes the name
+	relay *relay.Relay
+	fwd   tunnel.Dialer // told when a newer connection takes the name
 	once  sync.Once
 }
 

@@ -1,4 +1,4 @@
-package tcpedge
+package relay
 
 import (
 	"bufio"
@@ -16,6 +16,8 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 // wait bounds every wait in these tests.
@@ -106,7 +108,7 @@ func relayVisitors(t *testing.T, addr string, rules Rules, max int, be *logBacke
 	}
 	var dials atomic.Int64
 	var visitor atomic.Value
-	r := NewRelay(rules, func(ctx context.Context, v netip.AddrPort) (Upstream, error) {
+	r := New(rules, func(ctx context.Context, v netip.AddrPort) (tunnel.Conn, error) {
 		dials.Add(1)
 		visitor.Store(v)
 		var d net.Dialer
@@ -225,9 +227,9 @@ func TestRelayConnectionCap(t *testing.T) {
 // TestRelayDefaultCap: max <= 0 means DefaultMaxConns.
 func TestRelayDefaultCap(t *testing.T) {
 	for _, max := range []int{0, -1} {
-		r := NewRelay(Rules{}, nil, max, nil)
+		r := New(Rules{}, nil, max, nil)
 		if r.max != DefaultMaxConns {
-			t.Errorf("NewRelay(max %d): cap %d, want %d", max, r.max, DefaultMaxConns)
+			t.Errorf("New(max %d): cap %d, want %d", max, r.max, DefaultMaxConns)
 		}
 		r.Close()
 	}

@@ -1,4 +1,4 @@
-package tcpedge
+package relay
 
 import (
 	"net/netip"
@@ -30,8 +30,8 @@ func TestRulesFrom(t *testing.T) {
 		{name: "masked", b: sdk.Binding{CIDRAllow: []string{"10.1.2.3/8", "2001:db8::1/32"}, CIDRDeny: []string{"10.9.9.9/16"}},
 			wantAllow: []string{"10.0.0.0/8", "2001:db8::/32"}, wantDeny: []string{"10.9.0.0/16"}},
 		{name: "proxy 2", b: sdk.Binding{ProxyProtocol: 2}, wantProxy: 2},
-		{name: "bad allow", b: sdk.Binding{CIDRAllow: []string{"10.0.0.0/33"}}, wantErr: "tcpedge: cidr allow"},
-		{name: "bad deny", b: sdk.Binding{CIDRDeny: []string{"example.com"}}, wantErr: "tcpedge: cidr deny"},
+		{name: "bad allow", b: sdk.Binding{CIDRAllow: []string{"10.0.0.0/33"}}, wantErr: "relay: cidr allow"},
+		{name: "bad deny", b: sdk.Binding{CIDRDeny: []string{"example.com"}}, wantErr: "relay: cidr deny"},
 		{name: "proxy 3", b: sdk.Binding{ProxyProtocol: 3}, wantErr: "proxy protocol version 3"},
 		{name: "proxy -1", b: sdk.Binding{ProxyProtocol: -1}, wantErr: "proxy protocol version -1"},
 	}

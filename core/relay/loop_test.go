@@ -1,4 +1,4 @@
-package tcpedge
+package relay
 
 import (
 	"context"
@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 // loopRig is a relay on a real loopback listener whose upstreams are real
@@ -52,7 +54,7 @@ func newLoopRig(t *testing.T, owner string, greet bool) *loopRig {
 			}()
 		}
 	}()
-	dial := func(ctx context.Context, _ netip.AddrPort) (Upstream, error) {
+	dial := func(ctx context.Context, _ netip.AddrPort) (tunnel.Conn, error) {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp", back.Addr().String())
 		if err != nil {
@@ -60,7 +62,7 @@ func newLoopRig(t *testing.T, owner string, greet bool) *loopRig {
 		}
 		return c.(*net.TCPConn), nil
 	}
-	rig.relay = NewRelay(Rules{}, dial, 0, nil)
+	rig.relay = New(Rules{}, dial, 0, nil)
 	rig.relay.ReportTo(func(s string) {
 		rig.mu.Lock()
 		rig.lines = append(rig.lines, s)

@@ -1,4 +1,4 @@
-package tcpedge
+package relay
 
 import (
 	"crypto/sha256"
@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 // MaxUnansweredFromOwner bounds the connections of one TCP endpoint that
@@ -128,12 +130,12 @@ func loopNotice(port uint16) string {
 
 // answerWatch is an upstream that calls answered at its first byte.
 type answerWatch struct {
-	Upstream
+	tunnel.Conn
 	answered func()
 }
 
 func (a *answerWatch) Read(p []byte) (int, error) {
-	n, err := a.Upstream.Read(p)
+	n, err := a.Conn.Read(p)
 	if n > 0 && a.answered != nil {
 		a.answered()
 		a.answered = nil

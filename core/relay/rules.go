@@ -1,4 +1,4 @@
-package tcpedge
+package relay
 
 import (
 	"fmt"
@@ -28,19 +28,19 @@ func RulesFrom(b sdk.Binding) (Rules, error) {
 	for _, c := range b.CIDRAllow {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
-			return Rules{}, fmt.Errorf("tcpedge: cidr allow: %w", err)
+			return Rules{}, fmt.Errorf("relay: cidr allow: %w", err)
 		}
 		r.Allow = append(r.Allow, p.Masked())
 	}
 	for _, c := range b.CIDRDeny {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
-			return Rules{}, fmt.Errorf("tcpedge: cidr deny: %w", err)
+			return Rules{}, fmt.Errorf("relay: cidr deny: %w", err)
 		}
 		r.Deny = append(r.Deny, p.Masked())
 	}
 	if b.ProxyProtocol < 0 || b.ProxyProtocol > 2 {
-		return Rules{}, fmt.Errorf("tcpedge: proxy protocol version %d", b.ProxyProtocol)
+		return Rules{}, fmt.Errorf("relay: proxy protocol version %d", b.ProxyProtocol)
 	}
 	r.ProxyProtocol = b.ProxyProtocol
 	return r, nil

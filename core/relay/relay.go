@@ -1,4 +1,12 @@
-package tcpedge
+// Package relay carries the visitor connections of one raw-byte endpoint
+// to its tunnel: a TCP endpoint (core/tcpedge) or a TLS passthrough name
+// (core/tlsedge). A Relay checks each visitor against the endpoint's Rules
+// (CIDR allow/deny) at accept, refuses a forwarding loop (loop.go), opens
+// the visitor's tunnel connection, writes the PROXY protocol header when
+// asked (proxy.go) and splices the two (tunnel.Splice) with half-close
+// passed on both ways. The listeners that find the visitors stay with the
+// edges that own them.
+package relay
 
 import (
 	"context"
@@ -8,6 +16,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 // DefaultMaxConns bounds the live visitor connections of one endpoint.
@@ -19,7 +29,7 @@ const DefaultMaxConns = 1024
 // endpoints and TLS passthrough. Close ends every connection.
 type Relay struct {
 	rules Rules
-	dial  DialFunc
+	dial  tunnel.DialFunc
 	max   int
 	log   *slog.Logger
 
@@ -34,8 +44,8 @@ type Relay struct {
 	wg     sync.WaitGroup
 }
 
-// NewRelay returns a relay; max <= 0 means DefaultMaxConns.
-func NewRelay(rules Rules, dial DialFunc, max int, log *slog.Logger) *Relay {
+// New returns a relay; max <= 0 means DefaultMaxConns.
+func New(rules Rules, dial tunnel.DialFunc, max int, log *slog.Logger) *Relay {
 	if max <= 0 {
 		max = DefaultMaxConns
 	}
@@ -149,7 +159,7 @@ func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, answered func()) {
 	start := time.Now()
 	up, err := r.dial(r.ctx, addr)
 	if err == nil && answered != nil {
-		up = &answerWatch{Upstream: up, answered: answered}
+		up = &answerWatch{Conn: up, answered: answered}
 	}
 	if err != nil {
 		r.log.Debug("upstream dial failed", "err", err)
@@ -164,7 +174,7 @@ func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, answered func()) {
 			return
 		}
 	}
-	c := Splice(visitor, up)
+	c, _ := tunnel.Splice(visitor, up)
 	r.note(addr, fmt.Sprintf("%s in, %s out, %s", size(c.In), size(c.Out), time.Since(start).Round(time.Millisecond)))
 }
 

@@ -1,0 +1,114 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// EndpointType serves the public side of one command ("http", "tcp", ...).
+// The core's HTTP edge implements it; endpoint-type plugins do through the
+// plugin host.
+type EndpointType interface {
+	// Bind publishes one accepted forward. A returned error is shown to the
+	// user (usererr text) and the forward is refused.
+	Bind(ctx context.Context, req *BindRequest) (Endpoint, error)
+}
+
+// BindRequest is everything an endpoint type needs to publish a forward.
+type BindRequest struct {
+	// TunnelID identifies the tunnel in logs and plugin calls.
+	TunnelID string
+	// Owner is who opened the tunnel.
+	Owner Owner
+	// Command is the endpoint type the user asked for ("http", "tcp", ...).
+	Command string
+	// PluginValues holds the given flags' values grouped by owning plugin.
+	PluginValues map[string]map[string][]string
+	// RemoteName is the bind address the client sent ("localhost", "",
+	// "app.example.org"): the public name asked for, if any.
+	RemoteName string
+	// RemotePort is the port the client sent (0 = allocate).
+	RemotePort uint32
+	// Forward opens channels to the user's local service. Required.
+	Forward Dialer
+	// Console is the owner's session output. Never nil; for `ssh -N` it
+	// discards what it is given.
+	Console Console
+}
+
+// Owner is who opened a tunnel: the account of the SSH connection and the
+// key it authenticated with.
+type Owner struct {
+	// Account is the account's name.
+	Account string
+	// Anonymous is set for the shared anonymous local account, whose users
+	// are told apart by Key alone.
+	Anonymous bool
+	// Domains are the names the account reserved (custom domains and
+	// labels).
+	Domains []string
+	// TCPAddresses are the host:port addresses the account reserved.
+	TCPAddresses []string
+	// Key is the SHA256 fingerprint ("SHA256:…") of the key the connection
+	// authenticated with.
+	Key string
+	// Stable is n ≥ 1 for the nth forward without a remote name of an
+	// `ssh -N` connection, which gets a stable name (route.Claimant); 0
+	// otherwise.
+	Stable int
+}
+
+// Dialer is the SSH side of one forward, as the public side uses it. The
+// SSH server's forward implements it.
+type Dialer interface {
+	// Dial opens a channel to the user's local service for a visitor,
+	// bounded by ctx and the server's dial timeout. It returns
+	// ErrChannelLimit when a channel cap is reached.
+	Dial(ctx context.Context, visitor netip.AddrPort) (Conn, error)
+	// SetPublicPort records the port a port-0 forward was given. An
+	// endpoint type calls it before its endpoint can receive visitors:
+	// OpenSSH matches every forwarded-tcpip channel on that port. For a
+	// forward with an explicit port it does nothing.
+	SetPublicPort(port uint32)
+	// ClientAddr is the address the tunnel owner's SSH client connected
+	// from (zero if unknown). A forwarding loop's connections come back
+	// from it.
+	ClientAddr() netip.Addr
+	// TakenOver tells the forward's connection that a newer connection of
+	// the same owner claimed name, this forward's public name: the
+	// endpoint type calls it once the route has moved, and closes the old
+	// endpoint itself (it may do so in the background: closing channels
+	// writes to a client that may have stopped reading, and the
+	// connection ending unblocks that). The connection tells its user
+	// and, once none of its forwards is left, ends. It does not block, so
+	// the newer connection's bind never waits for a stale client.
+	TakenOver(name string)
+}
+
+// Console is the tunnel owner's session output.
+type Console interface {
+	// Line prints one line.
+	Line(s string)
+	// Request prints the line of one HTTP request.
+	Request(method, path string, status int, d time.Duration, client netip.Addr)
+}
+
+// Endpoint is a published forward.
+type Endpoint interface {
+	// URL is the public address shown in the banner.
+	URL() string
+	// Port is the port reported to the client for a port-0 forward. Bind
+	// must also have called Forward.SetPublicPort with it before the
+	// endpoint could receive a visitor.
+	Port() uint32
+	// Protection describes what guards the endpoint, for the banner.
+	Protection() []string
+	// Close unpublishes the endpoint at once. Idempotent.
+	Close()
+}
+
+// ErrChannelLimit is returned by Dialer.Dial when a channel cap is
+// reached; the HTTP edge answers 503 with Retry-After.
+var ErrChannelLimit = errors.New("tunnel: too many connections through this tunnel at once")
