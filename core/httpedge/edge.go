@@ -75,6 +75,8 @@ type Edge struct {
 	// 8586), so one that comes back is recognised; random per edge, so
 	// one sshgress edge in front of another is not a loop.
 	loopID string
+	// loopHeader is []string{loopID}, shared by every forwarded request.
+	loopHeader []string
 }
 
 var _ tunnel.EndpointType = (*Edge)(nil)
@@ -106,6 +108,7 @@ func New(opts Options) *Edge {
 		log:    opts.Logger,
 		loopID: newLoopID(),
 	}
+	e.loopHeader = []string{e.loopID}
 	e.srv = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
@@ -229,7 +232,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d.Apply(r)
 	}
 	SetForwarded(r.Header, visitor, proto, r.Host)
-	addLoopID(r.Header, e.loopID)
+	addLoopID(r.Header, e.loopHeader)
 	status, err = ep.upstream.Forward(w, r, visitor)
 	if err != nil {
 		e.log.Debug("upstream request failed", "host", host, "err", err)

@@ -282,10 +282,18 @@ func TestLoopID(t *testing.T) {
 			t.Errorf("hasLoopID(%q) = %v, want %v", tc.vals, got, tc.want)
 		}
 	}
+	only := []string{a}
 	h := http.Header{"Cdn-Loop": {"cloudflare"}}
-	addLoopID(h, a)
+	addLoopID(h, only)
 	if got := strings.Join(h["Cdn-Loop"], ", "); got != "cloudflare, "+a {
 		t.Errorf("after addLoopID: CDN-Loop %q, want the proxy's entry kept and ours appended", got)
+	}
+	h = http.Header{}
+	addLoopID(h, only)
+	h2 := http.Header{"Cdn-Loop": {"x"}}
+	addLoopID(h2, only)
+	if got := strings.Join(h["Cdn-Loop"], ","); got != a || only[0] != a || len(only) != 1 {
+		t.Errorf("without a visitor's CDN-Loop: %q, shared slice now %q; want only ours, shared slice unchanged", got, only)
 	}
 }
 

@@ -41,7 +41,14 @@ func hasLoopID(h http.Header, id string) bool {
 	return false
 }
 
-// addLoopID appends id to h's CDN-Loop header.
-func addLoopID(h http.Header, id string) {
-	h["Cdn-Loop"] = append(h["Cdn-Loop"], id)
+// addLoopID appends the ID in only (a one-element slice that is shared
+// and never modified) to h's CDN-Loop header. Without a CDN-Loop from the
+// visitor, the common case, only itself is stored: no allocation per
+// request.
+func addLoopID(h http.Header, only []string) {
+	if v := h["Cdn-Loop"]; len(v) > 0 {
+		h["Cdn-Loop"] = append(v[:len(v):len(v)], only[0])
+		return
+	}
+	h["Cdn-Loop"] = only
 }
