@@ -187,6 +187,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		Commands:          cmds,
 		AuthPlugins:       e.authPlugins(),
 		Types:             types,
+		Names:             names,
 		PublicHost:        e.publicSSHHost(),
 		KeyExchanges:      cfg.SSH.KeyExchanges,
 		Ciphers:           cfg.SSH.Ciphers,
