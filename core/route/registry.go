@@ -88,12 +88,17 @@ type Claim struct {
 	Member Member
 }
 
-// Entry is one member holding a name.
+// Entry is one member holding a name, as its Claim stated it.
 type Entry struct {
-	Name   string
-	Kind   Kind
-	Owner  string
+	// Name is the normalised name held.
+	Name string
+	// Kind is the kind of endpoint holding it.
+	Kind Kind
+	// Owner is the holder's Claimant.Owner.
+	Owner string
+	// Tunnel is the holding tunnel's ID.
 	Tunnel string
+	// Member is the holding tunnel's hold on the name (Claim.Member).
 	Member Member
 }
 
