@@ -133,6 +133,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 	if publicPort == 0 {
 		publicPort = e.httpLn.Addr().(*net.TCPAddr).Port
 	}
+	// One name registry for http hosts, tls SNI names and tcp addresses:
+	// conflicts between kinds are decided by the claim itself.
+	names := route.NewMemory()
 	e.http = httpedge.New(httpedge.Options{
 		BaseDomain:    cfg.Domain,
 		Accounts:      accounts,
@@ -141,7 +144,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		HTTPSPort:     e.httpsPublicPort(),
 		ACMEChallenge: acmeChallenge,
 		SystemHosts:   systemHosts(cfg),
-		Taken:         func(name string) bool { return e.tls != nil && e.tls.Serves(name) },
+		Names:         names,
 		Plugins:       e.plugins,
 		Upstream: httpedge.UpstreamOptions{
 			MaxIdle:     cfg.HTTP.UpstreamIdle,
@@ -161,6 +164,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 			PublicPort: e.httpsPublicPort(),
 			Certs:      e.certs,
 			HTTP:       e.http,
+			Names:      names,
 			Logger:     log.With("part", "tls"),
 		})
 	}
@@ -169,6 +173,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		BaseDomain:   cfg.Domain,
 		Accounts:     accounts,
 		ExcludePorts: e.ownPorts(),
+		Names:        names,
 		Logger:       log.With("part", "tcp"),
 	})
 	types := map[string]tunnel.EndpointType{"http": e.http}
@@ -182,6 +187,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		Commands:          cmds,
 		AuthPlugins:       e.authPlugins(),
 		Types:             types,
+		Names:             names,
 		PublicHost:        e.publicSSHHost(),
 		KeyExchanges:      cfg.SSH.KeyExchanges,
 		Ciphers:           cfg.SSH.Ciphers,

@@ -43,9 +43,11 @@ type Options struct {
 	// SystemHosts are names the edge itself serves (the OAuth auth host):
 	// no tunnel may claim them.
 	SystemHosts []string
-	// Taken reports names other endpoint kinds hold (tls passthrough
-	// tunnels on the shared TLS port): an http tunnel may not claim them.
-	Taken func(name string) bool
+	// Names is the edge's one name registry, shared with the tls and tcp
+	// endpoint types, which decides conflicts between kinds (a tls tunnel
+	// holding a name an http tunnel asks for); a private route.Memory when
+	// nil.
+	Names route.Registry
 	// Plugins runs the middleware chains; nil when no plugin is enabled.
 	Plugins *pluginhost.Host
 	// Upstream configures each tunnel's connection pool.
@@ -63,11 +65,13 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Edge is the HTTP side of the edge: the listener visitors reach, the route
-// table from hostname to tunnel, and the http endpoint type.
+// Edge is the HTTP side of the edge: the listener visitors reach, the
+// routing from hostname to tunnel (its http claims in the name registry),
+// and the http endpoint type.
 type Edge struct {
 	opts   Options
-	routes *route.Table[*endpoint]
+	names  route.Registry
+	routes atomic.Int64 // names this edge holds in names
 	namer  *route.Namer
 	srv    *http.Server
 	log    *slog.Logger
@@ -101,9 +105,12 @@ func New(opts Options) *Edge {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.Names == nil {
+		opts.Names = route.NewMemory()
+	}
 	e := &Edge{
 		opts:   opts,
-		routes: route.NewTable[*endpoint](),
+		names:  opts.Names,
 		namer:  &route.Namer{Base: opts.BaseDomain, Accounts: opts.Accounts, StableKey: opts.NameKey},
 		log:    opts.Logger,
 		loopID: newLoopID(),
@@ -152,8 +159,22 @@ func (e *Edge) ServeTLS(l net.Listener) error { return e.serve(l) }
 // right now, or is one the edge serves itself (the OAuth auth host): the
 // TLS port terminates only such names.
 func (e *Edge) Serves(host string) bool {
-	_, ok := e.routes.Lookup(host)
+	_, ok := e.lookup(host)
 	return ok || e.isSystemHost(host)
+}
+
+// IsSystemHost reports whether the normalised host is one the edge serves
+// itself (Options.SystemHosts), which no tunnel may claim.
+func (e *Edge) IsSystemHost(host string) bool { return e.isSystemHost(host) }
+
+// lookup returns the http endpoint bound to the normalised host.
+func (e *Edge) lookup(host string) (*endpoint, bool) {
+	m, ok := e.names.Lookup(host, route.KindHTTP)
+	if !ok {
+		return nil, false
+	}
+	ep, ok := m.(*endpoint)
+	return ep, ok
 }
 
 // Shutdown stops accepting visitors and waits for in-flight requests,
@@ -163,7 +184,7 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 }
 
 // Routes returns how many hostnames are bound (for tests and metrics).
-func (e *Edge) Routes() int { return e.routes.Len() }
+func (e *Edge) Routes() int { return int(e.routes.Load()) }
 
 // ServeHTTP routes one visitor request to its tunnel.
 func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -189,7 +210,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		tlsFacts = &sdk.TLSFacts{ServerName: host, Version: r.TLS.Version}
 		proto = "https"
 	}
-	ep, ok := e.routes.Lookup(host)
+	ep, ok := e.lookup(host)
 	if !ok {
 		e.serveNoTunnel(w, r, host, tlsFacts)
 		return
@@ -268,7 +289,7 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 	}
 	f.SetPublicPort(ep.port)
 	ep.upstream = NewUpstream(f.Dial, e.opts.Upstream)
-	if err := e.claim(ep, route.ClaimantOf(req.Owner), req.RemoteName); err != nil {
+	if err := e.claim(ctx, ep, route.ClaimantOf(req.Owner), req.RemoteName); err != nil {
 		ep.upstream.Close()
 		return nil, err
 	}
@@ -313,14 +334,13 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 }
 
 // claim resolves the public name and binds it to ep (route.Bind). A name
-// the edge serves itself, or that a tls tunnel holds, is not available.
-func (e *Edge) claim(ep *endpoint, who route.Claimant, remote string) error {
-	name, prev, replaced, err := route.Bind(e.routes, e.namer, who, remote, ep, func(name string) error {
+// the edge serves itself is not available; one that a tls tunnel holds is
+// refused by the registry.
+func (e *Edge) claim(ctx context.Context, ep *endpoint, who route.Claimant, remote string) error {
+	want := route.Claim{Kind: route.KindHTTP, Tunnel: ep.id, Member: ep}
+	name, prev, err := route.Bind(ctx, e.names, e.namer, who, remote, want, func(name string) error {
 		if e.isSystemHost(name) {
 			return usererr.Errorf("%s is used by the edge itself; pick another name", name)
-		}
-		if e.opts.Taken != nil && e.opts.Taken(name) {
-			return usererr.Errorf("%s is in use by a tls tunnel; pick another name", name)
 		}
 		return nil
 	})
@@ -328,8 +348,13 @@ func (e *Edge) claim(ep *endpoint, who route.Claimant, remote string) error {
 		return err
 	}
 	ep.host = name
-	if replaced {
-		prev.takenOver()
+	e.routes.Add(1)
+	for _, p := range prev {
+		// A takeover replaces the name in place: it stays counted.
+		e.routes.Add(-1)
+		if old, ok := p.Member.(*endpoint); ok {
+			old.takenOver()
+		}
 	}
 	return nil
 }
@@ -368,8 +393,8 @@ func (ep *endpoint) Protection() []string {
 // and the plugin chain.
 func (ep *endpoint) Close() {
 	ep.once.Do(func() {
-		if ep.host != "" {
-			ep.edge.routes.Release(ep.host, ep)
+		if ep.host != "" && ep.edge.names.Release(ep.host, ep) {
+			ep.edge.routes.Add(-1)
 		}
 		ep.upstream.Close()
 		if ep.chain != nil {

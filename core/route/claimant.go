@@ -28,7 +28,7 @@ type Claimant struct {
 // never compare equal.
 const anonymousOwnerPrefix = "\x00" + account.AnonymousName + " key "
 
-// Owner is what the route table compares to decide whether a claim may
+// Owner is what the name registry compares to decide whether a claim may
 // take a name over from an older one: the account name; for the anonymous
 // account, which every local user shares, the account and the key, so two
 // anonymous users (two keys) can never take each other's names.

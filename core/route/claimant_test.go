@@ -1,6 +1,7 @@
 package route
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -44,12 +45,12 @@ func TestBindTakeover(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tab := NewTable[int]()
+			tab := NewMemory()
 			first := tt.remote
 			if first == "<given>" {
 				first = ""
 			}
-			name, _, _, err := Bind(tab, n, tt.first, first, 1, nil)
+			name, _, _, err := bindInt(tab, n, tt.first, first, 1)
 			if err != nil {
 				t.Fatalf("first Bind(%q) error = %v", first, err)
 			}
@@ -57,12 +58,12 @@ func TestBindTakeover(t *testing.T) {
 			if again == "<given>" {
 				again = strings.TrimSuffix(name, ".localhost") // the label it was given
 			}
-			got, prev, replaced, err := Bind(tab, n, tt.again, again, 2, nil)
+			got, prev, replaced, err := bindInt(tab, n, tt.again, again, 2)
 			if !tt.wantTakeover {
 				if !errors.Is(err, ErrInUse) || !strings.Contains(err.Error(), "in use") {
 					t.Fatalf("second Bind(%q) by another owner = %q, %v; want refused in use", again, got, err)
 				}
-				if v, _ := tab.Lookup(name); v != 1 {
+				if v, _ := lookupInt(tab, name); v != 1 {
 					t.Errorf("%s is bound to %d after a refused claim, want 1", name, v)
 				}
 				return
@@ -70,7 +71,7 @@ func TestBindTakeover(t *testing.T) {
 			if err != nil || got != name || !replaced || prev != 1 {
 				t.Fatalf("second Bind(%q) = %q, %d, %v, %v; want %q taken over from 1", again, got, prev, replaced, err, name)
 			}
-			if v, _ := tab.Lookup(name); v != 2 {
+			if v, _ := lookupInt(tab, name); v != 2 {
 				t.Errorf("%s is bound to %d after the takeover, want 2", name, v)
 			}
 		})
@@ -81,17 +82,17 @@ func TestBindTakeover(t *testing.T) {
 // same owner holds draws again instead of replacing that tunnel.
 func TestRandomNeverTakesOver(t *testing.T) {
 	zero := func() *Namer { return &Namer{Base: "localhost", Rand: &repeatReader{}} }
-	tab := NewTable[int]()
+	tab := NewMemory()
 	ann := Claimant{Account: &account.Account{Name: "ann"}}
-	name, _, _, err := Bind(tab, zero(), ann, "", 1, nil)
+	name, _, _, err := bindInt(tab, zero(), ann, "", 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _, replaced, err := Bind(tab, zero(), ann, "", 2, nil)
+	other, _, replaced, err := bindInt(tab, zero(), ann, "", 2)
 	if err != nil || replaced || other == name {
 		t.Fatalf("second random Bind = %q, replaced %v, %v; want another name (first was %s)", other, replaced, err, name)
 	}
-	if v, _ := tab.Lookup(name); v != 1 {
+	if v, _ := lookupInt(tab, name); v != 1 {
 		t.Errorf("%s is bound to %d, want 1", name, v)
 	}
 }
@@ -165,11 +166,11 @@ func TestStableLabel(t *testing.T) {
 
 	// Bind: a stable name another owner holds (by chance) falls back to
 	// a random one rather than failing.
-	tab := NewTable[int]()
-	if _, _, err := tab.Claim(label+".localhost", "bob", false, 9); err != nil {
+	tab := NewMemory()
+	if _, err := tab.Claim(context.Background(), Claim{Name: label + ".localhost", Kind: KindHTTP, Owner: "bob", Member: 9}); err != nil {
 		t.Fatal(err)
 	}
-	name, _, replaced, err := Bind(tab, n, c, "", 1, nil)
+	name, _, replaced, err := bindInt(tab, n, c, "", 1)
 	if err != nil || replaced || name == label+".localhost" || !strings.HasSuffix(name, ".localhost") {
 		t.Errorf("Bind(stable name held by bob) = %q, %v, %v; want a random name", name, replaced, err)
 	}

@@ -1,6 +1,7 @@
 package route
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
 	"io"
@@ -67,7 +68,7 @@ type Resolution struct {
 //     only if c's account reserved it; otherwise a user error.
 //
 // Every name but a random one is claimed with takeover, so the same owner
-// reconnecting gets it back at once from a stale session; the route table
+// reconnecting gets it back at once from a stale session; the name registry
 // refuses it to any other owner. The anonymous account gets only random,
 // stable and free label names. Accounts are compared by Name.
 func (n *Namer) Resolve(c Claimant, remote string) (Resolution, error) {
@@ -191,18 +192,20 @@ func labelFrom(b []byte) string {
 }
 
 // Bind resolves the public name an endpoint of c gets for remote (the
-// bind address its client sent) and claims it in t for v, as c.Owner().
-// taken reports, as a user error, that another kind of endpoint (or the
-// edge itself) already serves a name; it is asked before the claim, and a
-// random name it refuses is drawn again, as is one that collides in t (a
-// stable name that does falls back to a random one). A name the same owner
-// holds is taken over from the older tunnel: replaced reports that prev
-// lost it, and the caller tells prev's connection and closes prev.
-func Bind[T comparable](t Claims[T], n *Namer, c Claimant, remote string, v T, taken func(name string) error) (name string, prev T, replaced bool, err error) {
+// bind address its client sent) and claims it in r, as c.Owner(), with
+// want's kind, tunnel and member (want's Name, Owner and Takeover are
+// Bind's to fill in). taken reports, as a user error, a name the edge
+// serves itself; it is asked before the claim. A random or stable name
+// that taken refuses or that is in use (by any kind: the registry decides)
+// is drawn again, a stable one falling back to a random one. A name the
+// same owner holds is taken over from the older tunnel: prev lists the
+// members that lost it, and the caller tells their connections and closes
+// them.
+func Bind(ctx context.Context, r Registry, n *Namer, c Claimant, remote string, want Claim, taken func(name string) error) (name string, prev []Entry, err error) {
 	for range 5 {
 		res, err := n.Resolve(c, remote)
 		if err != nil {
-			return "", prev, false, err
+			return "", nil, err
 		}
 		retry := res.Random || res.Stable
 		if taken != nil {
@@ -211,18 +214,20 @@ func Bind[T comparable](t Claims[T], n *Namer, c Claimant, remote string, v T, t
 					c.Stable = 0
 					continue
 				}
-				return "", prev, false, err
+				return "", nil, err
 			}
 		}
-		prev, replaced, err = t.Claim(res.Name, c.Owner(), res.Takeover, v)
+		claim := want
+		claim.Name, claim.Owner, claim.Takeover = res.Name, c.Owner(), res.Takeover
+		prev, err = r.Claim(ctx, claim)
 		if errors.Is(err, ErrInUse) && retry {
 			c.Stable = 0
 			continue
 		}
 		if err != nil {
-			return "", prev, false, err
+			return "", nil, err
 		}
-		return res.Name, prev, replaced, nil
+		return res.Name, prev, nil
 	}
-	return "", prev, false, usererr.New("could not find a free random name; try again")
+	return "", nil, usererr.New("could not find a free random name; try again")
 }

@@ -1,9 +1,10 @@
-// Package route holds the name normaliser and the route table: which tunnel
-// serves a public name (an HTTP host, a TLS SNI name or a TCP "host:port"),
+// Package route holds the name normaliser and the name registry: which
+// tunnel, of which kind, serves a public name (an HTTP host, a TLS SNI name
+// or a TCP "host:port") for which owner (Registry, one for the whole edge),
 // and which public name an account gets for the remote name its SSH client
 // asked for.
 //
-// Every name that reaches the table or a policy check goes through
+// Every name that reaches the registry or a policy check goes through
 // Normalize first, so routing and auth compare the same strings.
 package route
 

@@ -90,6 +90,7 @@ type fwd struct {
 	done chan struct{} // closed once ok/ep are final
 	ok   bool
 	ep   tunnel.Endpoint
+	id   string // tunnel ID of the bound endpoint (tunnel.BindRequest.TunnelID)
 }
 
 // reply is one request's answer, held in order.
@@ -501,8 +502,9 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 		c.unnamed++
 		stable = c.unnamed
 	}
+	id := hex.EncodeToString(idb[:])
 	ep, err := typ.Bind(ctx, &tunnel.BindRequest{
-		TunnelID: hex.EncodeToString(idb[:]),
+		TunnelID: id,
 		Owner: tunnel.Owner{
 			Account:      c.acct.Name,
 			Anonymous:    c.acct.Anonymous,
@@ -523,6 +525,7 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 		return err
 	}
 	f.ep = &countedEndpoint{Endpoint: ep, release: func() { c.srv.tunnels.add(c.acct.Name, -1, max) }}
+	f.id = id
 	f.SetPublicPort(ep.Port())
 	c.log.Info("tunnel opened", "url", ep.URL(), "command", c.inv.Command, "flags", c.srv.cfg.Commands.Redacted(c.inv.Command, c.inv.Values))
 	return nil

@@ -29,6 +29,7 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/cryptopolicy"
+	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/tunnel"
 )
 
@@ -50,6 +51,11 @@ type Config struct {
 	AuthPlugins []string
 	// Types serves each endpoint type by command name ("http", ...).
 	Types map[string]tunnel.EndpointType
+	// Names is the edge's name registry (the one its endpoint types
+	// claim in): the tunnels command lists the tunnels that hold names of
+	// the caller's owner in it. With nil, it lists the owner's forwards of
+	// this server's connections unchecked.
+	Names route.Registry
 	// PublicHost is the host users type in ssh commands, for messages.
 	PublicHost string
 	// KeyExchanges, Ciphers and MACs are the SSH algorithms offered, in

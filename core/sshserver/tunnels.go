@@ -19,7 +19,7 @@ type liveTunnel struct {
 	since   time.Time
 }
 
-// owner is whose tunnels this connection's are, as the route table
+// owner is whose tunnels this connection's are, as the name registry
 // compares claims: the account; for the anonymous account, the key.
 func (c *conn) owner() string {
 	return route.Claimant{Account: c.acct, Key: c.key}.Owner()
@@ -27,9 +27,18 @@ func (c *conn) owner() string {
 
 // tunnelList is the tunnels command's output for the caller c: every live
 // tunnel of the same owner on this edge, its URL and forward, oldest
-// connection first.
+// connection first. Which tunnels the owner holds comes from the name
+// registry (Registry.ByOwner); how each was opened (its -R, session or
+// ssh -N, since when) from the connection that holds it.
 func (s *Server) tunnelList(caller *conn) string {
 	owner := caller.owner()
+	var held map[string]bool
+	if s.cfg.Names != nil {
+		held = make(map[string]bool)
+		for _, e := range s.cfg.Names.ByOwner(owner) {
+			held[e.Tunnel] = true
+		}
+	}
 	s.mu.Lock()
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
@@ -42,6 +51,9 @@ func (s *Server) tunnelList(caller *conn) string {
 	for _, c := range conns {
 		c.mu.Lock()
 		for _, f := range c.active {
+			if held != nil && !held[f.id] {
+				continue
+			}
 			list = append(list, liveTunnel{url: f.ep.URL(), forward: forwardSpec(f), session: c.sess != nil, since: c.since})
 		}
 		c.mu.Unlock()

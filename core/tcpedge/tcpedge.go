@@ -23,6 +23,7 @@ import (
 
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/relay"
+	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
@@ -42,6 +43,11 @@ type Options struct {
 	// MaxConns bounds live visitor connections per endpoint. Default
 	// relay.DefaultMaxConns.
 	MaxConns int
+	// Names is the edge's one name registry, shared with the http and tls
+	// endpoint types; a private route.Memory when nil. A tcp claim's name
+	// is the address the edge listens on (ListenHost:port): the port is
+	// the resource two tunnels cannot share, whatever host their URLs show.
+	Names route.Registry
 	// Logger receives operator logs.
 	Logger *slog.Logger
 }
@@ -53,10 +59,14 @@ const maxAllocTries = 128
 type Edge struct {
 	opts     Options
 	log      *slog.Logger
+	names    route.Registry
 	reserved map[int]bool // ports any account reserves
 
+	// mu orders this edge's claims (only tcpedge claims KindTCP names, so
+	// checking a holder's liveness and claiming under mu is one step) and
+	// guards eps and closed.
 	mu     sync.Mutex
-	ports  map[int]*endpoint
+	eps    map[*endpoint]bool // endpoints holding a port
 	closed bool
 }
 
@@ -65,7 +75,10 @@ func New(opts Options) *Edge {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	e := &Edge{opts: opts, log: opts.Logger, reserved: map[int]bool{}, ports: map[int]*endpoint{}}
+	if opts.Names == nil {
+		opts.Names = route.NewMemory()
+	}
+	e := &Edge{opts: opts, log: opts.Logger, names: opts.Names, reserved: map[int]bool{}, eps: map[*endpoint]bool{}}
 	for _, a := range opts.Accounts.Accounts() {
 		for _, addr := range a.TCPAddresses {
 			if _, p, err := net.SplitHostPort(addr); err == nil {
@@ -95,7 +108,7 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	if host == "" {
 		host = e.opts.BaseDomain
 	}
-	ep := &endpoint{edge: e, owner: req.Owner.Account, host: host, fwd: req.Forward}
+	ep := &endpoint{edge: e, owner: route.ClaimantOf(req.Owner).Owner(), tunnel: req.TunnelID, host: host, fwd: req.Forward}
 	var ln net.Listener
 	if b.Port != 0 {
 		ln, err = e.listenReserved(req.Owner, host, int(b.Port), ep)
@@ -145,15 +158,19 @@ func (e *Edge) listenReserved(o tunnel.Owner, host string, port int, ep *endpoin
 		e.mu.Unlock()
 		return nil, usererr.New("the edge is shutting down")
 	}
-	prev := e.ports[port]
-	if prev != nil && (prev.owner != o.Account || !prev.live) {
+	if m, ok := e.names.Lookup(e.key(port), route.KindTCP); ok && !m.(*endpoint).live {
+		// Still being published by another connection: not yet stale.
 		e.mu.Unlock()
 		return nil, usererr.Errorf("%s is in use by another tunnel", addr)
 	}
-	e.ports[port] = ep // claim before the takeover, so nobody else races in
+	// Claim before the takeover, so nobody else races in.
+	prev, err := e.claim(ep, port, true)
 	e.mu.Unlock()
-	if prev != nil {
-		prev.takenOver()
+	if err != nil {
+		return nil, usererr.Errorf("%s is in use by another tunnel", addr)
+	}
+	for _, p := range prev {
+		p.Member.(*endpoint).takenOver()
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(e.opts.ListenHost, strconv.Itoa(port)))
 	if err != nil {
@@ -193,11 +210,10 @@ func (e *Edge) listenRange(lo, hi int, ep *endpoint) (net.Listener, error) {
 			e.mu.Unlock()
 			return nil, usererr.New("the edge is shutting down")
 		}
-		if e.ports[port] != nil {
+		if _, err := e.claim(ep, port, false); err != nil {
 			e.mu.Unlock()
 			continue
 		}
-		e.ports[port] = ep
 		e.mu.Unlock()
 		ln, err := net.Listen("tcp", net.JoinHostPort(e.opts.ListenHost, strconv.Itoa(port)))
 		if err == nil {
@@ -218,11 +234,29 @@ func gcd(a, b int) int {
 	return a
 }
 
+// key is the registry name of a port: the address the edge listens on.
+func (e *Edge) key(port int) string {
+	return net.JoinHostPort(e.opts.ListenHost, strconv.Itoa(port))
+}
+
+// claim binds port to ep in the registry (with takeover of the same
+// owner's older endpoint when takeover is set) and returns the endpoints
+// it replaced. The caller holds e.mu.
+func (e *Edge) claim(ep *endpoint, port int, takeover bool) ([]route.Entry, error) {
+	prev, err := e.names.Claim(context.Background(), route.Claim{
+		Name: e.key(port), Kind: route.KindTCP, Owner: ep.owner, Takeover: takeover, Tunnel: ep.tunnel, Member: ep,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.eps[ep] = true
+	return prev, nil
+}
+
 func (e *Edge) release(port int, ep *endpoint) {
 	e.mu.Lock()
-	if e.ports[port] == ep {
-		delete(e.ports, port)
-	}
+	e.names.Release(e.key(port), ep)
+	delete(e.eps, ep)
 	e.mu.Unlock()
 }
 
@@ -230,15 +264,15 @@ func (e *Edge) release(port int, ep *endpoint) {
 func (e *Edge) Len() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.ports)
+	return len(e.eps)
 }
 
 // Close closes every endpoint and refuses new ones. Idempotent.
 func (e *Edge) Close() {
 	e.mu.Lock()
 	e.closed = true
-	eps := make([]*endpoint, 0, len(e.ports))
-	for _, ep := range e.ports {
+	eps := make([]*endpoint, 0, len(e.eps))
+	for ep := range e.eps {
 		if ep.live {
 			eps = append(eps, ep)
 		}
@@ -251,17 +285,18 @@ func (e *Edge) Close() {
 
 // endpoint is one published TCP forward.
 type endpoint struct {
-	edge  *Edge
-	owner string
-	host  string
-	port  int
-	url   string
-	ln    net.Listener
-	relay *relay.Relay
-	done  chan struct{}
-	once  sync.Once
-	live  bool          // fully published; guarded by edge.mu
-	fwd   tunnel.Dialer // told when a newer connection takes the address
+	edge   *Edge
+	owner  string // route.Claimant.Owner of the forward's owner
+	tunnel string // tunnel ID
+	host   string
+	port   int
+	url    string
+	ln     net.Listener
+	relay  *relay.Relay
+	done   chan struct{}
+	once   sync.Once
+	live   bool          // fully published; guarded by edge.mu
+	fwd    tunnel.Dialer // told when a newer connection takes the address
 }
 
 // URL returns the tcp:// URL.

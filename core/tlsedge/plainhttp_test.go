@@ -37,7 +37,8 @@ func TestLooksLikeHTTP(t *testing.T) {
 
 type noNames struct{}
 
-func (noNames) Serves(string) bool { return false }
+func (noNames) Serves(string) bool       { return false }
+func (noNames) IsSystemHost(string) bool { return false }
 
 // servedEdge runs an Edge on a loopback listener.
 func servedEdge(t *testing.T) string {

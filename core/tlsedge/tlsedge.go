@@ -52,8 +52,12 @@ const (
 
 // Terminator is the HTTP side: which names it serves.
 type Terminator interface {
-	// Serves reports whether an http endpoint serves the normalised name.
+	// Serves reports whether an http endpoint serves the normalised name,
+	// or the edge itself does (IsSystemHost).
 	Serves(name string) bool
+	// IsSystemHost reports whether the edge itself serves the normalised
+	// name (the OAuth auth host), which no tunnel may claim.
+	IsSystemHost(name string) bool
 }
 
 // Options configures an Edge.
@@ -68,6 +72,10 @@ type Options struct {
 	Certs *certs.Manager
 	// HTTP reports the names to terminate; required.
 	HTTP Terminator
+	// Names is the edge's one name registry, shared with the http and tcp
+	// endpoint types, which refuses an SNI name an http tunnel holds (and
+	// the reverse) in the claim itself; a private route.Memory when nil.
+	Names route.Registry
 	// HelloTimeout bounds reading a ClientHello. Default 10s.
 	HelloTimeout time.Duration
 	// MaxHello bounds a ClientHello's bytes. Default 64 KiB.
@@ -84,7 +92,7 @@ type Edge struct {
 	opts   Options
 	log    *slog.Logger
 	namer  *route.Namer
-	routes *route.Table[*endpoint]
+	names  route.Registry
 	tlsCfg *tls.Config
 	shim   *connListener
 
@@ -113,11 +121,14 @@ func New(opts Options) *Edge {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Names == nil {
+		opts.Names = route.NewMemory()
+	}
 	e := &Edge{
-		opts:   opts,
-		log:    opts.Logger,
-		namer:  &route.Namer{Base: opts.BaseDomain, Accounts: opts.Accounts},
-		routes: route.NewTable[*endpoint](),
+		opts:  opts,
+		log:   opts.Logger,
+		namer: &route.Namer{Base: opts.BaseDomain, Accounts: opts.Accounts},
+		names: opts.Names,
 	}
 	e.tlsCfg = &tls.Config{
 		MinVersion:   tls.VersionTLS12,
@@ -207,7 +218,7 @@ func (e *Edge) route(c net.Conn) {
 		e.answerChallenge(pc, name)
 		return
 	}
-	if ep, ok := e.routes.Lookup(name); ok {
+	if ep, ok := e.lookup(name); ok {
 		c.SetReadDeadline(time.Time{})
 		ep.relay.ServeHello(pc, raw)
 		return
@@ -268,7 +279,7 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	ep := &endpoint{edge: e, fwd: f}
 	ep.relay = relay.New(rules, f.Dial, 0, e.log)
 	ep.relay.ReportTo(req.Console.Line)
-	if err := e.claim(ep, route.ClaimantOf(req.Owner), b.SNIName); err != nil {
+	if err := e.claim(ctx, ep, req.TunnelID, route.ClaimantOf(req.Owner), b.SNIName); err != nil {
 		ep.relay.Close()
 		return nil, err
 	}
@@ -280,11 +291,13 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 }
 
 // claim resolves and binds the SNI name (route.Bind, as the HTTP edge
-// does for hosts); a name an http tunnel holds is not available.
-func (e *Edge) claim(ep *endpoint, who route.Claimant, remote string) error {
-	name, prev, replaced, err := route.Bind(e.routes, e.namer, who, remote, ep, func(name string) error {
-		if e.opts.HTTP.Serves(name) {
-			return usererr.Errorf("%s is in use by an http tunnel; pick another name", name)
+// does for hosts). A name the edge serves itself is not available; one an
+// http tunnel holds is refused by the registry.
+func (e *Edge) claim(ctx context.Context, ep *endpoint, tunnelID string, who route.Claimant, remote string) error {
+	want := route.Claim{Kind: route.KindTLS, Tunnel: tunnelID, Member: ep}
+	name, prev, err := route.Bind(ctx, e.names, e.namer, who, remote, want, func(name string) error {
+		if e.opts.HTTP.IsSystemHost(name) {
+			return usererr.Errorf("%s is used by the edge itself; pick another name", name)
 		}
 		return nil
 	})
@@ -292,19 +305,31 @@ func (e *Edge) claim(ep *endpoint, who route.Claimant, remote string) error {
 		return err
 	}
 	ep.name = name
-	if replaced {
+	for _, p := range prev {
 		// As the HTTP edge does: tell the old connection, then close off
 		// the newer connection's path (closing writes to a frozen client).
-		prev.fwd.TakenOver(name)
-		go prev.Close()
+		if old, ok := p.Member.(*endpoint); ok {
+			old.fwd.TakenOver(name)
+			go old.Close()
+		}
 	}
 	return nil
 }
 
 // Serves reports whether name is bound to a tls passthrough tunnel.
 func (e *Edge) Serves(name string) bool {
-	_, ok := e.routes.Lookup(name)
+	_, ok := e.lookup(name)
 	return ok
+}
+
+// lookup returns the tls endpoint bound to the normalised name.
+func (e *Edge) lookup(name string) (*endpoint, bool) {
+	m, ok := e.names.Lookup(name, route.KindTLS)
+	if !ok {
+		return nil, false
+	}
+	ep, ok := m.(*endpoint)
+	return ep, ok
 }
 
 // endpoint is one published tls passthrough forward.
@@ -327,7 +352,7 @@ func (ep *endpoint) Protection() []string { return ep.relay.Rules().Protection()
 func (ep *endpoint) Close() {
 	ep.once.Do(func() {
 		if ep.name != "" {
-			ep.edge.routes.Release(ep.name, ep)
+			ep.edge.names.Release(ep.name, ep)
 		}
 		ep.relay.Close()
 	})
