@@ -492,3 +492,31 @@ func TestOneAuthMethodPerEndpoint(t *testing.T) {
 		t.Errorf("stderr %q does not name both auth flags", got)
 	}
 }
+
+// TestOAuthAuthHostReservedWhileDisabled: the hosts the oauth plugin's
+// manifest declares (auth under the base domain, and its auth_host
+// setting) are kept from tunnels from the config alone, with the plugin
+// disabled, so enabling it later cannot collide with a tunnel; the core
+// learns them from the manifest, not from knowing the plugin.
+func TestOAuthAuthHostReservedWhileDisabled(t *testing.T) {
+	e2e.RequireSSH(t)
+	_, port := backend(t)
+	no := false
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{Bundled: bundled(), Configure: func(c *config.Config) {
+		c.Plugins = map[string]config.Plugin{oauth.Name: {Enabled: &no, Config: map[string]any{"auth_host": "login.localhost"}}}
+	}})
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	for _, label := range []string{"auth", "login"} {
+		s := edge.RunSSH(t, key, "-R", label+":80:localhost:"+port, "v2@127.0.0.1", "http")
+		if code := s.Wait(10 * time.Second); code != 1 {
+			t.Fatalf("-R %s:80: exit %d (-1: still running after 10s), want 1; stderr %q", label, code, s.Stderr)
+		}
+		if got := s.Stderr.String(); !strings.Contains(got, label+".localhost is used by the edge itself") {
+			t.Errorf("-R %s:80: stderr %q does not say the edge serves the name", label, got)
+		}
+	}
+	s := edge.RunSSH(t, key, "-R", "other:80:localhost:"+port, "v2@127.0.0.1", "http")
+	if url := s.URL(t); !strings.Contains(url, "other.localhost") {
+		t.Errorf("URL %q, want other.localhost", url)
+	}
+}
