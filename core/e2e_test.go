@@ -19,6 +19,9 @@ import (
 
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/plugins/tcp"
+	tlsplugin "github.com/sshgress/sshgress/plugins/tls"
+	"github.com/sshgress/sshgress/sdk"
 )
 
 // backend is a real local HTTP service behind a tunnel.
@@ -71,7 +74,10 @@ func (p *pattern) Read(b []byte) (int, error) {
 
 func newEdge(t *testing.T, configure func(*config.Config)) *e2e.Edge {
 	e2e.RequireSSH(t)
-	return e2e.StartEdge(t, e2e.EdgeOptions{Configure: configure})
+	// The edge learns the commands of plugins it knows but has not enabled
+	// from their manifests, as cmd/sshgress hands them over: tcp and tls
+	// here, so "tcp" says it is not enabled rather than unknown.
+	return e2e.StartEdge(t, e2e.EdgeOptions{Configure: configure, Bundled: []sdk.Manifest{tcp.New().Manifest(), tlsplugin.New().Manifest()}})
 }
 
 func TestRandomSubdomain(t *testing.T) {

@@ -143,7 +143,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		PublicPort:    publicPort,
 		HTTPSPort:     e.httpsPublicPort(),
 		ACMEChallenge: acmeChallenge,
-		SystemHosts:   systemHosts(cfg),
+		SystemHosts:   e.systemHosts(opts.Bundled),
 		Names:         names,
 		Plugins:       e.plugins,
 		Upstream: httpedge.UpstreamOptions{
@@ -238,13 +238,15 @@ func (e *Edge) setupCerts(accounts *account.Directory) error {
 			OrdersPerHour: h.ACME.OrdersPerHour,
 			CacheDir:      filepath.Join(e.cfg.DataDir, "acme"),
 			// Only names an account reserves, and only while a tunnel
-			// serves them, plus the OAuth auth host while that plugin is
-			// enabled: an unknown or idle name never starts an order.
+			// serves them, plus the hosts enabled plugins said they serve
+			// (the OAuth auth host): an unknown or idle name never starts
+			// an order.
 			Allow: func(name string) bool {
 				if e.http == nil || !e.http.Serves(name) {
 					return false
 				}
-				return accounts.Owner(name) != nil || e.isAuthHost(name)
+				_, plugin := e.plugins.ServedHosts()[name]
+				return accounts.Owner(name) != nil || plugin
 			},
 		}
 	}
@@ -317,8 +319,10 @@ func (e *Edge) startPlugins(ctx context.Context, opts Options) error {
 	return nil
 }
 
-// commandSet builds the commands this server offers from the enabled
-// plugins' flags, and remembers the bundled ones that are disabled.
+// commandSet builds the commands this server offers: http, then the
+// endpoint types the enabled plugins' manifests describe, each with the
+// plugins' flags; what the disabled bundled plugins would provide is
+// remembered so using it gets an error naming the plugin.
 func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 	cmds := []command.Command{{
 		Name:    "http",
@@ -326,19 +330,13 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 		Ports:   "80, 443 or 0",
 		Example: "ssh -R 80:localhost:3000 v2@{host} http",
 	}}
-	provided := e.plugins.EndpointTypes()
-	for _, typ := range slices.Sorted(maps.Keys(provided)) {
-		cmds = append(cmds, endpointCommand(typ, provided[typ]))
+	for _, ep := range e.plugins.Endpoints() {
+		cmds = append(cmds, command.EndpointCommand(ep.EndpointTypeSpec, ep.Plugin))
 	}
 	if e.plugins != nil {
 		flags := e.plugins.Flags()
-		plugins := make([]string, 0, len(flags))
-		for name := range flags {
-			plugins = append(plugins, name)
-		}
-		sort.Strings(plugins)
 		for i := range cmds {
-			for _, name := range plugins {
+			for _, name := range slices.Sorted(maps.Keys(flags)) {
 				for _, f := range flags[name] {
 					if f.AppliesTo(cmds[i].Name) {
 						cmds[i].Flags = append(cmds[i].Flags, command.Flag{FlagSpec: f, Owner: name})
@@ -347,21 +345,13 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 			}
 		}
 	}
-	disabled := map[string]string{}
-	for _, typ := range []string{"tcp", "tls"} {
-		if _, ok := provided[typ]; !ok {
-			disabled[typ] = typ
-		}
-	}
-	disabledFlags := map[string]string{}
+	var off []sdk.Manifest
 	for _, m := range opts.Bundled {
-		if p, ok := e.cfg.Plugins[m.Name]; ok && p.IsEnabled() {
-			continue
-		}
-		for _, f := range m.Flags {
-			disabledFlags[f.Name] = m.Name
+		if p, ok := e.cfg.Plugins[m.Name]; !ok || !p.IsEnabled() {
+			off = append(off, m)
 		}
 	}
+	disabled, disabledFlags := command.Unavailable(off)
 	return command.NewSet(command.Options{
 		Host:          e.publicSSHHost(),
 		Domain:        e.cfg.Domain,
@@ -369,28 +359,6 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 		DisabledFlags: disabledFlags,
 		MaxExecBytes:  e.cfg.Limits.MaxExecBytes,
 	}, cmds...)
-}
-
-// endpointCommand describes a command whose endpoint type a plugin
-// provides.
-func endpointCommand(typ, plugin string) command.Command {
-	switch typ {
-	case "tcp":
-		return command.Command{
-			Name:    typ,
-			Summary: "Publish a local TCP service at a public port",
-			Ports:   "0 (a random port), or a TCP address reserved for your account",
-			Example: "ssh -R 0:localhost:22 v2@{host} tcp",
-		}
-	case "tls":
-		return command.Command{
-			Name:    typ,
-			Summary: "Publish a local TLS service by name; your service keeps its own certificate",
-			Ports:   "443 or 0",
-			Example: "ssh -R myapp:443:localhost:8443 v2@{host} tls",
-		}
-	}
-	return command.Command{Name: typ, Summary: "Endpoint type provided by the " + plugin + " plugin"}
 }
 
 func isBundled(ms []sdk.Manifest, name string) bool {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -491,4 +492,96 @@ func TestOneAuthMethodPerEndpoint(t *testing.T) {
 	if got := s.Stderr.String(); !strings.Contains(got, "--basic-auth and --oauth cannot be combined") {
 		t.Errorf("stderr %q does not name both auth flags", got)
 	}
+}
+
+// TestOAuthAuthHostReservedWhileDisabled: the hosts the oauth plugin's
+// manifest declares (auth under the base domain, and its auth_host
+// setting) are kept from tunnels from the config alone, with the plugin
+// disabled, so enabling it later cannot collide with a tunnel; the core
+// learns them from the manifest, not from knowing the plugin.
+func TestOAuthAuthHostReservedWhileDisabled(t *testing.T) {
+	e2e.RequireSSH(t)
+	_, port := backend(t)
+	no := false
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{Bundled: bundled(), Configure: func(c *config.Config) {
+		c.Plugins = map[string]config.Plugin{oauth.Name: {Enabled: &no, Config: map[string]any{"auth_host": "login.localhost"}}}
+	}})
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	for _, label := range []string{"auth", "login"} {
+		s := edge.RunSSH(t, key, "-R", label+":80:localhost:"+port, "v2@127.0.0.1", "http")
+		if code := s.Wait(10 * time.Second); code != 1 {
+			t.Fatalf("-R %s:80: exit %d (-1: still running after 10s), want 1; stderr %q", label, code, s.Stderr)
+		}
+		if got := s.Stderr.String(); !strings.Contains(got, label+".localhost is used by the edge itself") {
+			t.Errorf("-R %s:80: stderr %q does not say the edge serves the name", label, got)
+		}
+	}
+	s := edge.RunSSH(t, key, "-R", "other:80:localhost:"+port, "v2@127.0.0.1", "http")
+	if url := s.URL(t); !strings.Contains(url, "other.localhost") {
+		t.Errorf("URL %q, want other.localhost", url)
+	}
+}
+
+// TestThirdPartyPluginEndpointType loads the example endpoint plugin from
+// sdk/examples/game through config: the edge's help shows the summary,
+// remote ports and example its manifest describes, a remote port the
+// manifest does not take is refused with a sentence built from it, and a
+// forward on port 0 carries bytes to the local service.
+func TestThirdPartyPluginEndpointType(t *testing.T) {
+	e2e.RequireSSH(t)
+	plugin := filepath.Join(t.TempDir(), "game")
+	buildCtx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(buildCtx, "go", "build", "-o", plugin, "./sdk/examples/game")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build example plugin: %v\n%s", err, out)
+	}
+	data, err := os.ReadFile(plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(data)
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{Configure: func(c *config.Config) {
+		c.Plugins = map[string]config.Plugin{"game": {Path: plugin, SHA256: hex.EncodeToString(sum[:])}}
+	}})
+	key := e2e.NewKey(t, t.TempDir(), "id")
+
+	s := edge.RunSSH(t, key, "v2@127.0.0.1", "help")
+	if code := s.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("help: exit %d, want 0", code)
+	}
+	if got := s.Stdout.String(); !strings.Contains(got, "game      Publish a local game server at a public port") {
+		t.Errorf("help does not list game with its manifest's summary:\n%s", got)
+	}
+	s = edge.RunSSH(t, key, "v2@127.0.0.1", "game", "--help")
+	if code := s.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("game --help: exit %d, want 0", code)
+	}
+	for _, want := range []string{"Remote ports: 25565 or 0", "ssh -R 0:localhost:25565 v2@localhost -p " + edge.SSHPort + " game", "--cidr-allow CIDR"} {
+		if !strings.Contains(s.Stdout.String(), want) {
+			t.Errorf("game --help lacks %q:\n%s", want, s.Stdout)
+		}
+	}
+
+	echo, _ := echoServer(t)
+	s = edge.RunSSH(t, key, "-R", "8080:localhost:"+echo, "v2@127.0.0.1", "game")
+	if code := s.Wait(10 * time.Second); code != 1 {
+		t.Fatalf("-R 8080 game: exit %d (-1: still running after 10s), want 1; stderr %q", code, s.Stderr)
+	}
+	if got := s.Stderr.String(); !strings.Contains(got, "game endpoints listen on remote port 25565 or 0, not 8080") {
+		t.Errorf("-R 8080 game: stderr %q lacks the remote-port sentence from the manifest", got)
+	}
+
+	s = edge.RunSSH(t, key, "-R", "0:localhost:"+echo, "v2@127.0.0.1", "game")
+	url := s.URL(t)
+	if !strings.HasPrefix(url, "tcp://localhost:300") {
+		t.Fatalf("url %q, want tcp://localhost:PORT from the plugin's 30000-30099", url)
+	}
+	c, err := net.DialTimeout("tcp", tcpAddr(t, url), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c, 64<<10)
 }

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-plugin"
@@ -123,20 +124,36 @@ func (c *Client) Describe(ctx context.Context) (Manifest, error) {
 // Configure sends the plugin its config section and the edge's facts.
 // cfg.Logger is ignored.
 func (c *Client) Configure(ctx context.Context, cfg Config) error {
+	_, err := c.ConfigureResult(ctx, cfg)
+	return err
+}
+
+// ConfigureResult is what a plugin answers to a successful Configure.
+type ConfigureResult struct {
+	// ServedHosts are the host names the plugin serves with this config
+	// (HostServer), as it sent them: the edge normalises and checks them.
+	ServedHosts []string
+}
+
+// ConfigureResult is Configure, returning the plugin's answer.
+func (c *Client) ConfigureResult(ctx context.Context, cfg Config) (ConfigureResult, error) {
 	section := cfg.Section
 	if section == nil {
 		section = map[string]any{}
 	}
 	raw, err := json.Marshal(section)
 	if err != nil {
-		return fmt.Errorf("sdk: configure: encode config section: %w", err)
+		return ConfigureResult{}, fmt.Errorf("sdk: configure: encode config section: %w", err)
 	}
-	_, err = c.plugin.Configure(ctx, &pluginv1.ConfigureRequest{
+	resp, err := c.plugin.Configure(ctx, &pluginv1.ConfigureRequest{
 		ConfigJson: raw,
 		BaseDomain: cfg.BaseDomain,
 		DataDir:    cfg.DataDir,
 	})
-	return fromStatus("configure", err)
+	if err != nil {
+		return ConfigureResult{}, fromStatus("configure", err)
+	}
+	return ConfigureResult{ServedHosts: resp.GetServedHosts()}, nil
 }
 
 // OpenTunnel opens t in the plugin.
@@ -209,7 +226,11 @@ func (s *pluginServer) Configure(ctx context.Context, req *pluginv1.ConfigureReq
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pluginv1.ConfigureResponse{}, nil
+	resp = &pluginv1.ConfigureResponse{}
+	if hs, ok := s.impl.(HostServer); ok {
+		resp.ServedHosts = hs.ServedHosts()
+	}
+	return resp, nil
 }
 
 func (s *pluginServer) OpenTunnel(ctx context.Context, req *pluginv1.OpenTunnelRequest) (resp *pluginv1.OpenTunnelResponse, err error) {
@@ -271,6 +292,12 @@ func completeManifest(impl Plugin) Manifest {
 	m := impl.Manifest()
 	m.APIVersion = APIVersion
 	_, m.HTTPMiddleware = impl.(HTTPMiddleware)
+	// Edges older than EndpointTypeSpecs read only EndpointTypes.
+	for _, e := range m.EndpointTypeSpecs {
+		if !slices.Contains(m.EndpointTypes, e.Name) {
+			m.EndpointTypes = append(slices.Clip(m.EndpointTypes), e.Name)
+		}
+	}
 	return m
 }
 
@@ -332,6 +359,18 @@ func manifestToProto(m Manifest) *pluginv1.Manifest {
 		HttpMiddleware: m.HTTPMiddleware,
 		Authenticates:  m.Authenticates,
 	}
+	for _, e := range m.EndpointTypeSpecs {
+		pm.EndpointTypeSpecs = append(pm.EndpointTypeSpecs, &pluginv1.EndpointTypeSpec{
+			Name:        e.Name,
+			Summary:     e.Summary,
+			Ports:       e.Ports,
+			RemotePorts: e.RemotePorts,
+			Example:     e.Example,
+		})
+	}
+	for _, h := range m.ServedHosts {
+		pm.ServedHosts = append(pm.ServedHosts, &pluginv1.ServedHost{Label: h.Label, Setting: h.Setting})
+	}
 	for _, f := range m.Flags {
 		pm.Flags = append(pm.Flags, &pluginv1.FlagSpec{
 			Name:       f.Name,
@@ -355,6 +394,18 @@ func manifestFromProto(pm *pluginv1.Manifest) Manifest {
 		ReservedPaths:  pm.GetReservedPaths(),
 		HTTPMiddleware: pm.GetHttpMiddleware(),
 		Authenticates:  pm.GetAuthenticates(),
+	}
+	for _, e := range pm.GetEndpointTypeSpecs() {
+		m.EndpointTypeSpecs = append(m.EndpointTypeSpecs, EndpointTypeSpec{
+			Name:        e.GetName(),
+			Summary:     e.GetSummary(),
+			Ports:       e.GetPorts(),
+			RemotePorts: e.GetRemotePorts(),
+			Example:     e.GetExample(),
+		})
+	}
+	for _, h := range pm.GetServedHosts() {
+		m.ServedHosts = append(m.ServedHosts, ServedHost{Label: h.GetLabel(), Setting: h.GetSetting()})
 	}
 	for _, f := range pm.GetFlags() {
 		m.Flags = append(m.Flags, FlagSpec{

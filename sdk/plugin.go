@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -63,8 +64,15 @@ type Manifest struct {
 	// declare the same flag for the same command.
 	Flags []FlagSpec
 	// EndpointTypes are the commands (endpoint types) the plugin provides,
-	// e.g. "tcp". "http" is built into the edge.
+	// e.g. "tcp". "http" is built into the edge. A type described in
+	// EndpointTypeSpecs need not be listed here too (Serve adds it, for
+	// edges that predate EndpointTypeSpecs); a type listed only here gets
+	// a generic summary and no remote-port check.
 	EndpointTypes []string
+	// EndpointTypeSpecs describe the endpoint types the plugin provides:
+	// the edge builds each command's help and its remote-port check from
+	// them, so it names no plugin's command itself.
+	EndpointTypeSpecs []EndpointTypeSpec
 	// ReservedPaths are URL paths the plugin answers on hosts that have no
 	// tunnel, such as the OAuth callback on its one auth host (identity
 	// providers accept only registered redirect URIs, so the callback
@@ -74,8 +82,16 @@ type Manifest struct {
 	// TunnelID; the plugin checks the host itself, and a continue verdict
 	// gets the edge's "no tunnel" page. Requests to tunnels' hosts never
 	// reach a reserved path: they go through the tunnel's own chain. Each
-	// starts with "/"; two plugins may not reserve the same path.
+	// starts with "/"; two plugins may not reserve the same path. Pair it
+	// with ServedHosts so no tunnel can hold the host the paths live on.
 	ReservedPaths []string
+	// ServedHosts declare the host names the plugin answers on itself
+	// (the OAuth auth host). The edge keeps them from every tunnel from
+	// its config alone, before the plugin starts and whether or not it is
+	// enabled, so enabling the plugin later cannot collide with a tunnel.
+	// A plugin that serves hosts also implements HostServer, which says
+	// after Configure which hosts it resolved.
+	ServedHosts []ServedHost
 	// HTTPMiddleware reports that the plugin implements HTTPMiddleware.
 	// Serve sets it from the plugin's type.
 	HTTPMiddleware bool
@@ -83,6 +99,67 @@ type Manifest struct {
 	// auth, OAuth). An endpoint takes at most one: the edge refuses a
 	// command that sets flags of two such plugins.
 	Authenticates bool
+}
+
+// EndpointTypeSpec describes one endpoint type (command) a plugin
+// provides, for the edge's --help and its remote-port check.
+type EndpointTypeSpec struct {
+	// Name is the command the user types, e.g. "tcp": lowercase letters,
+	// digits and dashes.
+	Name string
+	// Summary is one line for the command list, e.g. "Publish a local TCP
+	// service at a public port". Empty gives a generic line naming the
+	// plugin.
+	Summary string
+	// Ports is the remote-port rule as --help shows it, e.g. "443 or 0".
+	// Empty leaves the line out.
+	Ports string
+	// RemotePorts, when set, are the only remote ports the edge accepts for
+	// the type: it refuses any other before calling Bind, with a sentence
+	// (RemotePortHint) that quotes Ports and suggests RemotePorts[0]. Empty
+	// leaves every port to Bind (tcp's reserved addresses, say).
+	RemotePorts []uint32
+	// Example is a complete command line for --help, e.g.
+	// "ssh -R myapp:443:localhost:8443 v2@{host} tls"; {host} stands for
+	// the edge's SSH destination. Empty leaves the example out.
+	Example string
+}
+
+// ServedHost declares one host name a plugin serves itself. At least one
+// field is set.
+type ServedHost struct {
+	// Label, when set, is always served: Label + "." + the base domain,
+	// e.g. "auth" for auth.tunnel.example.com.
+	Label string
+	// Setting names a key of the plugin's config section whose string
+	// value, when the operator sets it, is a host the plugin serves too,
+	// e.g. "auth_host". The edge reads it from its own config, so it is
+	// reserved even while the plugin is disabled.
+	Setting string
+}
+
+// HostServer is implemented by a plugin that declares ServedHosts. After
+// a successful Configure the edge asks it which hosts it serves with that
+// config, normalised as it will match them; the edge reserves those too,
+// and only those may get certificates (ACME) on the plugin's behalf.
+type HostServer interface {
+	ServedHosts() []string
+}
+
+// MaxServedHosts bounds the hosts one plugin declares or serves.
+const MaxServedHosts = 16
+
+// Endpoints returns every endpoint type the manifest provides: the
+// EndpointTypeSpecs, then a bare spec (Name only) for each name in
+// EndpointTypes that has none.
+func (m Manifest) Endpoints() []EndpointTypeSpec {
+	out := slices.Clone(m.EndpointTypeSpecs)
+	for _, name := range m.EndpointTypes {
+		if !slices.ContainsFunc(out, func(s EndpointTypeSpec) bool { return s.Name == name }) {
+			out = append(out, EndpointTypeSpec{Name: name})
+		}
+	}
+	return out
 }
 
 // Config is what Configure receives.
@@ -196,6 +273,15 @@ type OpenResult struct {
 var (
 	pluginNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 	flagNameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	hostLabelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+	settingRE    = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
+)
+
+const (
+	// maxSpecText bounds an endpoint type's summary, ports and example.
+	maxSpecText = 256
+	// maxRemotePorts bounds an endpoint type's RemotePorts.
+	maxRemotePorts = 16
 )
 
 // MaxFlags bounds the number of flags one manifest may declare.
@@ -231,6 +317,43 @@ func (m Manifest) Validate() error {
 	for _, e := range m.EndpointTypes {
 		if !pluginNameRE.MatchString(e) {
 			return fmt.Errorf("sdk: manifest %q: endpoint type %q must be lowercase letters, digits and dashes", m.Name, e)
+		}
+	}
+	types := make(map[string]bool, len(m.EndpointTypeSpecs))
+	for _, e := range m.EndpointTypeSpecs {
+		if !pluginNameRE.MatchString(e.Name) {
+			return fmt.Errorf("sdk: manifest %q: endpoint type %q must be lowercase letters, digits and dashes", m.Name, e.Name)
+		}
+		if types[e.Name] {
+			return fmt.Errorf("sdk: manifest %q: endpoint type %q described twice", m.Name, e.Name)
+		}
+		types[e.Name] = true
+		for _, text := range []string{e.Summary, e.Ports, e.Example} {
+			if strings.ContainsAny(text, "\r\n") || len(text) > maxSpecText {
+				return fmt.Errorf("sdk: manifest %q: endpoint type %q: summary, ports and example must each be one line of at most %d bytes", m.Name, e.Name, maxSpecText)
+			}
+		}
+		if len(e.RemotePorts) > maxRemotePorts {
+			return fmt.Errorf("sdk: manifest %q: endpoint type %q: %d remote ports, at most %d", m.Name, e.Name, len(e.RemotePorts), maxRemotePorts)
+		}
+		for _, p := range e.RemotePorts {
+			if p > 65535 {
+				return fmt.Errorf("sdk: manifest %q: endpoint type %q: remote port %d is not a port", m.Name, e.Name, p)
+			}
+		}
+	}
+	if len(m.ServedHosts) > MaxServedHosts {
+		return fmt.Errorf("sdk: manifest %q: %d served hosts, at most %d", m.Name, len(m.ServedHosts), MaxServedHosts)
+	}
+	for _, h := range m.ServedHosts {
+		if h.Label == "" && h.Setting == "" {
+			return fmt.Errorf("sdk: manifest %q: a served host needs a label or a setting", m.Name)
+		}
+		if h.Label != "" && !hostLabelRE.MatchString(h.Label) {
+			return fmt.Errorf("sdk: manifest %q: served host label %q must be one DNS label of lowercase letters, digits and dashes", m.Name, h.Label)
+		}
+		if h.Setting != "" && !settingRE.MatchString(h.Setting) {
+			return fmt.Errorf("sdk: manifest %q: served host setting %q must be a config key of lowercase letters, digits and underscores", m.Name, h.Setting)
 		}
 	}
 	for _, p := range m.ReservedPaths {

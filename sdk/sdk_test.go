@@ -75,6 +75,22 @@ func TestManifestValidate(t *testing.T) {
 		{"multi-line help", func(m *sdk.Manifest) { m.Flags = []sdk.FlagSpec{{Name: "a", Help: "x\ny"}} }, "one line"},
 		{"relative path", func(m *sdk.Manifest) { m.ReservedPaths = []string{"cb"} }, "reserved path"},
 		{"endpoint type", func(m *sdk.Manifest) { m.EndpointTypes = []string{"TCP"} }, "endpoint type"},
+		{"described endpoint type", func(m *sdk.Manifest) {
+			m.EndpointTypeSpecs = []sdk.EndpointTypeSpec{{Name: "game", Summary: "s", Ports: "0", RemotePorts: []uint32{0, 25565}, Example: "e"}}
+		}, ""},
+		{"endpoint spec name", func(m *sdk.Manifest) { m.EndpointTypeSpecs = []sdk.EndpointTypeSpec{{Name: "Game"}} }, "endpoint type"},
+		{"endpoint spec twice", func(m *sdk.Manifest) { m.EndpointTypeSpecs = []sdk.EndpointTypeSpec{{Name: "g"}, {Name: "g"}} }, "described twice"},
+		{"endpoint summary lines", func(m *sdk.Manifest) { m.EndpointTypeSpecs = []sdk.EndpointTypeSpec{{Name: "g", Summary: "a\nb"}} }, "one line"},
+		{"endpoint example long", func(m *sdk.Manifest) {
+			m.EndpointTypeSpecs = []sdk.EndpointTypeSpec{{Name: "g", Example: strings.Repeat("x", 300)}}
+		}, "one line"},
+		{"endpoint port", func(m *sdk.Manifest) {
+			m.EndpointTypeSpecs = []sdk.EndpointTypeSpec{{Name: "g", RemotePorts: []uint32{70000}}}
+		}, "not a port"},
+		{"served host", func(m *sdk.Manifest) { m.ServedHosts = []sdk.ServedHost{{Label: "auth", Setting: "auth_host"}} }, ""},
+		{"served host empty", func(m *sdk.Manifest) { m.ServedHosts = []sdk.ServedHost{{}} }, "label or a setting"},
+		{"served host label", func(m *sdk.Manifest) { m.ServedHosts = []sdk.ServedHost{{Label: "a.b"}} }, "one DNS label"},
+		{"served host setting", func(m *sdk.Manifest) { m.ServedHosts = []sdk.ServedHost{{Setting: "Auth Host"}} }, "config key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -109,9 +125,17 @@ func (e *echo) Manifest() sdk.Manifest {
 		Flags: []sdk.FlagSpec{{Name: "echo", Type: sdk.FlagInt, Repeatable: true, Help: "h", ValueName: "N",
 			Sensitive: true, Commands: []string{"http", "tls"}}},
 		EndpointTypes: []string{"echo"},
+		EndpointTypeSpecs: []sdk.EndpointTypeSpec{
+			{Name: "echo", Summary: "Echo", Ports: "7 or 0", RemotePorts: []uint32{7, 0}, Example: "ssh -R 7:localhost:7 v2@{host} echo"},
+			{Name: "echo-b"},
+		},
 		ReservedPaths: []string{"/_echo"},
+		ServedHosts:   []sdk.ServedHost{{Label: "echo", Setting: "echo_host"}},
 	}
 }
+
+// ServedHosts makes echo an sdk.HostServer.
+func (e *echo) ServedHosts() []string { return []string{"echo.example.com"} }
 
 func (e *echo) Configure(_ context.Context, cfg sdk.Config) error {
 	e.mu.Lock()
@@ -143,6 +167,9 @@ func TestRoundTrip(t *testing.T) {
 	wantManifest := e.Manifest()
 	wantManifest.APIVersion = sdk.APIVersion
 	wantManifest.HTTPMiddleware = true
+	// Serve lists every described type in EndpointTypes too, for edges
+	// that read only that.
+	wantManifest.EndpointTypes = []string{"echo", "echo-b"}
 	if got := h.Manifest(); !reflect.DeepEqual(got, wantManifest) {
 		t.Errorf("manifest = %+v, want %+v", got, wantManifest)
 	}
@@ -153,6 +180,9 @@ func TestRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(e.cfg.Section, section) || e.cfg.BaseDomain != "example.com" || e.cfg.DataDir != "/var/lib/x" || e.cfg.Logger == nil {
 		t.Errorf("plugin got config %+v, want the section, facts and a logger", e.cfg)
+	}
+	if got := h.ServedHosts(); !reflect.DeepEqual(got, []string{"echo.example.com"}) {
+		t.Errorf("Configure answered served hosts %q, want the HostServer's", got)
 	}
 
 	tunnel := sdk.Tunnel{ID: "t1", Account: "acct", Command: "http", Host: "h.example.com", URL: "https://h.example.com",

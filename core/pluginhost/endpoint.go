@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/sshgress/sshgress/core/tunnel"
@@ -26,30 +27,51 @@ type Publisher interface {
 // the providing plugin's name.
 func (h *Host) EndpointTypes() map[string]string {
 	out := map[string]string{}
-	if h == nil {
-		return out
+	for _, e := range h.Endpoints() {
+		out[e.Name] = e.Plugin
 	}
+	return out
+}
+
+// Endpoint is an endpoint type a plugin provides, as its manifest
+// describes it.
+type Endpoint struct {
+	sdk.EndpointTypeSpec
+	// Plugin is the providing plugin's name.
+	Plugin string
+}
+
+// Endpoints returns the endpoint types the plugins provide, sorted by
+// name. A nil Host provides none.
+func (h *Host) Endpoints() []Endpoint {
+	if h == nil {
+		return nil
+	}
+	var out []Endpoint
 	for _, name := range h.names {
-		for _, t := range h.plugins[name].manifest.EndpointTypes {
-			out[t] = name
+		for _, spec := range h.plugins[name].manifest.Endpoints() {
+			out = append(out, Endpoint{EndpointTypeSpec: spec, Plugin: name})
 		}
 	}
+	slices.SortFunc(out, func(a, b Endpoint) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 
 // EndpointType returns the tunnel.EndpointType for an endpoint type a
 // plugin provides, publishing through pub; nil if no plugin provides typ.
 func (h *Host) EndpointType(typ string, pub Publisher) tunnel.EndpointType {
-	name, ok := h.EndpointTypes()[typ]
-	if !ok {
-		return nil
+	for _, e := range h.Endpoints() {
+		if e.Name == typ {
+			return &endpointType{host: h, spec: e.EndpointTypeSpec, typ: typ, p: h.plugins[e.Plugin], pub: pub}
+		}
 	}
-	return &endpointType{host: h, typ: typ, p: h.plugins[name], pub: pub}
+	return nil
 }
 
-// endpointType asks the plugin, then publishes.
+// endpointType checks the remote port, asks the plugin, then publishes.
 type endpointType struct {
 	host *Host
+	spec sdk.EndpointTypeSpec
 	typ  string
 	p    *proc
 	pub  Publisher
@@ -57,12 +79,16 @@ type endpointType struct {
 
 var _ tunnel.EndpointType = (*endpointType)(nil)
 
-// Bind asks the plugin what to publish (one call, bounded by
+// Bind refuses a remote port the type's manifest does not accept, asks
+// the plugin what to publish (one call, bounded by
 // Options.SetupTimeout), checks the answer and publishes it. Other plugins
 // whose flags the user set for this command join the tunnel through
 // OpenTunnel, as for http.
 func (t *endpointType) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoint, error) {
 	name := t.p.spec.Name
+	if ports := t.spec.RemotePorts; len(ports) > 0 && !slices.Contains(ports, req.RemotePort) {
+		return nil, usererr.New(userText(sdk.RemotePortHint(t.typ, t.spec.Ports, req.RemoteName, req.RemotePort, int(ports[0]))))
+	}
 	inst := t.p.cur.Load()
 	if inst == nil {
 		return nil, usererr.Wrap(errPluginDown, fmt.Sprintf("the %s plugin is restarting; try again in a few seconds", name))

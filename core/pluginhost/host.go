@@ -174,6 +174,10 @@ func Start(ctx context.Context, specs []Spec, opts Options) (*Host, error) {
 		h.Close()
 		return nil, err
 	}
+	if err := h.mergeServedHosts(); err != nil {
+		h.Close()
+		return nil, err
+	}
 	for _, name := range h.names {
 		p := h.plugins[name]
 		h.wg.Go(func() { p.supervise(h.ctx) })
@@ -253,11 +257,12 @@ func (h *Host) startPlugin(ctx context.Context, s Spec) (*proc, error) {
 			return nil, fmt.Errorf("create data directory: %w", err)
 		}
 	}
-	inst, m, err := p.launchAndConfigure(ctx)
+	inst, m, served, err := p.launchAndConfigure(ctx)
 	if err != nil {
 		return nil, err
 	}
 	p.manifest = m
+	p.served = served
 	p.cur.Store(inst)
 	p.logger.Info("plugin started", "version", m.Version, "pid", inst.pid)
 	return p, nil
@@ -282,7 +287,8 @@ func mergeManifests(ms []sdk.Manifest) error {
 			}
 			flags[f.Name] = append(flags[f.Name], claim{m.Name, f.Commands})
 		}
-		for _, e := range m.EndpointTypes {
+		for _, spec := range m.Endpoints() {
+			e := spec.Name
 			if e == builtinCommand {
 				return fmt.Errorf("pluginhost: plugin %q provides the endpoint type %q, which the edge serves itself", m.Name, e)
 			}
@@ -324,8 +330,12 @@ func (h *Host) Flags() map[string][]sdk.FlagSpec {
 	return out
 }
 
-// Manifests returns every plugin's manifest, sorted by name.
+// Manifests returns every plugin's manifest, sorted by name; none for a
+// nil Host.
 func (h *Host) Manifests() []sdk.Manifest {
+	if h == nil {
+		return nil
+	}
 	out := make([]sdk.Manifest, 0, len(h.names))
 	for _, name := range h.names {
 		out = append(out, h.plugins[name].manifest)

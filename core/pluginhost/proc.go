@@ -43,6 +43,7 @@ type proc struct {
 	dataDir  string
 	logger   *slog.Logger
 	manifest sdk.Manifest // set once by Start
+	served   []string     // normalised hosts from Configure's answer, set once by Start
 
 	// cur is the running instance; nil while the plugin is down. Changes
 	// happen with mu held; Check reads it without the lock.
@@ -133,10 +134,10 @@ func (p *proc) launch() (*instance, error) {
 
 // launchAndConfigure starts a process, checks its manifest and configures
 // it. On error nothing is left running.
-func (p *proc) launchAndConfigure(ctx context.Context) (_ *instance, _ sdk.Manifest, err error) {
+func (p *proc) launchAndConfigure(ctx context.Context) (_ *instance, _ sdk.Manifest, _ []string, err error) {
 	inst, err := p.launch()
 	if err != nil {
-		return nil, sdk.Manifest{}, err
+		return nil, sdk.Manifest{}, nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -148,16 +149,16 @@ func (p *proc) launchAndConfigure(ctx context.Context) (_ *instance, _ sdk.Manif
 	m, err := inst.rpc.Describe(dctx)
 	cancel()
 	if err != nil {
-		return nil, sdk.Manifest{}, err
+		return nil, sdk.Manifest{}, nil, err
 	}
 	if err := m.Validate(); err != nil {
-		return nil, sdk.Manifest{}, err
+		return nil, sdk.Manifest{}, nil, err
 	}
 	if m.Name != p.spec.Name {
-		return nil, sdk.Manifest{}, fmt.Errorf("its manifest names it %q", m.Name)
+		return nil, sdk.Manifest{}, nil, fmt.Errorf("its manifest names it %q", m.Name)
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
-	err = inst.rpc.Configure(cctx, sdk.Config{
+	res, err := inst.rpc.ConfigureResult(cctx, sdk.Config{
 		Section:    p.spec.Config,
 		BaseDomain: p.host.opts.BaseDomain,
 		DataDir:    p.dataDir,
@@ -167,9 +168,13 @@ func (p *proc) launchAndConfigure(ctx context.Context) (_ *instance, _ sdk.Manif
 		if _, ok := sdk.AsUserError(err); ok {
 			err = fmt.Errorf("configure: %w", err)
 		}
-		return nil, sdk.Manifest{}, err
+		return nil, sdk.Manifest{}, nil, err
 	}
-	return inst, m, nil
+	served, err := servedHosts(m, res.ServedHosts)
+	if err != nil {
+		return nil, sdk.Manifest{}, nil, err
+	}
+	return inst, m, served, nil
 }
 
 // supervise waits for the running instance to exit and restarts it with
@@ -263,13 +268,17 @@ func (p *proc) notifiersLocked() []func(string) {
 // restart starts a new instance, configures it, replays the open tunnels
 // into it and makes it current.
 func (p *proc) restart(ctx context.Context) error {
-	inst, m, err := p.launchAndConfigure(ctx)
+	inst, m, served, err := p.launchAndConfigure(ctx)
 	if err != nil {
 		return err
 	}
 	if !reflect.DeepEqual(m, p.manifest) {
 		inst.client.Kill()
 		return errors.New("its manifest changed since the edge started; restart the edge")
+	}
+	if !slices.Equal(served, p.served) {
+		inst.client.Kill()
+		return errors.New("the hosts it serves changed since the edge started; restart the edge")
 	}
 	p.mu.Lock()
 	snapshot := make(map[string]*openTunnel, len(p.tunnels))

@@ -28,6 +28,9 @@ const (
 	// SessionKeyFile is the file in the plugin's data directory that holds
 	// a generated session key (base64, mode 0600).
 	SessionKeyFile = "session_key"
+	// defaultAuthLabel puts the auth host at auth.<base domain> unless
+	// auth_host says otherwise.
+	defaultAuthLabel = "auth"
 	// maxProviders bounds the configured providers.
 	maxProviders = 32
 )
@@ -89,7 +92,7 @@ func parseSettings(section map[string]any, baseDomain string) (*settings, error)
 		if baseDomain == "" {
 			return nil, errors.New("auth_host is not set and the edge has no base domain")
 		}
-		s.authHost = "auth." + strings.TrimSuffix(baseDomain, ".")
+		s.authHost = defaultAuthLabel + "." + strings.TrimSuffix(baseDomain, ".")
 	}
 	s.authHost = strings.ToLower(strings.TrimSuffix(s.authHost, "."))
 	if !validHostname(s.authHost) {

@@ -147,8 +147,11 @@ func newPlugin() *plugin {
 	}
 }
 
-// Manifest declares the four --oauth flags for http tunnels and reserves
-// /oauth2/.
+// Manifest declares the four --oauth flags for http tunnels, reserves
+// /oauth2/ and serves the auth host: auth.<base domain>, and the
+// auth_host setting when the operator sets one. The edge keeps both from
+// tunnels even while the plugin is disabled, so enabling it later cannot
+// collide with a tunnel holding the host.
 func (p *plugin) Manifest() sdk.Manifest {
 	http := []string{"http"}
 	return sdk.Manifest{
@@ -166,7 +169,17 @@ func (p *plugin) Manifest() sdk.Manifest {
 				Help: "With --oauth, ask the provider for this extra scope; repeatable."},
 		},
 		ReservedPaths: []string{PathPrefix},
+		ServedHosts:   []sdk.ServedHost{{Label: defaultAuthLabel, Setting: "auth_host"}},
 	}
+}
+
+// ServedHosts is the auth host this config resolved (sdk.HostServer).
+func (p *plugin) ServedHosts() []string {
+	s, err := p.settings()
+	if err != nil {
+		return nil
+	}
+	return []string{s.authHost}
 }
 
 // Configure reads the operator's settings (see docs/oauth.md) and loads or

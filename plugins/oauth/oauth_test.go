@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -429,5 +430,32 @@ func TestSealer(t *testing.T) {
 				t.Error("unsealed, want an error")
 			}
 		})
+	}
+}
+
+// TestServedHosts: the manifest declares the auth host (auth under the
+// base domain, and the auth_host setting) so the edge reserves it from its
+// config even while the plugin is disabled, and Configure answers the one
+// host this config resolved, which alone gets certificates.
+func TestServedHosts(t *testing.T) {
+	m := New().Manifest()
+	if want := []sdk.ServedHost{{Label: "auth", Setting: "auth_host"}}; !reflect.DeepEqual(m.ServedHosts, want) {
+		t.Errorf("manifest served hosts %+v, want %+v", m.ServedHosts, want)
+	}
+	h := plugintest.Start(t, New())
+	provider := map[string]any{"client_id": "id", "client_secret": "secret"}
+	for _, tt := range []struct {
+		section map[string]any
+		want    []string
+	}{
+		{map[string]any{"providers": map[string]any{"google": provider}}, []string{"auth.localhost"}},
+		{map[string]any{"auth_host": "Login.Example.com.", "providers": map[string]any{"google": provider}}, []string{"login.example.com"}},
+	} {
+		if err := h.Configure(tt.section); err != nil {
+			t.Fatal(err)
+		}
+		if got := h.ServedHosts(); !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("auth_host %v: Configure answered served hosts %q, want %q", tt.section["auth_host"], got, tt.want)
+		}
 	}
 }

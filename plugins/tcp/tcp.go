@@ -67,13 +67,19 @@ func New() sdk.EndpointPlugin {
 	}
 }
 
-// Manifest declares the tcp endpoint type and its flags.
+// Manifest declares the tcp endpoint type and its flags. Its remote
+// ports are left to Bind: 0, or a reserved address of any port.
 func (p *plugin) Manifest() sdk.Manifest {
 	return sdk.Manifest{
-		Name:          Name,
-		Version:       version,
-		EndpointTypes: []string{Name},
-		Flags:         sdk.ConnectionFlags(Name),
+		Name:    Name,
+		Version: version,
+		EndpointTypeSpecs: []sdk.EndpointTypeSpec{{
+			Name:    Name,
+			Summary: "Publish a local TCP service at a public port",
+			Ports:   "0 (a random port), or a TCP address reserved for your account",
+			Example: "ssh -R 0:localhost:22 v2@{host} tcp",
+		}},
+		Flags: sdk.ConnectionFlags(Name),
 	}
 }
 

@@ -42,15 +42,25 @@ var _ sdk.EndpointPlugin = (*plugin)(nil)
 // New returns the tls plugin, ready for sdk.Serve(tls.New()).
 func New() sdk.EndpointPlugin { return &plugin{base: "localhost"} }
 
-// Manifest declares the tls endpoint type and its flags.
+// Manifest declares the tls endpoint type, its remote ports (443 or 0,
+// which the edge checks before Bind, as Bind does again) and its flags.
 func (p *plugin) Manifest() sdk.Manifest {
 	return sdk.Manifest{
-		Name:          Name,
-		Version:       version,
-		EndpointTypes: []string{Name},
-		Flags:         sdk.ConnectionFlags(Name),
+		Name:    Name,
+		Version: version,
+		EndpointTypeSpecs: []sdk.EndpointTypeSpec{{
+			Name:        Name,
+			Summary:     "Publish a local TLS service by name; your service keeps its own certificate",
+			Ports:       remotePorts,
+			RemotePorts: []uint32{443, 0},
+			Example:     "ssh -R myapp:443:localhost:8443 v2@{host} tls",
+		}},
+		Flags: sdk.ConnectionFlags(Name),
 	}
 }
+
+// remotePorts is the remote-port rule as users read it.
+const remotePorts = "443 or 0"
 
 // Configure accepts an empty section only.
 func (p *plugin) Configure(_ context.Context, cfg sdk.Config) error {
@@ -71,7 +81,7 @@ func (p *plugin) Bind(_ context.Context, req sdk.BindRequest) (sdk.Binding, erro
 	base := p.base
 	p.mu.RUnlock()
 	if req.RemotePort != 443 && req.RemotePort != 0 {
-		return sdk.Binding{}, sdk.UserErrorf("%s", sdk.RemotePortHint("tls", "443 or 0", req.RemoteName, req.RemotePort, 443))
+		return sdk.Binding{}, sdk.UserErrorf("%s", sdk.RemotePortHint(Name, remotePorts, req.RemoteName, req.RemotePort, 443))
 	}
 	name := strings.ToLower(strings.TrimSuffix(req.RemoteName, "."))
 	if name == "localhost" || name == "*" {

@@ -74,7 +74,7 @@ func TestConfigure(t *testing.T) {
 		t.Errorf("Configure with a setting = %v, want the unknown setting named", err)
 	}
 	m := New().Manifest()
-	if m.Name != Name || len(m.EndpointTypes) != 1 || m.EndpointTypes[0] != Name {
+	if eps := m.Endpoints(); m.Name != Name || len(eps) != 1 || eps[0].Name != Name {
 		t.Errorf("manifest %+v does not declare the tls endpoint type", m)
 	}
 }

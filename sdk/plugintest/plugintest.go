@@ -53,6 +53,7 @@ type Harness struct {
 	rpc      *sdk.Client
 	manifest sdk.Manifest
 	dataDir  string
+	served   []string // the last Configure answer's ServedHosts
 	stop     func()
 	once     sync.Once
 }
@@ -226,8 +227,16 @@ func (h *Harness) Configure(section map[string]any) error {
 func (h *Harness) ConfigureWith(cfg sdk.Config) error {
 	ctx, cancel := h.ctx()
 	defer cancel()
-	return h.rpc.Configure(ctx, cfg)
+	res, err := h.rpc.ConfigureResult(ctx, cfg)
+	if err == nil {
+		h.served = res.ServedHosts
+	}
+	return err
 }
+
+// ServedHosts returns the hosts the plugin said it serves in its answer
+// to the last successful Configure (sdk.HostServer), as received.
+func (h *Harness) ServedHosts() []string { return h.served }
 
 // Open opens an http tunnel with the given ID and flag values, the public
 // host "<id>.localhost". A refusal is a *sdk.UserError (see

@@ -30,6 +30,10 @@ func main() {
 		p = &testPlugin{name: "misbehave", flag: "misbehave"}
 	case "misnamed":
 		p = &testPlugin{name: "other", flag: "misnamed"}
+	case "game":
+		p = &gamePlugin{name: "game", declare: true}
+	case "undeclared":
+		p = &gamePlugin{name: "undeclared"}
 	default:
 		fmt.Fprintf(os.Stderr, "testplugin: no plugin %q\n", name)
 		os.Exit(2)
@@ -105,3 +109,46 @@ func (p *testPlugin) Check(ctx context.Context, req *sdk.Request) (sdk.Verdict, 
 	}
 	return sdk.Verdict{}, fmt.Errorf("testplugin: tunnel %q is not open", req.TunnelID)
 }
+
+// gamePlugin is a third-party endpoint plugin that describes its endpoint
+// type ("game") and serves a host of its own, games.<base domain>; with
+// declare false its manifest omits both, yet Configure still answers the
+// host.
+type gamePlugin struct {
+	name    string
+	declare bool
+	mu      sync.Mutex
+	base    string
+}
+
+func (p *gamePlugin) Manifest() sdk.Manifest {
+	m := sdk.Manifest{Name: p.name, Version: "0.0.1", EndpointTypes: []string{"game"}}
+	if p.declare {
+		m.EndpointTypes = nil
+		m.EndpointTypeSpecs = []sdk.EndpointTypeSpec{{
+			Name: "game", Summary: "Publish a local game server at a public port", Ports: "25565 or 0",
+			RemotePorts: []uint32{25565, 0}, Example: "ssh -R 0:localhost:25565 v2@{host} game",
+		}}
+		m.ServedHosts = []sdk.ServedHost{{Label: "games"}}
+	}
+	return m
+}
+
+func (p *gamePlugin) Configure(_ context.Context, cfg sdk.Config) error {
+	p.mu.Lock()
+	p.base = cfg.BaseDomain
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *gamePlugin) ServedHosts() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return []string{"Games." + p.base + "."}
+}
+
+func (p *gamePlugin) Bind(_ context.Context, req sdk.BindRequest) (sdk.Binding, error) {
+	return sdk.Binding{Kind: sdk.KindTCP, PortMin: 30000, PortMax: 30009}, nil
+}
+
+func (p *gamePlugin) Unbind(context.Context, string) error { return nil }

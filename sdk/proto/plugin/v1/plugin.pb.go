@@ -177,14 +177,25 @@ type Manifest struct {
 	// endpoint_types are the commands (endpoint types) the plugin provides,
 	// e.g. "tcp". "http" is built into the edge.
 	EndpointTypes []string `protobuf:"bytes,5,rep,name=endpoint_types,json=endpointTypes,proto3" json:"endpoint_types,omitempty"`
-	// reserved_paths are URL paths the plugin claims on every HTTP endpoint it
-	// joins, e.g. "/_sshgress/oauth/callback".
+	// reserved_paths are URL paths the plugin answers on hosts that have no
+	// tunnel, e.g. "/oauth2/" on the OAuth auth host: such a request goes to
+	// the plugin's Check with an empty tunnel_id. Requests to tunnels' hosts
+	// never reach a reserved path; they go through the tunnel's own chain.
 	ReservedPaths []string `protobuf:"bytes,6,rep,name=reserved_paths,json=reservedPaths,proto3" json:"reserved_paths,omitempty"`
 	// http_middleware reports that the plugin serves the Middleware service.
 	HttpMiddleware bool `protobuf:"varint,7,opt,name=http_middleware,json=httpMiddleware,proto3" json:"http_middleware,omitempty"`
 	// authenticates marks a plugin that authenticates visitors (basic auth,
 	// OAuth): an endpoint takes at most one such plugin.
 	Authenticates bool `protobuf:"varint,8,opt,name=authenticates,proto3" json:"authenticates,omitempty"`
+	// endpoint_type_specs describe the endpoint types the plugin provides, for
+	// the edge's help and its remote-port check. A type listed here is
+	// provided whether or not it is also in endpoint_types (the SDK lists it
+	// in both, for edges older than this field).
+	EndpointTypeSpecs []*EndpointTypeSpec `protobuf:"bytes,9,rep,name=endpoint_type_specs,json=endpointTypeSpecs,proto3" json:"endpoint_type_specs,omitempty"`
+	// served_hosts declare host names the plugin answers on itself (under its
+	// reserved_paths). The edge keeps them from every tunnel, from the config,
+	// before the plugin starts and whether or not it is enabled.
+	ServedHosts   []*ServedHost `protobuf:"bytes,10,rep,name=served_hosts,json=servedHosts,proto3" json:"served_hosts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -275,6 +286,161 @@ func (x *Manifest) GetAuthenticates() bool {
 	return false
 }
 
+func (x *Manifest) GetEndpointTypeSpecs() []*EndpointTypeSpec {
+	if x != nil {
+		return x.EndpointTypeSpecs
+	}
+	return nil
+}
+
+func (x *Manifest) GetServedHosts() []*ServedHost {
+	if x != nil {
+		return x.ServedHosts
+	}
+	return nil
+}
+
+// EndpointTypeSpec describes one endpoint type (command) a plugin provides.
+type EndpointTypeSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the command the user types, e.g. "tcp".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// summary is one line for the command list.
+	Summary string `protobuf:"bytes,2,opt,name=summary,proto3" json:"summary,omitempty"`
+	// ports is the remote-port rule as the help shows it, e.g. "443 or 0".
+	Ports string `protobuf:"bytes,3,opt,name=ports,proto3" json:"ports,omitempty"`
+	// remote_ports are the only remote ports the edge accepts for the type,
+	// refusing others before Bind; the first is the one the refusal suggests.
+	// Empty leaves every port to the plugin's Bind.
+	RemotePorts []uint32 `protobuf:"varint,4,rep,packed,name=remote_ports,json=remotePorts,proto3" json:"remote_ports,omitempty"`
+	// example is a complete command line for the help; "{host}" stands for
+	// the edge's SSH destination.
+	Example       string `protobuf:"bytes,5,opt,name=example,proto3" json:"example,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndpointTypeSpec) Reset() {
+	*x = EndpointTypeSpec{}
+	mi := &file_plugin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndpointTypeSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndpointTypeSpec) ProtoMessage() {}
+
+func (x *EndpointTypeSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndpointTypeSpec.ProtoReflect.Descriptor instead.
+func (*EndpointTypeSpec) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *EndpointTypeSpec) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *EndpointTypeSpec) GetSummary() string {
+	if x != nil {
+		return x.Summary
+	}
+	return ""
+}
+
+func (x *EndpointTypeSpec) GetPorts() string {
+	if x != nil {
+		return x.Ports
+	}
+	return ""
+}
+
+func (x *EndpointTypeSpec) GetRemotePorts() []uint32 {
+	if x != nil {
+		return x.RemotePorts
+	}
+	return nil
+}
+
+func (x *EndpointTypeSpec) GetExample() string {
+	if x != nil {
+		return x.Example
+	}
+	return ""
+}
+
+// ServedHost declares one host name a plugin serves itself.
+type ServedHost struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// label, when set, is always served: label + "." + the base domain.
+	Label string `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
+	// setting names a key of the plugin's config section whose string value,
+	// when the operator sets it, is a host the plugin serves too.
+	Setting       string `protobuf:"bytes,2,opt,name=setting,proto3" json:"setting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServedHost) Reset() {
+	*x = ServedHost{}
+	mi := &file_plugin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServedHost) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServedHost) ProtoMessage() {}
+
+func (x *ServedHost) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServedHost.ProtoReflect.Descriptor instead.
+func (*ServedHost) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ServedHost) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *ServedHost) GetSetting() string {
+	if x != nil {
+		return x.Setting
+	}
+	return ""
+}
+
 // FlagSpec declares one flag.
 type FlagSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -297,7 +463,7 @@ type FlagSpec struct {
 
 func (x *FlagSpec) Reset() {
 	*x = FlagSpec{}
-	mi := &file_plugin_proto_msgTypes[3]
+	mi := &file_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -309,7 +475,7 @@ func (x *FlagSpec) String() string {
 func (*FlagSpec) ProtoMessage() {}
 
 func (x *FlagSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[3]
+	mi := &file_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -322,7 +488,7 @@ func (x *FlagSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FlagSpec.ProtoReflect.Descriptor instead.
 func (*FlagSpec) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{3}
+	return file_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FlagSpec) GetName() string {
@@ -389,7 +555,7 @@ type ConfigureRequest struct {
 
 func (x *ConfigureRequest) Reset() {
 	*x = ConfigureRequest{}
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -401,7 +567,7 @@ func (x *ConfigureRequest) String() string {
 func (*ConfigureRequest) ProtoMessage() {}
 
 func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -414,7 +580,7 @@ func (x *ConfigureRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureRequest.ProtoReflect.Descriptor instead.
 func (*ConfigureRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{4}
+	return file_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfigureRequest) GetConfigJson() []byte {
@@ -439,14 +605,18 @@ func (x *ConfigureRequest) GetDataDir() string {
 }
 
 type ConfigureResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// served_hosts are the host names the plugin serves with this config, as
+	// it resolved them (e.g. the OAuth auth host). The edge reserves them
+	// too, and only they may get certificates on the plugin's behalf.
+	ServedHosts   []string `protobuf:"bytes,1,rep,name=served_hosts,json=servedHosts,proto3" json:"served_hosts,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ConfigureResponse) Reset() {
 	*x = ConfigureResponse{}
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +628,7 @@ func (x *ConfigureResponse) String() string {
 func (*ConfigureResponse) ProtoMessage() {}
 
 func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +641,14 @@ func (x *ConfigureResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigureResponse.ProtoReflect.Descriptor instead.
 func (*ConfigureResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{5}
+	return file_plugin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *ConfigureResponse) GetServedHosts() []string {
+	if x != nil {
+		return x.ServedHosts
+	}
+	return nil
 }
 
 // StringList is a list of values, e.g. one flag's values in order.
@@ -484,7 +661,7 @@ type StringList struct {
 
 func (x *StringList) Reset() {
 	*x = StringList{}
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +673,7 @@ func (x *StringList) String() string {
 func (*StringList) ProtoMessage() {}
 
 func (x *StringList) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +686,7 @@ func (x *StringList) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringList.ProtoReflect.Descriptor instead.
 func (*StringList) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{6}
+	return file_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *StringList) GetValues() []string {
@@ -542,7 +719,7 @@ type OpenTunnelRequest struct {
 
 func (x *OpenTunnelRequest) Reset() {
 	*x = OpenTunnelRequest{}
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +731,7 @@ func (x *OpenTunnelRequest) String() string {
 func (*OpenTunnelRequest) ProtoMessage() {}
 
 func (x *OpenTunnelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +744,7 @@ func (x *OpenTunnelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenTunnelRequest.ProtoReflect.Descriptor instead.
 func (*OpenTunnelRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OpenTunnelRequest) GetTunnelId() string {
@@ -630,7 +807,7 @@ type OpenTunnelResponse struct {
 
 func (x *OpenTunnelResponse) Reset() {
 	*x = OpenTunnelResponse{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +819,7 @@ func (x *OpenTunnelResponse) String() string {
 func (*OpenTunnelResponse) ProtoMessage() {}
 
 func (x *OpenTunnelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +832,7 @@ func (x *OpenTunnelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenTunnelResponse.ProtoReflect.Descriptor instead.
 func (*OpenTunnelResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OpenTunnelResponse) GetProtection() string {
@@ -674,7 +851,7 @@ type CloseTunnelRequest struct {
 
 func (x *CloseTunnelRequest) Reset() {
 	*x = CloseTunnelRequest{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -686,7 +863,7 @@ func (x *CloseTunnelRequest) String() string {
 func (*CloseTunnelRequest) ProtoMessage() {}
 
 func (x *CloseTunnelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -699,7 +876,7 @@ func (x *CloseTunnelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseTunnelRequest.ProtoReflect.Descriptor instead.
 func (*CloseTunnelRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CloseTunnelRequest) GetTunnelId() string {
@@ -717,7 +894,7 @@ type CloseTunnelResponse struct {
 
 func (x *CloseTunnelResponse) Reset() {
 	*x = CloseTunnelResponse{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -729,7 +906,7 @@ func (x *CloseTunnelResponse) String() string {
 func (*CloseTunnelResponse) ProtoMessage() {}
 
 func (x *CloseTunnelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -742,7 +919,7 @@ func (x *CloseTunnelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseTunnelResponse.ProtoReflect.Descriptor instead.
 func (*CloseTunnelResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 // Header is one header field with all its values, name in canonical form.
@@ -756,7 +933,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -768,7 +945,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -781,7 +958,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Header) GetName() string {
@@ -811,7 +988,7 @@ type TLSFacts struct {
 
 func (x *TLSFacts) Reset() {
 	*x = TLSFacts{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +1000,7 @@ func (x *TLSFacts) String() string {
 func (*TLSFacts) ProtoMessage() {}
 
 func (x *TLSFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +1013,7 @@ func (x *TLSFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSFacts.ProtoReflect.Descriptor instead.
 func (*TLSFacts) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TLSFacts) GetServerName() string {
@@ -876,7 +1053,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +1065,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1078,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CheckRequest) GetTunnelId() string {
@@ -972,7 +1149,7 @@ type Identity struct {
 
 func (x *Identity) Reset() {
 	*x = Identity{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -984,7 +1161,7 @@ func (x *Identity) String() string {
 func (*Identity) ProtoMessage() {}
 
 func (x *Identity) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -997,7 +1174,7 @@ func (x *Identity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Identity.ProtoReflect.Descriptor instead.
 func (*Identity) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Identity) GetId() string {
@@ -1035,7 +1212,7 @@ type Continue struct {
 
 func (x *Continue) Reset() {
 	*x = Continue{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1224,7 @@ func (x *Continue) String() string {
 func (*Continue) ProtoMessage() {}
 
 func (x *Continue) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1237,7 @@ func (x *Continue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Continue.ProtoReflect.Descriptor instead.
 func (*Continue) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Continue) GetSetHeaders() []*Header {
@@ -1098,7 +1275,7 @@ type Respond struct {
 
 func (x *Respond) Reset() {
 	*x = Respond{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1110,7 +1287,7 @@ func (x *Respond) String() string {
 func (*Respond) ProtoMessage() {}
 
 func (x *Respond) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1123,7 +1300,7 @@ func (x *Respond) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Respond.ProtoReflect.Descriptor instead.
 func (*Respond) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Respond) GetStatus() int32 {
@@ -1163,7 +1340,7 @@ type CacheHint struct {
 
 func (x *CacheHint) Reset() {
 	*x = CacheHint{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1352,7 @@ func (x *CacheHint) String() string {
 func (*CacheHint) ProtoMessage() {}
 
 func (x *CacheHint) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1365,7 @@ func (x *CacheHint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheHint.ProtoReflect.Descriptor instead.
 func (*CacheHint) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CacheHint) GetDependsOn() []string {
@@ -1220,7 +1397,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1232,7 +1409,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1245,7 +1422,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CheckResponse) GetVerdict() isCheckResponse_Verdict {
@@ -1313,7 +1490,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1325,7 +1502,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1338,7 +1515,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Account) GetName() string {
@@ -1389,7 +1566,7 @@ type BindRequest struct {
 
 func (x *BindRequest) Reset() {
 	*x = BindRequest{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1578,7 @@ func (x *BindRequest) String() string {
 func (*BindRequest) ProtoMessage() {}
 
 func (x *BindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1591,7 @@ func (x *BindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
 func (*BindRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BindRequest) GetTunnelId() string {
@@ -1490,7 +1667,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1679,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1692,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Binding) GetKind() string {
@@ -1590,7 +1767,7 @@ type BindResponse struct {
 
 func (x *BindResponse) Reset() {
 	*x = BindResponse{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1602,7 +1779,7 @@ func (x *BindResponse) String() string {
 func (*BindResponse) ProtoMessage() {}
 
 func (x *BindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1615,7 +1792,7 @@ func (x *BindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
 func (*BindResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *BindResponse) GetBinding() *Binding {
@@ -1634,7 +1811,7 @@ type UnbindRequest struct {
 
 func (x *UnbindRequest) Reset() {
 	*x = UnbindRequest{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1823,7 @@ func (x *UnbindRequest) String() string {
 func (*UnbindRequest) ProtoMessage() {}
 
 func (x *UnbindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1836,7 @@ func (x *UnbindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbindRequest.ProtoReflect.Descriptor instead.
 func (*UnbindRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *UnbindRequest) GetTunnelId() string {
@@ -1677,7 +1854,7 @@ type UnbindResponse struct {
 
 func (x *UnbindResponse) Reset() {
 	*x = UnbindResponse{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +1866,7 @@ func (x *UnbindResponse) String() string {
 func (*UnbindResponse) ProtoMessage() {}
 
 func (x *UnbindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +1879,7 @@ func (x *UnbindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbindResponse.ProtoReflect.Descriptor instead.
 func (*UnbindResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 var File_plugin_proto protoreflect.FileDescriptor
@@ -1712,7 +1889,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fplugin.proto\x12\x12sshgress.plugin.v1\"\x11\n" +
 	"\x0fDescribeRequest\"L\n" +
 	"\x10DescribeResponse\x128\n" +
-	"\bmanifest\x18\x01 \x01(\v2\x1c.sshgress.plugin.v1.ManifestR\bmanifest\"\xaa\x02\n" +
+	"\bmanifest\x18\x01 \x01(\v2\x1c.sshgress.plugin.v1.ManifestR\bmanifest\"\xc3\x03\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1f\n" +
@@ -1722,7 +1899,20 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0eendpoint_types\x18\x05 \x03(\tR\rendpointTypes\x12%\n" +
 	"\x0ereserved_paths\x18\x06 \x03(\tR\rreservedPaths\x12'\n" +
 	"\x0fhttp_middleware\x18\a \x01(\bR\x0ehttpMiddleware\x12$\n" +
-	"\rauthenticates\x18\b \x01(\bR\rauthenticates\"\xdd\x01\n" +
+	"\rauthenticates\x18\b \x01(\bR\rauthenticates\x12T\n" +
+	"\x13endpoint_type_specs\x18\t \x03(\v2$.sshgress.plugin.v1.EndpointTypeSpecR\x11endpointTypeSpecs\x12A\n" +
+	"\fserved_hosts\x18\n" +
+	" \x03(\v2\x1e.sshgress.plugin.v1.ServedHostR\vservedHosts\"\x93\x01\n" +
+	"\x10EndpointTypeSpec\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\asummary\x18\x02 \x01(\tR\asummary\x12\x14\n" +
+	"\x05ports\x18\x03 \x01(\tR\x05ports\x12!\n" +
+	"\fremote_ports\x18\x04 \x03(\rR\vremotePorts\x12\x18\n" +
+	"\aexample\x18\x05 \x01(\tR\aexample\"<\n" +
+	"\n" +
+	"ServedHost\x12\x14\n" +
+	"\x05label\x18\x01 \x01(\tR\x05label\x12\x18\n" +
+	"\asetting\x18\x02 \x01(\tR\asetting\"\xdd\x01\n" +
 	"\bFlagSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1c.sshgress.plugin.v1.FlagTypeR\x04type\x12\x1e\n" +
@@ -1739,8 +1929,9 @@ const file_plugin_proto_rawDesc = "" +
 	"configJson\x12\x1f\n" +
 	"\vbase_domain\x18\x02 \x01(\tR\n" +
 	"baseDomain\x12\x19\n" +
-	"\bdata_dir\x18\x03 \x01(\tR\adataDir\"\x13\n" +
-	"\x11ConfigureResponse\"$\n" +
+	"\bdata_dir\x18\x03 \x01(\tR\adataDir\"6\n" +
+	"\x11ConfigureResponse\x12!\n" +
+	"\fserved_hosts\x18\x01 \x03(\tR\vservedHosts\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
 	"\x06values\x18\x01 \x03(\tR\x06values\"\xd1\x02\n" +
@@ -1866,74 +2057,78 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_plugin_proto_goTypes = []any{
 	(FlagType)(0),               // 0: sshgress.plugin.v1.FlagType
 	(*DescribeRequest)(nil),     // 1: sshgress.plugin.v1.DescribeRequest
 	(*DescribeResponse)(nil),    // 2: sshgress.plugin.v1.DescribeResponse
 	(*Manifest)(nil),            // 3: sshgress.plugin.v1.Manifest
-	(*FlagSpec)(nil),            // 4: sshgress.plugin.v1.FlagSpec
-	(*ConfigureRequest)(nil),    // 5: sshgress.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),   // 6: sshgress.plugin.v1.ConfigureResponse
-	(*StringList)(nil),          // 7: sshgress.plugin.v1.StringList
-	(*OpenTunnelRequest)(nil),   // 8: sshgress.plugin.v1.OpenTunnelRequest
-	(*OpenTunnelResponse)(nil),  // 9: sshgress.plugin.v1.OpenTunnelResponse
-	(*CloseTunnelRequest)(nil),  // 10: sshgress.plugin.v1.CloseTunnelRequest
-	(*CloseTunnelResponse)(nil), // 11: sshgress.plugin.v1.CloseTunnelResponse
-	(*Header)(nil),              // 12: sshgress.plugin.v1.Header
-	(*TLSFacts)(nil),            // 13: sshgress.plugin.v1.TLSFacts
-	(*CheckRequest)(nil),        // 14: sshgress.plugin.v1.CheckRequest
-	(*Identity)(nil),            // 15: sshgress.plugin.v1.Identity
-	(*Continue)(nil),            // 16: sshgress.plugin.v1.Continue
-	(*Respond)(nil),             // 17: sshgress.plugin.v1.Respond
-	(*CacheHint)(nil),           // 18: sshgress.plugin.v1.CacheHint
-	(*CheckResponse)(nil),       // 19: sshgress.plugin.v1.CheckResponse
-	(*Account)(nil),             // 20: sshgress.plugin.v1.Account
-	(*BindRequest)(nil),         // 21: sshgress.plugin.v1.BindRequest
-	(*Binding)(nil),             // 22: sshgress.plugin.v1.Binding
-	(*BindResponse)(nil),        // 23: sshgress.plugin.v1.BindResponse
-	(*UnbindRequest)(nil),       // 24: sshgress.plugin.v1.UnbindRequest
-	(*UnbindResponse)(nil),      // 25: sshgress.plugin.v1.UnbindResponse
-	nil,                         // 26: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
-	nil,                         // 27: sshgress.plugin.v1.BindRequest.ValuesEntry
+	(*EndpointTypeSpec)(nil),    // 4: sshgress.plugin.v1.EndpointTypeSpec
+	(*ServedHost)(nil),          // 5: sshgress.plugin.v1.ServedHost
+	(*FlagSpec)(nil),            // 6: sshgress.plugin.v1.FlagSpec
+	(*ConfigureRequest)(nil),    // 7: sshgress.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),   // 8: sshgress.plugin.v1.ConfigureResponse
+	(*StringList)(nil),          // 9: sshgress.plugin.v1.StringList
+	(*OpenTunnelRequest)(nil),   // 10: sshgress.plugin.v1.OpenTunnelRequest
+	(*OpenTunnelResponse)(nil),  // 11: sshgress.plugin.v1.OpenTunnelResponse
+	(*CloseTunnelRequest)(nil),  // 12: sshgress.plugin.v1.CloseTunnelRequest
+	(*CloseTunnelResponse)(nil), // 13: sshgress.plugin.v1.CloseTunnelResponse
+	(*Header)(nil),              // 14: sshgress.plugin.v1.Header
+	(*TLSFacts)(nil),            // 15: sshgress.plugin.v1.TLSFacts
+	(*CheckRequest)(nil),        // 16: sshgress.plugin.v1.CheckRequest
+	(*Identity)(nil),            // 17: sshgress.plugin.v1.Identity
+	(*Continue)(nil),            // 18: sshgress.plugin.v1.Continue
+	(*Respond)(nil),             // 19: sshgress.plugin.v1.Respond
+	(*CacheHint)(nil),           // 20: sshgress.plugin.v1.CacheHint
+	(*CheckResponse)(nil),       // 21: sshgress.plugin.v1.CheckResponse
+	(*Account)(nil),             // 22: sshgress.plugin.v1.Account
+	(*BindRequest)(nil),         // 23: sshgress.plugin.v1.BindRequest
+	(*Binding)(nil),             // 24: sshgress.plugin.v1.Binding
+	(*BindResponse)(nil),        // 25: sshgress.plugin.v1.BindResponse
+	(*UnbindRequest)(nil),       // 26: sshgress.plugin.v1.UnbindRequest
+	(*UnbindResponse)(nil),      // 27: sshgress.plugin.v1.UnbindResponse
+	nil,                         // 28: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	nil,                         // 29: sshgress.plugin.v1.BindRequest.ValuesEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	3,  // 0: sshgress.plugin.v1.DescribeResponse.manifest:type_name -> sshgress.plugin.v1.Manifest
-	4,  // 1: sshgress.plugin.v1.Manifest.flags:type_name -> sshgress.plugin.v1.FlagSpec
-	0,  // 2: sshgress.plugin.v1.FlagSpec.type:type_name -> sshgress.plugin.v1.FlagType
-	26, // 3: sshgress.plugin.v1.OpenTunnelRequest.values:type_name -> sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
-	12, // 4: sshgress.plugin.v1.CheckRequest.headers:type_name -> sshgress.plugin.v1.Header
-	13, // 5: sshgress.plugin.v1.CheckRequest.tls:type_name -> sshgress.plugin.v1.TLSFacts
-	12, // 6: sshgress.plugin.v1.Continue.set_headers:type_name -> sshgress.plugin.v1.Header
-	15, // 7: sshgress.plugin.v1.Continue.identity:type_name -> sshgress.plugin.v1.Identity
-	12, // 8: sshgress.plugin.v1.Respond.headers:type_name -> sshgress.plugin.v1.Header
-	16, // 9: sshgress.plugin.v1.CheckResponse.continue:type_name -> sshgress.plugin.v1.Continue
-	17, // 10: sshgress.plugin.v1.CheckResponse.respond:type_name -> sshgress.plugin.v1.Respond
-	18, // 11: sshgress.plugin.v1.CheckResponse.cache:type_name -> sshgress.plugin.v1.CacheHint
-	20, // 12: sshgress.plugin.v1.BindRequest.account:type_name -> sshgress.plugin.v1.Account
-	27, // 13: sshgress.plugin.v1.BindRequest.values:type_name -> sshgress.plugin.v1.BindRequest.ValuesEntry
-	22, // 14: sshgress.plugin.v1.BindResponse.binding:type_name -> sshgress.plugin.v1.Binding
-	7,  // 15: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
-	7,  // 16: sshgress.plugin.v1.BindRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
-	1,  // 17: sshgress.plugin.v1.Plugin.Describe:input_type -> sshgress.plugin.v1.DescribeRequest
-	5,  // 18: sshgress.plugin.v1.Plugin.Configure:input_type -> sshgress.plugin.v1.ConfigureRequest
-	8,  // 19: sshgress.plugin.v1.Plugin.OpenTunnel:input_type -> sshgress.plugin.v1.OpenTunnelRequest
-	10, // 20: sshgress.plugin.v1.Plugin.CloseTunnel:input_type -> sshgress.plugin.v1.CloseTunnelRequest
-	14, // 21: sshgress.plugin.v1.Middleware.Check:input_type -> sshgress.plugin.v1.CheckRequest
-	21, // 22: sshgress.plugin.v1.Endpoint.Bind:input_type -> sshgress.plugin.v1.BindRequest
-	24, // 23: sshgress.plugin.v1.Endpoint.Unbind:input_type -> sshgress.plugin.v1.UnbindRequest
-	2,  // 24: sshgress.plugin.v1.Plugin.Describe:output_type -> sshgress.plugin.v1.DescribeResponse
-	6,  // 25: sshgress.plugin.v1.Plugin.Configure:output_type -> sshgress.plugin.v1.ConfigureResponse
-	9,  // 26: sshgress.plugin.v1.Plugin.OpenTunnel:output_type -> sshgress.plugin.v1.OpenTunnelResponse
-	11, // 27: sshgress.plugin.v1.Plugin.CloseTunnel:output_type -> sshgress.plugin.v1.CloseTunnelResponse
-	19, // 28: sshgress.plugin.v1.Middleware.Check:output_type -> sshgress.plugin.v1.CheckResponse
-	23, // 29: sshgress.plugin.v1.Endpoint.Bind:output_type -> sshgress.plugin.v1.BindResponse
-	25, // 30: sshgress.plugin.v1.Endpoint.Unbind:output_type -> sshgress.plugin.v1.UnbindResponse
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	6,  // 1: sshgress.plugin.v1.Manifest.flags:type_name -> sshgress.plugin.v1.FlagSpec
+	4,  // 2: sshgress.plugin.v1.Manifest.endpoint_type_specs:type_name -> sshgress.plugin.v1.EndpointTypeSpec
+	5,  // 3: sshgress.plugin.v1.Manifest.served_hosts:type_name -> sshgress.plugin.v1.ServedHost
+	0,  // 4: sshgress.plugin.v1.FlagSpec.type:type_name -> sshgress.plugin.v1.FlagType
+	28, // 5: sshgress.plugin.v1.OpenTunnelRequest.values:type_name -> sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	14, // 6: sshgress.plugin.v1.CheckRequest.headers:type_name -> sshgress.plugin.v1.Header
+	15, // 7: sshgress.plugin.v1.CheckRequest.tls:type_name -> sshgress.plugin.v1.TLSFacts
+	14, // 8: sshgress.plugin.v1.Continue.set_headers:type_name -> sshgress.plugin.v1.Header
+	17, // 9: sshgress.plugin.v1.Continue.identity:type_name -> sshgress.plugin.v1.Identity
+	14, // 10: sshgress.plugin.v1.Respond.headers:type_name -> sshgress.plugin.v1.Header
+	18, // 11: sshgress.plugin.v1.CheckResponse.continue:type_name -> sshgress.plugin.v1.Continue
+	19, // 12: sshgress.plugin.v1.CheckResponse.respond:type_name -> sshgress.plugin.v1.Respond
+	20, // 13: sshgress.plugin.v1.CheckResponse.cache:type_name -> sshgress.plugin.v1.CacheHint
+	22, // 14: sshgress.plugin.v1.BindRequest.account:type_name -> sshgress.plugin.v1.Account
+	29, // 15: sshgress.plugin.v1.BindRequest.values:type_name -> sshgress.plugin.v1.BindRequest.ValuesEntry
+	24, // 16: sshgress.plugin.v1.BindResponse.binding:type_name -> sshgress.plugin.v1.Binding
+	9,  // 17: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
+	9,  // 18: sshgress.plugin.v1.BindRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
+	1,  // 19: sshgress.plugin.v1.Plugin.Describe:input_type -> sshgress.plugin.v1.DescribeRequest
+	7,  // 20: sshgress.plugin.v1.Plugin.Configure:input_type -> sshgress.plugin.v1.ConfigureRequest
+	10, // 21: sshgress.plugin.v1.Plugin.OpenTunnel:input_type -> sshgress.plugin.v1.OpenTunnelRequest
+	12, // 22: sshgress.plugin.v1.Plugin.CloseTunnel:input_type -> sshgress.plugin.v1.CloseTunnelRequest
+	16, // 23: sshgress.plugin.v1.Middleware.Check:input_type -> sshgress.plugin.v1.CheckRequest
+	23, // 24: sshgress.plugin.v1.Endpoint.Bind:input_type -> sshgress.plugin.v1.BindRequest
+	26, // 25: sshgress.plugin.v1.Endpoint.Unbind:input_type -> sshgress.plugin.v1.UnbindRequest
+	2,  // 26: sshgress.plugin.v1.Plugin.Describe:output_type -> sshgress.plugin.v1.DescribeResponse
+	8,  // 27: sshgress.plugin.v1.Plugin.Configure:output_type -> sshgress.plugin.v1.ConfigureResponse
+	11, // 28: sshgress.plugin.v1.Plugin.OpenTunnel:output_type -> sshgress.plugin.v1.OpenTunnelResponse
+	13, // 29: sshgress.plugin.v1.Plugin.CloseTunnel:output_type -> sshgress.plugin.v1.CloseTunnelResponse
+	21, // 30: sshgress.plugin.v1.Middleware.Check:output_type -> sshgress.plugin.v1.CheckResponse
+	25, // 31: sshgress.plugin.v1.Endpoint.Bind:output_type -> sshgress.plugin.v1.BindResponse
+	27, // 32: sshgress.plugin.v1.Endpoint.Unbind:output_type -> sshgress.plugin.v1.UnbindResponse
+	26, // [26:33] is the sub-list for method output_type
+	19, // [19:26] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1941,7 +2136,7 @@ func file_plugin_proto_init() {
 	if File_plugin_proto != nil {
 		return
 	}
-	file_plugin_proto_msgTypes[18].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[20].OneofWrappers = []any{
 		(*CheckResponse_Continue)(nil),
 		(*CheckResponse_Respond)(nil),
 	}
@@ -1951,7 +2146,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
