@@ -292,11 +292,18 @@ func (s *Set) parseFlags(e *entry, args []string, values map[string][]string) er
 
 // unexpected explains a word after the command that is not a flag. A word
 // right after a sensitive value is likely the rest of an unquoted secret,
-// so it is not echoed.
+// and one right after a sensitive switch may be meant as its value, so
+// neither is echoed.
 func unexpected(cmd, w string, prevSecret, prevBool *Flag) error {
 	if prevSecret != nil {
 		return usererr.Errorf("unexpected argument after the value of --%s: a value with spaces must be quoted twice (e.g. \"'%s'\") because your local shell removes one set of quotes.",
 			prevSecret.Name, valueName(*prevSecret))
+	}
+	if prevBool != nil && prevBool.Sensitive {
+		// The user may have meant the word as the switch's secret value:
+		// it is not echoed either.
+		return usererr.Errorf("unexpected argument after --%s: --%s is a switch and takes no separate value (write --%s, or --%s=false); the argument is not shown because --%s is sensitive.",
+			prevBool.Name, prevBool.Name, prevBool.Name, prevBool.Name, prevBool.Name)
 	}
 	if prevBool != nil {
 		switch strings.ToLower(w) {
