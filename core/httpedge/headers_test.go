@@ -77,7 +77,10 @@ func fwdtOracleSpoofable(k string) bool {
 		"x-remote-ip", "x-remote-addr", "x-originating-ip", "x-rewrite-url":
 		return true
 	}
-	switch strings.ToLower(k) { // hop-by-hop (exact names; Te stays for Forward)
+	if strings.EqualFold(k, "te") {
+		return k != "Te" // Forward reads the canonical Te; any other spelling is a hop header
+	}
+	switch strings.ToLower(k) { // hop-by-hop (exact names)
 	case "connection", "keep-alive", "proxy-connection", "trailer", "transfer-encoding", "upgrade",
 		"proxy-authorization", "proxy-authenticate":
 		return true
