@@ -397,22 +397,29 @@ func TestEdgeKilledLeavesNoPlugins(t *testing.T) {
 // TestThirdPartyPlugin loads the example plugin from sdk/examples through
 // config, uses its flag end to end, and checks that a wrong checksum stops
 // the edge's start with a clear message.
-func TestThirdPartyPlugin(t *testing.T) {
-	e2e.RequireSSH(t)
-	dir := t.TempDir()
-	plugin := filepath.Join(dir, "headers")
-	buildCtx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+// buildExample builds the example plugin sdk/examples/NAME into dir (bounded
+// at 5 minutes) and returns its path and sha256, as the config names it.
+func buildExample(t *testing.T, dir, name string) (string, [sha256.Size]byte) {
+	t.Helper()
+	plugin := filepath.Join(dir, name)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
-	build := exec.CommandContext(buildCtx, "go", "build", "-o", plugin, "./sdk/examples/headers")
+	build := exec.CommandContext(ctx, "go", "build", "-o", plugin, "./sdk/examples/"+name)
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build example plugin: %v\n%s", err, out)
+		t.Fatalf("build example plugin %s: %v\n%s", name, err, out)
 	}
 	data, err := os.ReadFile(plugin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(data)
+	return plugin, sha256.Sum256(data)
+}
+
+func TestThirdPartyPlugin(t *testing.T) {
+	e2e.RequireSSH(t)
+	dir := t.TempDir()
+	plugin, sum := buildExample(t, dir, "headers")
 
 	t.Run("wrong checksum refused", func(t *testing.T) {
 		bin := e2e.SharedBinary(t)
@@ -529,19 +536,7 @@ func TestOAuthAuthHostReservedWhileDisabled(t *testing.T) {
 // forward on port 0 carries bytes to the local service.
 func TestThirdPartyPluginEndpointType(t *testing.T) {
 	e2e.RequireSSH(t)
-	plugin := filepath.Join(t.TempDir(), "game")
-	buildCtx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(buildCtx, "go", "build", "-o", plugin, "./sdk/examples/game")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build example plugin: %v\n%s", err, out)
-	}
-	data, err := os.ReadFile(plugin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(data)
+	plugin, sum := buildExample(t, t.TempDir(), "game")
 	edge := e2e.StartEdge(t, e2e.EdgeOptions{Configure: func(c *config.Config) {
 		c.Plugins = map[string]config.Plugin{"game": {Path: plugin, SHA256: hex.EncodeToString(sum[:])}}
 	}})
