@@ -225,11 +225,8 @@ func fwdForwardTrailer(head http.Header, k string) bool {
 	if fwdHasPrefixFold(k, "content-") || strings.EqualFold(k, "Authorization") || strings.EqualFold(k, "Cookie") {
 		return false
 	}
-	if _, ok := head[k]; ok {
-		return false
-	}
-	if _, ok := head[http.CanonicalHeaderKey(k)]; ok {
-		return false
-	}
-	return true
+	// Trailer names arrive canonical from net/http, as head's keys are;
+	// CanonicalHeaderKey allocates only for another spelling.
+	_, inHead := head[http.CanonicalHeaderKey(k)]
+	return !inHead
 }
