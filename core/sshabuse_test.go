@@ -117,6 +117,17 @@ func TestFailedLoginsPenalised(t *testing.T) {
 			t.Fatalf("attempt %d was not a refused login:\n%s", i, out)
 		}
 	}
+	// The client prints its refusal before the edge sees it hang up and
+	// counts the failure; wait for the edge's own word that it has (it logs
+	// a failed handshake after counting it), not for a guessed time.
+	counted := func() int {
+		return strings.Count(edge.Logs.String(), `msg="ssh handshake failed" part=ssh remote=127.0.0.20:`)
+	}
+	for wait := time.Now().Add(10 * time.Second); counted() < failures; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("the edge logged %d failed handshakes from 127.0.0.20, want %d", counted(), failures)
+		}
+	}
 	if got := versionLine("127.0.0.20"); got != "" {
 		t.Errorf("penalised source got %q, want the connection closed before the version line", got)
 	}
