@@ -1,40 +1,12 @@
 package sshserver
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
 	"github.com/sshgress/sshgress/core/usererr"
 )
-
-func TestOneAuthMethod(t *testing.T) {
-	tests := []struct {
-		name   string
-		values map[string]map[string][]string
-		want   string
-	}{
-		{"none", nil, ""},
-		{"basic auth", map[string]map[string][]string{"basicauth": {"basic-auth": {"a:b"}}}, ""},
-		{"oauth and another plugin", map[string]map[string][]string{"oauth": {"oauth": {"google"}}, "headers": {"x": {"y"}}}, ""},
-		{"both", map[string]map[string][]string{
-			"basicauth": {"basic-auth": {"a:bbbbbbbb"}},
-			"oauth":     {"oauth-allow-email": {"a@b"}, "oauth": {"google"}},
-		}, "--basic-auth and --oauth cannot be combined"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			err := oneAuthMethod([]string{"basicauth", "oauth"}, tc.values)
-			switch {
-			case tc.want == "" && err != nil:
-				t.Fatalf("got %v, want nil", err)
-			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
-				t.Fatalf("got %v, want %q", err, tc.want)
-			}
-		})
-	}
-}
 
 func TestCRLF(t *testing.T) {
 	tests := []struct {

@@ -1,0 +1,24 @@
+package sshserver
+
+func (c *conn) banner(fs []*fwd) []string {
+	lines := []string{"sshgress (Ctrl+C to quit)"}
+	if !c.acct.Anonymous {
+		lines = append(lines, "Account     "+c.acct.Name)
+	}
+	for _, f := range fs {
+		lines = append(lines, c.forwardLines(f)...)
+	}
+	return lines
+}
+
+func (c *conn) forwardLines(f *fwd) []string {
+	lines := []string{"Forwarding  " + f.ep.URL() + " -> the local target of your " + forwardSpec(f)}
+	prot := f.ep.Protection()
+	if len(prot) == 0 {
+		lines = append(lines, "Protected   no (anyone with the URL can reach it)")
+	}
+	for _, p := range prot {
+		lines = append(lines, "Protected   "+p)
+	}
+	return lines
+}
