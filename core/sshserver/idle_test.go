@@ -37,8 +37,9 @@ func (fakeEndpoint) Protection() []string { return nil }
 func (fakeEndpoint) Close()               {}
 
 // startTestServer runs a Server for anonymous users on loopback with the
-// http command served by fakeType, and returns its address.
-func startTestServer(t *testing.T) string {
+// http command served by fakeType, and returns its address. opts adjust
+// the Config before the server starts.
+func startTestServer(t *testing.T, opts ...func(*Config)) string {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -52,13 +53,17 @@ func startTestServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{
+	cfg := Config{
 		HostKey:        host,
 		AllowAnonymous: true,
 		Commands:       cmds,
 		Types:          map[string]tunnel.EndpointType{"http": fakeType{}},
 		Logger:         slog.New(slog.DiscardHandler),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
