@@ -128,63 +128,15 @@ type testTunnel struct {
 // as OpenSSH does, and waits for the forward's reply and the banner.
 func openTunnel(t *testing.T, addr string) *testTunnel {
 	t.Helper()
-	_, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wc := &writeCounter{Conn: nc}
-	sc, chans, reqs, err := ssh.NewClientConn(wc, addr, &ssh.ClientConfig{
-		User:            "v2",
-		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: ssh.InsecureIgnoreHostKey(), // test server on loopback
-		Timeout:         5 * time.Second,
-	})
-	if err != nil {
-		nc.Close()
-		t.Fatal(err)
-	}
-	client := ssh.NewClient(sc, chans, reqs)
-	t.Cleanup(func() { client.Close() })
-	replied := make(chan bool, 1)
-	before := wc.writes.Load()
-	go func() {
-		ok, _, _ := client.SendRequest("tcpip-forward", true, ssh.Marshal(forwardPayload{"localhost", 80}))
-		replied <- ok
-	}()
+	c := dialTest(t, addr)
 	// The edge relies on the forward arriving before the exec.
-	for deadline := time.Now().Add(5 * time.Second); wc.writes.Load() == before; {
-		if time.Now().After(deadline) {
-			t.Fatal("forward request not sent")
-		}
-		time.Sleep(time.Millisecond)
-	}
-	sess, err := client.NewSession()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := &syncBuffer{}
-	sess.Stdout, sess.Stderr = out, out
-	if err := sess.Start("http"); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case ok := <-replied:
-		if !ok {
-			t.Fatalf("forward refused; session said %q", out.String())
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("no forward reply")
+	replied := c.forward(t, "localhost", 80)
+	sess, out := c.exec(t, "http")
+	if r := awaitReply(t, "the forward", replied); !r.ok {
+		t.Fatalf("forward refused; session said %q", out.String())
 	}
 	waitFor(t, "the banner", func() bool { return strings.Contains(out.String(), "Forwarding  http://idle.test") })
-	return &testTunnel{client: client, sess: sess, out: out}
+	return &testTunnel{client: c.Client, sess: sess, out: out}
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {

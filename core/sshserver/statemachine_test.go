@@ -151,6 +151,20 @@ func awaitExit(t *testing.T, sess *ssh.Session) int {
 	return 0
 }
 
+// execRefused runs cmd and checks the edge refuses it: the session says
+// why (want) and exits 1, and the edge ends the connection.
+func (c *smClient) execRefused(t *testing.T, cmd, want string) {
+	t.Helper()
+	sess, out := c.exec(t, cmd)
+	if st := awaitExit(t, sess); st != 1 {
+		t.Fatalf("exit status %d, want 1; session said %q", st, out.String())
+	}
+	if got := out.String(); !strings.Contains(got, want) {
+		t.Fatalf("session said %q, want %q", got, want)
+	}
+	c.awaitClosed(t)
+}
+
 // awaitClosed waits for the edge to end the connection.
 func (c *smClient) awaitClosed(t *testing.T) {
 	t.Helper()
@@ -187,15 +201,8 @@ func TestSeveralForwardsThenExec(t *testing.T) {
 func TestExecBeforeForward(t *testing.T) {
 	addr := startTestServer(t, longHold)
 	c := dialTest(t, addr)
-	sess, out := c.exec(t, "http")
-	if st := awaitExit(t, sess); st != 1 {
-		t.Fatalf("exit status %d, want 1; session said %q", st, out.String())
-	}
-	if got := out.String(); !strings.Contains(got, "no -R forward was requested") {
-		t.Fatalf("session said %q, want the no-forward message", got)
-	}
-	// The command was refused: the edge ends the connection.
-	c.awaitClosed(t)
+	// The command is refused: the edge ends the connection.
+	c.execRefused(t, "http", "no -R forward was requested")
 }
 
 func TestNoCommand(t *testing.T) {
@@ -277,12 +284,5 @@ func TestExecAfterHoldDeadline(t *testing.T) {
 	// The forward was published with the defaults; a command arriving
 	// after that finds no forward left to decide: it is refused, and the
 	// edge ends the connection.
-	sess, out := c.exec(t, "http")
-	if st := awaitExit(t, sess); st != 1 {
-		t.Fatalf("late exec: exit status %d, want 1; session said %q", st, out.String())
-	}
-	if got := out.String(); !strings.Contains(got, "no -R forward was requested") {
-		t.Fatalf("late exec: session said %q, want the no-forward message", got)
-	}
-	c.awaitClosed(t)
+	c.execRefused(t, "http", "no -R forward was requested")
 }
