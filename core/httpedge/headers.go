@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/sshgress/sshgress/sdk"
 )
 
 // StripVisitorHeaders removes from a visitor's request head what must not
@@ -17,23 +19,23 @@ import (
 //     Connection cannot delete what the edge sets afterwards. Only what
 //     Forward needs of them stays: Connection reduced to "Upgrade" with
 //     the Upgrade header when the visitor asked for an upgrade, and Te.
-//   - The headers that could claim an identity or a client address because
-//     the upstream may trust them (see fwdSpoofable): every X-Forwarded-*
+//   - The edge-owned headers, which could claim an identity or a client
+//     address because the upstream may trust them: every X-Forwarded-*
 //     header, Forwarded, X-Real-Ip, the client-address headers of CDNs and
 //     load balancers, the URL-override headers, and every header starting
-//     with X-Sshgress- (the edge's identity headers).
+//     with X-Sshgress- (the edge's identity headers). The list is
+//     sdk.EdgeOwnedHeaders, matched by sdk.StrippedFromVisitors
+//     (case-insensitively and with '_' taken as '-', so "X_Forwarded_For"
+//     and "x-sshgress_user-email" go too).
 //
-// Names are matched case-insensitively and with '_' taken as '-', since
-// some frameworks (CGI, PHP, nginx with underscores_in_headers) map both to
-// the same variable: "X_Forwarded_For" and "x-sshgress_user-email" are
-// removed too. Request trailers are filtered as the request is written
+// Request trailers are filtered as the request is written
 // (fwdForwardTrailer).
 func StripVisitorHeaders(h http.Header) {
 	conn := h["Connection"]
 	upgrade := len(conn) > 0 && fwdConnectionNames(conn, "upgrade")
 	for k := range h {
 		switch {
-		case fwdSpoofable(k):
+		case sdk.StrippedFromVisitors(k):
 			delete(h, k)
 		case k == "Te" || (upgrade && k == "Upgrade"):
 			// Forward decides what of these goes on.
@@ -70,46 +72,6 @@ func SetForwarded(h http.Header, visitor netip.AddrPort, proto, host string) {
 		vals[2] = host
 		h["X-Forwarded-Host"] = vals[2:3:3]
 	}
-}
-
-// fwdSpoofable reports whether a visitor-sent header named k must be
-// stripped (see StripVisitorHeaders): it could make the upstream believe in
-// another client address, scheme, host or URL, or in an identity the edge
-// vouches for.
-func fwdSpoofable(k string) bool {
-	if len(k) < 9 { // shortest match: "client-ip", "forwarded"
-		return false
-	}
-	switch k[0] {
-	case 'X', 'x':
-		return fwdHasPrefixFold(k, "x-forwarded-") ||
-			fwdNameIs(k, "x-forwarded") ||
-			fwdHasPrefixFold(k, "x-sshgress-") ||
-			fwdHasPrefixFold(k, "x-original-") || // -Url, -Host, -Forwarded-For, -Uri
-			fwdNameIs(k, "x-real-ip") ||
-			fwdNameIs(k, "x-client-ip") ||
-			fwdNameIs(k, "x-cluster-client-ip") ||
-			fwdNameIs(k, "x-remote-ip") ||
-			fwdNameIs(k, "x-remote-addr") ||
-			fwdNameIs(k, "x-originating-ip") ||
-			fwdNameIs(k, "x-rewrite-url") ||
-			fwdNameIs(k, "x-url-scheme")
-	case 'F', 'f':
-		return fwdNameIs(k, "forwarded") || fwdNameIs(k, "front-end-https") ||
-			fwdNameIs(k, "fastly-client-ip")
-	case 'T', 't':
-		return fwdNameIs(k, "true-client-ip")
-	case 'C', 'c':
-		return fwdNameIs(k, "client-ip") || fwdNameIs(k, "cf-connecting-ip") ||
-			fwdNameIs(k, "cf-connecting-ipv6")
-	}
-	return false
-}
-
-// fwdNameIs reports whether header name k equals want (lowercase, with '-')
-// ignoring ASCII case and taking '_' as '-'.
-func fwdNameIs(k, want string) bool {
-	return len(k) == len(want) && fwdHasPrefixFold(k, want)
 }
 
 // fwdHasPrefixFold reports whether header name k starts with prefix
@@ -212,14 +174,15 @@ func fwdCopyResponseHeader(dst, src http.Header) {
 
 // fwdForwardTrailer reports whether a visitor's request trailer named k
 // may reach the upstream after a request whose forwarded head is head.
-// Trailers get the same stripping as headers (fwdSpoofable, hop-by-hop),
+// Trailers get the same stripping as headers (sdk.StrippedFromVisitors,
+// hop-by-hop),
 // and more, because some servers merge trailers into the header map: a
 // trailer that frames, routes or authenticates (RFC 9110 6.5.1: Host,
 // Content-*, Authorization, Cookie, the framing headers the edge writes)
 // is dropped, and so is one with the name of any header in head, so a
 // trailer can never add a value to one the edge or a middleware set.
 func fwdForwardTrailer(head http.Header, k string) bool {
-	if fwdSpoofable(k) || fwdHopHeader(k) || fwdRequestFraming(k) {
+	if sdk.StrippedFromVisitors(k) || fwdHopHeader(k) || fwdRequestFraming(k) {
 		return false
 	}
 	if fwdHasPrefixFold(k, "content-") || strings.EqualFold(k, "Authorization") || strings.EqualFold(k, "Cookie") {

@@ -319,3 +319,31 @@ func TestUpgradeType(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkStripVisitorHeaders strips a browser's request head with a few
+// forwarding headers a proxy in front of the edge added.
+func BenchmarkStripVisitorHeaders(b *testing.B) {
+	src := http.Header{
+		"User-Agent":       {"Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"},
+		"Accept":           {"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		"Accept-Encoding":  {"gzip, deflate, br"},
+		"Accept-Language":  {"en-US,en;q=0.5"},
+		"Cookie":           {"session=abc"},
+		"Referer":          {"https://app.example.com/"},
+		"Sec-Fetch-Mode":   {"navigate"},
+		"Cache-Control":    {"max-age=0"},
+		"X-Forwarded-For":  {"198.51.100.1"},
+		"X-Real-Ip":        {"198.51.100.1"},
+		"Cf-Connecting-Ip": {"198.51.100.1"},
+		"Connection":       {"keep-alive"},
+	}
+	h := make(http.Header, len(src))
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(h)
+		for k, v := range src {
+			h[k] = v
+		}
+		StripVisitorHeaders(h)
+	}
+}
