@@ -117,15 +117,7 @@ func writeBody(pc *pooledConn, r *http.Request, chunked bool) error {
 			if !httpguts.ValidHeaderFieldName(k) || !forwardTrailer(r.Header, k) {
 				continue
 			}
-			for _, v := range vv {
-				if !httpguts.ValidHeaderFieldValue(v) {
-					continue
-				}
-				bw.WriteString(k)
-				bw.WriteString(": ")
-				bw.WriteString(v)
-				bw.WriteString("\r\n")
-			}
+			writeField(bw, k, vv)
 		}
 		bw.WriteString("\r\n")
 	}

@@ -84,32 +84,13 @@ func forwardTrailer(head http.Header, k string) bool {
 	if sdk.StrippedFromVisitors(k) || hopHeader(k) || requestFraming(k) {
 		return false
 	}
-	if hasPrefixFold(k, "content-") || strings.EqualFold(k, "Authorization") || strings.EqualFold(k, "Cookie") {
+	// Content-*, also spelt with '_' (k is a valid token: ASCII only).
+	if len(k) >= 8 && strings.EqualFold(strings.ReplaceAll(k[:8], "_", "-"), "content-") ||
+		strings.EqualFold(k, "Authorization") || strings.EqualFold(k, "Cookie") {
 		return false
 	}
 	// Trailer names arrive canonical from net/http, as head's keys are;
 	// CanonicalHeaderKey allocates only for another spelling.
 	_, inHead := head[http.CanonicalHeaderKey(k)]
 	return !inHead
-}
-
-// hasPrefixFold reports whether header name k starts with prefix
-// (lowercase, with '-') ignoring ASCII case and taking '_' as '-'.
-func hasPrefixFold(k, prefix string) bool {
-	if len(k) < len(prefix) {
-		return false
-	}
-	for i := 0; i < len(prefix); i++ {
-		c := k[i]
-		switch {
-		case c == '_':
-			c = '-'
-		case 'A' <= c && c <= 'Z':
-			c += 'a' - 'A'
-		}
-		if c != prefix[i] {
-			return false
-		}
-	}
-	return true
 }

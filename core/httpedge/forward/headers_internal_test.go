@@ -56,6 +56,9 @@ func TestForwardTrailer(t *testing.T) {
 		{"Host", false},
 		{"Content-Length", false},
 		{"Content-Type", false},
+		{"Content_Type", false}, // '_' is taken as '-', as for headers
+		{"CONTENT-MD5", false},
+		{"Contents", true},
 		{"Transfer-Encoding", false},
 		{"Connection", false},
 		{"Trailer", false},

@@ -30,15 +30,7 @@ func writeHead(bw *bufio.Writer, r *http.Request, hasBody, chunked bool, upType 
 		if HopByHop(conn, k) || requestFraming(k) || !httpguts.ValidHeaderFieldName(k) {
 			continue
 		}
-		for _, v := range vv {
-			if !httpguts.ValidHeaderFieldValue(v) {
-				continue
-			}
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
-		}
+		writeField(bw, k, vv)
 	}
 	if upType != "" {
 		bw.WriteString("Connection: Upgrade\r\nUpgrade: ")
@@ -83,6 +75,20 @@ func writeHead(bw *bufio.Writer, r *http.Request, hasBody, chunked bool, upType 
 		}
 	}
 	bw.WriteString("\r\n")
+}
+
+// writeField writes a header (or trailer) line "k: v" for each value v in
+// vv, leaving out values that are not valid in a field (CR, LF, NUL …).
+func writeField(bw *bufio.Writer, k string, vv []string) {
+	for _, v := range vv {
+		if !httpguts.ValidHeaderFieldValue(v) {
+			continue
+		}
+		bw.WriteString(k)
+		bw.WriteString(": ")
+		bw.WriteString(v)
+		bw.WriteString("\r\n")
+	}
 }
 
 // requestFraming reports whether the request header k is one the edge
