@@ -30,6 +30,7 @@ import (
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/connlimit"
 	"github.com/sshgress/sshgress/core/httpedge"
+	"github.com/sshgress/sshgress/core/httpedge/forward"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/sshserver"
@@ -146,7 +147,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		SystemHosts:   e.systemHosts(opts.Bundled),
 		Names:         names,
 		Plugins:       e.plugins,
-		Upstream: httpedge.UpstreamOptions{
+		Upstream: forward.Options{
 			MaxIdle:     cfg.HTTP.UpstreamIdle,
 			IdleTimeout: cfg.HTTP.UpstreamIdleTimeout,
 			DialTimeout: cfg.HTTP.DialTimeout,

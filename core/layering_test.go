@@ -31,6 +31,14 @@ var forbidden = []struct {
 	{"core/relay", "core/sshserver", "the visitor relay dials through core/tunnel, never the SSH server"},
 	{"core/tlsedge", "core/tcpedge", "TLS passthrough shares core/relay and core/tunnel with TCP endpoints, not the TCP listeners"},
 	{"core/tunnel", "", "core/tunnel is the leaf contract both sides import: it imports nothing of this module"},
+	// The HTTP forwarding engine moves bytes between a visitor's request and
+	// a tunnel: it knows core/tunnel's dialer and nothing of the SSH server
+	// or of any edge's routing (httpedge uses it, never the other way).
+	{"core/httpedge/forward", "core/sshserver", "the forwarding engine reaches a tunnel only through core/tunnel's DialFunc, never the SSH server"},
+	{"core/httpedge/forward", "core/httpedge", "the forwarding engine is used by the HTTP edge; routing, pages and middleware stay there"},
+	{"core/httpedge/forward", "core/tlsedge", "the forwarding engine knows no edge's listeners or routing"},
+	{"core/httpedge/forward", "core/tcpedge", "the forwarding engine knows no edge's listeners or routing"},
+	{"core/httpedge/forward", "core/pluginhost", "middleware runs in httpedge before a request reaches the forwarding engine"},
 }
 
 // TestLayeringTunnelContract enforces forbidden: the SSH side and the

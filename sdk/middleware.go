@@ -38,7 +38,7 @@ type Request struct {
 	RawQuery string
 	// Header holds the request headers with canonical names, without Host.
 	// The edge has already removed forwarding and identity headers that a
-	// visitor must not set.
+	// visitor must not set (EdgeOwnedHeaders).
 	Header http.Header
 	// ClientAddr is the visitor's address.
 	ClientAddr netip.AddrPort

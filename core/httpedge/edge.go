@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/httpedge/forward"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/tunnel"
@@ -50,8 +51,10 @@ type Options struct {
 	Names route.Registry
 	// Plugins runs the middleware chains; nil when no plugin is enabled.
 	Plugins *pluginhost.Host
-	// Upstream configures each tunnel's connection pool.
-	Upstream UpstreamOptions
+	// Upstream configures each tunnel's forwarding engine and connection
+	// pool. Its ErrorPage defaults to WriteFailurePage, the edge's status
+	// pages.
+	Upstream forward.Options
 	// ReadHeaderTimeout bounds reading a visitor's request head. Default 10s.
 	ReadHeaderTimeout time.Duration
 	// MaxHeaderBytes caps a visitor's request head. Default 64 KiB.
@@ -107,6 +110,9 @@ func New(opts Options) *Edge {
 	}
 	if opts.Names == nil {
 		opts.Names = route.NewMemory()
+	}
+	if opts.Upstream.ErrorPage == nil {
+		opts.Upstream.ErrorPage = WriteFailurePage
 	}
 	e := &Edge{
 		opts:   opts,
@@ -288,7 +294,7 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 		ep.port = uint32(e.opts.HTTPSPort)
 	}
 	f.SetPublicPort(ep.port)
-	ep.upstream = NewUpstream(f.Dial, e.opts.Upstream)
+	ep.upstream = forward.NewUpstream(f.Dial, e.opts.Upstream)
 	if err := e.claim(ctx, ep, route.ClaimantOf(req.Owner), req.RemoteName); err != nil {
 		ep.upstream.Close()
 		return nil, err
@@ -370,7 +376,7 @@ type endpoint struct {
 	url      string
 	port     uint32
 	https    bool // served over TLS; plain HTTP is redirected
-	upstream *Upstream
+	upstream *forward.Upstream
 	chain    *pluginhost.Chain
 	con      tunnel.Console
 	fwd      tunnel.Dialer // told when a newer connection takes the name

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/sshgress/sshgress/core/httpedge/forward"
 )
 
 // Page is a status page the edge shows a visitor instead of an upstream
@@ -115,6 +117,33 @@ var pageMethodNotAllowed = Page{
 	Code:   "ERR_SSHGRESS_METHOD",
 	Title:  "Method not allowed",
 	Detail: "CONNECT requests cannot be sent through the tunnel at %s.",
+}
+
+// WriteFailurePage writes the status page for a request the forwarding
+// engine failed itself (forward.Options.ErrorPage): PageUpstreamDown,
+// PageBadUpstream, PageUnavailable, PageBadBody, PageBodyTimeout or the
+// 405 page for CONNECT, each with the status f.Status() names. r.Host is
+// the host shown.
+func WriteFailurePage(w http.ResponseWriter, r *http.Request, f forward.Failure) {
+	WritePage(w, r, failurePage(f), r.Host)
+}
+
+// failurePage returns the page of f; BadResponse and an unknown Failure get
+// PageBadUpstream.
+func failurePage(f forward.Failure) Page {
+	switch f {
+	case forward.UpstreamDown:
+		return PageUpstreamDown
+	case forward.Unavailable:
+		return PageUnavailable
+	case forward.BadBody:
+		return PageBadBody
+	case forward.BodyTimeout:
+		return PageBodyTimeout
+	case forward.MethodNotAllowed:
+		return pageMethodNotAllowed
+	}
+	return PageBadUpstream
 }
 
 // pageMaxHost bounds how much of a host name a page shows, in bytes.

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/sshgress/sshgress/core/httpedge/forward"
 )
 
 func TestWritePage(t *testing.T) {
@@ -148,4 +150,32 @@ func FuzzWritePageHost(f *testing.F) {
 			t.Errorf("host %q made the page invalid UTF-8", host)
 		}
 	})
+}
+
+// TestFailurePages: every failure of the forwarding engine gets the edge's
+// page for it, with the status the engine reports for it to the caller.
+func TestFailurePages(t *testing.T) {
+	for _, tc := range []struct {
+		f    forward.Failure
+		code string
+	}{
+		{forward.UpstreamDown, "ERR_SSHGRESS_UPSTREAM"},
+		{forward.BadResponse, "ERR_SSHGRESS_BAD_RESPONSE"},
+		{forward.Unavailable, "ERR_SSHGRESS_UNAVAILABLE"},
+		{forward.BadBody, "ERR_SSHGRESS_BAD_BODY"},
+		{forward.BodyTimeout, "ERR_SSHGRESS_BODY_TIMEOUT"},
+		{forward.MethodNotAllowed, "ERR_SSHGRESS_METHOD"},
+	} {
+		t.Run(tc.f.String(), func(t *testing.T) {
+			r := httptest.NewRequest("GET", "http://app.example.com/", nil)
+			w := httptest.NewRecorder()
+			WriteFailurePage(w, r, tc.f)
+			if got := w.Header().Get("X-Sshgress-Error"); w.Code != tc.f.Status() || got != tc.code {
+				t.Errorf("got %d %s, want %d %s", w.Code, got, tc.f.Status(), tc.code)
+			}
+			if !strings.Contains(w.Body.String(), "app.example.com") {
+				t.Errorf("page does not name the request's host:\n%s", w.Body.String())
+			}
+		})
+	}
 }

@@ -1,0 +1,223 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sshgress/sshgress/core/tunnel"
+)
+
+// Options tunes an Upstream: its connection pool and the pages of the
+// requests it fails itself. The zero value takes the documented defaults.
+type Options struct {
+	// MaxIdle is how many idle keep-alive connections are kept for reuse.
+	// Default 64. Connections in use are not limited here.
+	MaxIdle int
+	// IdleTimeout closes connections idle for longer. Default 60s. It is
+	// checked when connections are taken and returned and by one timer per
+	// Upstream (no goroutine per connection).
+	IdleTimeout time.Duration
+	// DialTimeout bounds opening a new connection; past it the visitor gets
+	// an UpstreamDown page (502). Default 10s.
+	DialTimeout time.Duration
+	// KeepIdle is how many idle connections (the most recently used) may
+	// stay for the whole IdleTimeout. Default 8. The rest, left over by a
+	// burst of concurrent requests, are closed after BurstIdleTimeout:
+	// every open channel costs the owner's ssh client work on each turn of
+	// its event loop (50 idle channels slow a download through the same
+	// client by a quarter, docs/performance.md).
+	KeepIdle int
+	// BurstIdleTimeout closes idle connections beyond KeepIdle. Default 5s.
+	BurstIdleTimeout time.Duration
+	// ErrorPage writes the page a visitor gets for a request Forward
+	// fails itself (see Failure), with status f.Status(); the caller's
+	// status pages go here. It must not read r.Body. Default: a short
+	// plain-text page.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, f Failure)
+}
+
+const (
+	defaultMaxIdle     = 64
+	defaultIdleTimeout = 60 * time.Second
+	defaultDialTimeout = 10 * time.Second
+	defaultKeepIdle    = 8
+	defaultBurstIdle   = 5 * time.Second
+)
+
+var errConnect = errors.New("forward: CONNECT is not forwarded")
+
+// Upstream forwards requests to one tunnel's local service over pooled
+// keep-alive connections. It is safe for concurrent use.
+type Upstream struct {
+	dial  tunnel.DialFunc
+	opts  Options
+	dials atomic.Uint64
+
+	mu         sync.Mutex
+	idle       []*pooledConn // LIFO: the most recently used connection is last
+	closed     bool
+	sweep      *time.Timer // closes expired idle connections; nil until first needed
+	sweepArmed bool
+	sweepAt    time.Time // when the armed sweep fires
+}
+
+// NewUpstream returns an Upstream that opens connections with dial, with
+// the visitor's address as the originator in the SSH channel. dial should
+// return when its ctx is done; if it does not, Forward gives up on it at
+// the dial timeout anyway and closes the connection once it arrives.
+func NewUpstream(dial tunnel.DialFunc, opts Options) *Upstream {
+	if opts.MaxIdle <= 0 {
+		opts.MaxIdle = defaultMaxIdle
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = defaultIdleTimeout
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = defaultDialTimeout
+	}
+	if opts.KeepIdle <= 0 {
+		opts.KeepIdle = defaultKeepIdle
+	}
+	if opts.BurstIdleTimeout <= 0 {
+		opts.BurstIdleTimeout = defaultBurstIdle
+	}
+	opts.BurstIdleTimeout = min(opts.BurstIdleTimeout, opts.IdleTimeout)
+	if opts.ErrorPage == nil {
+		opts.ErrorPage = writePlainPage
+	}
+	return &Upstream{dial: dial, opts: opts}
+}
+
+// IdleCount returns how many idle connections the pool holds.
+func (u *Upstream) IdleCount() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.idle)
+}
+
+// Dials returns how many connections the Upstream has tried to open.
+func (u *Upstream) Dials() uint64 { return u.dials.Load() }
+
+// Close closes the idle connections and makes later Forward calls fail
+// fast with an UpstreamDown page. Requests in flight continue until their
+// connection fails; their connections are closed instead of pooled. Close
+// is idempotent.
+func (u *Upstream) Close() {
+	u.mu.Lock()
+	if u.closed {
+		u.mu.Unlock()
+		return
+	}
+	u.closed = true
+	idle := u.idle
+	u.idle = nil
+	if u.sweep != nil {
+		u.sweep.Stop()
+	}
+	u.mu.Unlock()
+	for _, pc := range idle {
+		_ = pc.c.Close()
+	}
+}
+
+// Forward sends r to the upstream and streams the response to w. It
+// returns the status code sent to the visitor (0 if none) and an error
+// describing an upstream or visitor failure (nil on success).
+//
+// The caller has already stripped the visitor's hop-by-hop and edge-owned
+// headers and set X-Forwarded-* (httpedge.StripVisitorHeaders and
+// httpedge.SetForwarded). Forward does not modify r.Header; it leaves out
+// hop-by-hop headers (RFC 9110 7.6.1 and those named in Connection) as it
+// writes the request, except that an upgrade the visitor asked for
+// (Connection: upgrade + Upgrade) is passed on, and Expect is dropped
+// (net/http answers 100-continue itself). Request trailers go on only
+// where forwardTrailer allows. The request goes out as HTTP/1.1 with a bare
+// request target; CONNECT is answered with a MethodNotAllowed page (405)
+// and never forwarded.
+//
+// Failures before the final response head (dial failure or timeout,
+// upstream closed, invalid response) make Forward write an UpstreamDown or
+// BadResponse page itself (Options.ErrorPage) and return 502; a bodyless
+// request that fails for lack of an answer on a reused connection is first
+// retried once on a new one. A tunnel at its channel limit gets an
+// Unavailable page (503), a visitor's broken or stalled request body a
+// BadBody (400) or BodyTimeout (408) page. If the visitor has gone
+// (r.Context() canceled) the returned status is 0.
+//
+// A failure in the middle of a response body must be visible to the
+// visitor as truncation, never as a complete response, so Forward then
+// panics with http.ErrAbortHandler: net/http closes the visitor's
+// connection (or resets the HTTP/2 stream) without a terminating chunk and
+// logs nothing. Forward releases all its resources before it panics; the
+// caller must not recover the panic (deferred functions still run). When
+// the failure is the visitor itself going away (a write to w fails or
+// r.Context() is canceled), Forward returns the error instead.
+//
+// A 101 Switching Protocols response hijacks the visitor's connection and
+// splices it with the upstream connection until both directions end;
+// Forward returns only then, with status 101.
+//
+// w must reach net/http's own ResponseWriter through http.ResponseController
+// (a wrapper must implement Unwrap): Forward uses it to flush streamed
+// responses, hijack for upgrades, enable full duplex for request bodies and
+// interrupt a stalled upload. Forward must not be called after the handler
+// returned, and r.Body must not be used by anyone else.
+func (u *Upstream) Forward(w http.ResponseWriter, r *http.Request, visitor netip.AddrPort) (status int, err error) {
+	if r.Method == http.MethodConnect {
+		u.opts.ErrorPage(w, r, MethodNotAllowed)
+		return MethodNotAllowed.Status(), errConnect
+	}
+	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+	upType := ""
+	if !hasBody {
+		upType = upgradeType(r.Header)
+	}
+	for attempt := 0; ; attempt++ {
+		pc, err := u.get(r.Context(), visitor, attempt > 0)
+		if err != nil {
+			f := UpstreamDown
+			if errors.Is(err, tunnel.ErrChannelLimit) {
+				f = Unavailable
+			}
+			return u.failEarly(w, r, f, err)
+		}
+		status, retry, err := u.exchange(w, r, pc, hasBody, upType, attempt == 0)
+		if !retry {
+			return status, err
+		}
+	}
+}
+
+// failEarly answers a failure before any final response byte with f's
+// page. If r.Context() was canceled the visitor has almost surely gone: the
+// page is still written (so a visitor that is in fact there never gets an
+// empty 200 from net/http), but the status reported is 0.
+func (u *Upstream) failEarly(w http.ResponseWriter, r *http.Request, f Failure, err error) (int, error) {
+	u.opts.ErrorPage(w, r, f)
+	if errors.Is(r.Context().Err(), context.Canceled) {
+		return 0, err
+	}
+	return f.Status(), err
+}
+
+// failBody answers a request whose body the visitor broke (see
+// bodyFailure) with f's page. Its status is reported even though net/http
+// has canceled r.Context() by then (reading the visitor's connection failed):
+// bad framing and a stalled body are the visitor's doing, and the visitor
+// may well still be there to read the page. A body cut short by the
+// connection ending is reported like any visitor that went away (0).
+func (u *Upstream) failBody(w http.ResponseWriter, r *http.Request, f Failure, err error) (int, error) {
+	if r.ProtoMajor == 1 {
+		w.Header().Set("Connection", "close") // the rest of its bytes are not a request
+	}
+	u.opts.ErrorPage(w, r, f)
+	if f == BadBody && isIOError(err) && errors.Is(r.Context().Err(), context.Canceled) {
+		return 0, err
+	}
+	return f.Status(), err
+}
