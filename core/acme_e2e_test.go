@@ -20,7 +20,7 @@ import (
 	"github.com/sshgress/sshgress/core/certs"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // startPebble runs Let's Encrypt's test ACME server with validation

@@ -15,7 +15,7 @@ import (
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
 	"github.com/sshgress/sshgress/core/cryptopolicy"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // newerThanSSHAudit are algorithms the edge offers that Debian 12's

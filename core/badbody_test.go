@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // TestBrokenRequestBodyIsTheVisitors: a request body the visitor framed

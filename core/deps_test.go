@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 	"github.com/sshgress/sshgress/third_party/xcryptossh"
 )
 

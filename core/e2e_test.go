@@ -18,7 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 	"github.com/sshgress/sshgress/plugins/tcp"
 	tlsplugin "github.com/sshgress/sshgress/plugins/tls"
 	"github.com/sshgress/sshgress/sdk"

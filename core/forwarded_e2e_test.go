@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // rawBackend is a local service behind a tunnel that logs the exact bytes

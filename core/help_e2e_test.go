@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // serveBackend runs h as a local HTTP service and returns its port.

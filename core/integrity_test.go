@@ -22,7 +22,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // integrityBackend serves deterministic bodies, hashes uploads and echoes

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
 	"github.com/sshgress/sshgress/core/relay"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // loopNotice is what the owner's console says once a loop is refused.

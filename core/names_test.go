@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // saying is a local service that answers every request with its word, so

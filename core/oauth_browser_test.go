@@ -14,7 +14,7 @@ import (
 	"github.com/oauth2-proxy/mockoidc"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 	"github.com/sshgress/sshgress/plugins/oauth"
 )
 

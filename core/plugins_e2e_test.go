@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 	"github.com/sshgress/sshgress/plugins/basicauth"
 	"github.com/sshgress/sshgress/plugins/oauth"
 	"github.com/sshgress/sshgress/sdk"

@@ -12,7 +12,7 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // TestProbeFindingsUsability covers what an outside probe of a running

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 var ansi = regexp.MustCompile(`\x1b\[[0-9;]*m`)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // dialFrom opens a TCP connection to addr from a chosen loopback source.

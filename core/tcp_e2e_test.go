@@ -15,7 +15,7 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 	"github.com/sshgress/sshgress/plugins/tcp"
 	tlsplugin "github.com/sshgress/sshgress/plugins/tls"
 	"github.com/sshgress/sshgress/sdk"

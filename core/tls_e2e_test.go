@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/certs"
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // protoBackend answers with what the upstream saw of the forwarding.

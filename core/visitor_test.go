@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/e2e"
 )
 
 // TestSNIVariantsRouteIdentically: SNI names written in other cases reach
