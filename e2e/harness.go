@@ -1,6 +1,12 @@
-// Package e2e runs a real edge and the real OpenSSH client for end-to-end
-// tests: it builds keys, starts an in-process core.Edge on loopback ports,
-// runs `ssh -R` and reads what the user's terminal would show.
+// Package e2e holds the end-to-end suites (its _test.go files, package
+// e2e_test) and the harness they share: it builds keys, starts an
+// in-process core.Edge on loopback ports, runs the real OpenSSH client's
+// `ssh -R` and reads what the user's terminal would show. The harness is
+// test support: only test files import it (policy's TestLayering holds
+// that), so nothing of it reaches a binary.
+//
+// Unit tests stay beside the code they test; what needs OpenSSH, sshd,
+// curl, chromium or the built binary lives here.
 package e2e
 
 import (

@@ -1,5 +1,5 @@
 //go:build race
 
-package core_test
+package e2e_test
 
 const raceEnabled = true
