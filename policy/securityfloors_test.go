@@ -1,4 +1,4 @@
-package core_test
+package policy_test
 
 import (
 	"debug/buildinfo"
