@@ -1,36 +1,39 @@
 package policy_test
 
 import (
-	"encoding/json"
-	"io"
-	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
 
-const module = "github.com/sshgress/sshgress"
-
-type listedPackage struct {
-	ImportPath string
-	Doc        string
-	Imports    []string
-	Deps       []string
-	Name       string
-}
-
 // forbidden are the arrows inside core/ that must not exist, directly or
-// through another package (go list's Deps), each with why.
+// through another package (go list's Deps), each with why and what to do
+// instead.
 var forbidden = []struct {
 	from, to string // import paths below the module; to "" means every package of the module
-	why      string
+	why, fix string
 }{
-	{"core/httpedge", "core/sshserver", "the public side reaches a tunnel only through core/tunnel's Dialer, never the SSH server"},
-	{"core/tcpedge", "core/sshserver", "the public side reaches a tunnel only through core/tunnel's Dialer, never the SSH server"},
-	{"core/tlsedge", "core/sshserver", "the public side reaches a tunnel only through core/tunnel's Dialer, never the SSH server"},
-	{"core/pluginhost", "core/sshserver", "endpoint plugins bind through core/tunnel's contract, never the SSH server"},
-	{"core/relay", "core/sshserver", "the visitor relay dials through core/tunnel, never the SSH server"},
-	{"core/tlsedge", "core/tcpedge", "TLS passthrough shares core/relay and core/tunnel with TCP endpoints, not the TCP listeners"},
-	{"core/tunnel", "", "core/tunnel is the leaf contract both sides import: it imports nothing of this module"},
+	{"core/httpedge", "core/sshserver",
+		"the public side reaches a tunnel only through core/tunnel's Dialer, never the SSH server",
+		"take a tunnel.Dialer (or another core/tunnel type) where it now uses the SSH server"},
+	{"core/tcpedge", "core/sshserver",
+		"the public side reaches a tunnel only through core/tunnel's Dialer, never the SSH server",
+		"take a tunnel.Dialer (or another core/tunnel type) where it now uses the SSH server"},
+	{"core/tlsedge", "core/sshserver",
+		"the public side reaches a tunnel only through core/tunnel's Dialer, never the SSH server",
+		"take a tunnel.Dialer (or another core/tunnel type) where it now uses the SSH server"},
+	{"core/pluginhost", "core/sshserver",
+		"endpoint plugins bind through core/tunnel's contract, never the SSH server",
+		"bind through core/tunnel's bind request and endpoint types"},
+	{"core/relay", "core/sshserver",
+		"the visitor relay dials through core/tunnel, never the SSH server",
+		"dial through a tunnel.Dialer"},
+	{"core/tlsedge", "core/tcpedge",
+		"TLS passthrough shares core/relay and core/tunnel with TCP endpoints, not the TCP listeners",
+		"move what both edges need into core/relay or core/tunnel"},
+	{"core/tunnel", "",
+		"core/tunnel is the leaf contract both sides import: it imports nothing of this module",
+		"move the code that needs it out of core/tunnel, or the needed piece into it"},
 }
 
 // TestLayeringTunnelContract enforces forbidden: the SSH side and the
@@ -44,7 +47,7 @@ func TestLayeringTunnelContract(t *testing.T) {
 	for _, rule := range forbidden {
 		from := module + "/" + rule.from
 		if !seen[from] {
-			t.Errorf("%s: no such package; update the layering rules", from)
+			t.Errorf("%s: no such package; update the rules in policy/layering_test.go to the package's new path", from)
 		}
 		for _, p := range pkgs {
 			if p.ImportPath != from {
@@ -58,41 +61,55 @@ func TestLayeringTunnelContract(t *testing.T) {
 					bad = dep == module+"/"+rule.to
 				}
 				if bad {
-					t.Errorf("%s depends on %s: %s", from, dep, rule.why)
+					t.Errorf("%s depends on %s: %s; %s", from, dep, rule.why, rule.fix)
 				}
 			}
 		}
 	}
 }
 
-// TestLayering enforces the import arrows of STYLE.md: cmd → core → sdk,
-// plugins → sdk; core never imports plugins; sdk imports neither; core may
-// import third_party (the patched ssh package), which imports nothing of
-// ours. It also checks that every package has a doc comment.
+// areas are the top-level directories whose imports are ruled (STYLE.md
+// rule 1: cmd → core → sdk, plugins → sdk), each with the areas it may
+// import and why. An area not listed (bench/, e2e/, policy/) may import
+// anything, but nothing may import e2e/ but tests (TestLayeringE2EOnlyInTests).
+var areas = map[string]struct {
+	may []string
+	why string
+}{
+	"cmd": {[]string{"cmd", "core", "sdk", "plugins"},
+		"the binaries only wire config into core.Edge and compile the bundled plugins in"},
+	"core": {[]string{"core", "sdk", "third_party"},
+		"the core hosts plugins through sdk's contract and runs them as child processes: it never links a plugin's code"},
+	"sdk": {[]string{"sdk"},
+		"sdk/ is all a plugin author imports: anything it imports every plugin links"},
+	"plugins": {[]string{"sdk"},
+		"the bundled plugins are the examples plugin authors copy: they build against sdk/ alone"},
+	// The patched copy of x/crypto's ssh package (third_party/xcryptossh)
+	// is upstream's code: it depends on nothing of the edge.
+	"third_party": {[]string{"third_party"},
+		"third_party/ is upstream's code with a small patch: it must stay comparable to upstream"},
+}
+
+// area is the top-level directory of one of the module's import paths,
+// "" for a path outside the module.
+func area(path string) string {
+	rest := strings.TrimPrefix(path, module+"/")
+	if rest == path {
+		return "" // not ours
+	}
+	return strings.SplitN(rest, "/", 2)[0]
+}
+
+// TestLayering enforces areas: cmd → core → sdk, plugins → sdk; core never
+// imports plugins; sdk imports neither; core may import third_party (the
+// patched ssh package), which imports nothing of ours.
 func TestLayering(t *testing.T) {
-	pkgs := listPackages(t)
-	area := func(path string) string {
-		rest := strings.TrimPrefix(path, module+"/")
-		if rest == path {
-			return "" // not ours
-		}
-		return strings.SplitN(rest, "/", 2)[0]
-	}
-	allowed := map[string]map[string]bool{
-		"cmd":     {"cmd": true, "core": true, "sdk": true, "plugins": true},
-		"core":    {"core": true, "sdk": true, "third_party": true},
-		"sdk":     {"sdk": true},
-		"plugins": {"sdk": true},
-		// The patched copy of x/crypto's ssh package (third_party/xcryptossh)
-		// is upstream's code: it depends on nothing of the edge.
-		"third_party": {"third_party": true},
-	}
-	for _, p := range pkgs {
+	for _, p := range listPackages(t) {
 		from := area(p.ImportPath)
 		if strings.Contains(p.ImportPath, "/testdata/") {
 			continue
 		}
-		rules, ok := allowed[from]
+		rules, ok := areas[from]
 		if !ok {
 			continue // bench/ and the like: free
 		}
@@ -101,54 +118,27 @@ func TestLayering(t *testing.T) {
 			if to == "" {
 				continue
 			}
+			// A plugin may import its own subpackages.
 			if from == "plugins" && to == "plugins" && strings.HasPrefix(imp, p.ImportPath) {
 				continue
 			}
-			if !rules[to] {
-				t.Errorf("%s imports %s: %s/ may import only %v", p.ImportPath, imp, from, keys(rules))
+			if !slices.Contains(rules.may, to) {
+				t.Errorf("%s imports %s: %s/ may import only %v, because %s; move what both need into a package %s/ may import, or pass it in through an interface",
+					p.ImportPath, imp, from, rules.may, rules.why, from)
 			}
 		}
-		if p.Doc == "" {
-			t.Errorf("%s has no package doc comment", p.ImportPath)
-		}
 	}
 }
 
-func keys(m map[string]bool) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
-// listPackages returns the module's packages as go list -json sees them.
-func listPackages(t *testing.T) []listedPackage {
-	t.Helper()
-	cmd := exec.Command("go", "list", "-json", module+"/...")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	dec := json.NewDecoder(out)
-	var pkgs []listedPackage
-	for {
-		var p listedPackage
-		if err := dec.Decode(&p); err == io.EOF {
-			break
-		} else if err != nil {
-			t.Fatal(err)
+// TestLayeringE2EOnlyInTests: the end-to-end harness (package e2e) is test
+// support (fixed test keys, the testing package, a binary built with go
+// build): only _test.go files may import it, so none of it reaches a
+// binary or a library.
+func TestLayeringE2EOnlyInTests(t *testing.T) {
+	harness := module + "/e2e"
+	for _, p := range listPackages(t) {
+		if p.ImportPath != harness && slices.Contains(p.Imports, harness) {
+			t.Errorf("%s imports %s, which is test support: import it only from _test.go files, or move what the package needs out of e2e/", p.ImportPath, harness)
 		}
-		pkgs = append(pkgs, p)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if len(pkgs) < 5 {
-		t.Fatalf("go list found only %d packages", len(pkgs))
-	}
-	return pkgs
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/sshgress/sshgress/third_party/xcryptossh"
 )
 
-// minimumVersions are the lowest releases with fixes the edge relies on.
+// minimumVersions are the lowest releases with fixes the edge relies on:
+// each module parses what strangers send (SSH packets, HTTP/2 frames), so
+// a release with a known hole in that parsing must not ship.
 var minimumVersions = map[string]string{
 	// CVE-2024-45337 (v0.31.0), CVE-2025-22869 (v0.35.0), CVE-2025-58181
 	// and CVE-2025-47914 (v0.45.0).
@@ -42,19 +44,20 @@ func TestSecurityFloors(t *testing.T) {
 		m := built[mod]
 		switch {
 		case m == nil:
-			t.Errorf("%s is not built into the edge binary, so its floor %s cannot be checked (drop it from minimumVersions if it is no longer a dependency)", mod, floor)
+			t.Errorf("%s is not built into the edge binary, so its floor %s cannot be checked: drop it from minimumVersions if it is no longer a dependency", mod, floor)
 		case m.Replace != nil:
-			t.Errorf("%s %s is replaced by %s %s: the version built is not a release, so its floor %s cannot be checked",
+			t.Errorf("%s %s is replaced by %s %s: the version built is not a release, so its floor %s cannot be checked; drop the replace directive from go.mod",
 				mod, m.Version, m.Replace.Path, m.Replace.Version, floor)
 		case compareSemver(m.Version, floor) < 0:
-			t.Errorf("%s is %s; it must be at least %s (security fixes)", mod, m.Version, floor)
+			t.Errorf("%s is %s; it must be at least %s (security fixes): run go get %s@%s && go mod tidy", mod, m.Version, floor, mod, floor)
 		}
 	}
 	if floor := minimumVersions["golang.org/x/crypto"]; compareSemver(xcryptossh.Upstream, floor) < 0 {
-		t.Errorf("third_party/xcryptossh is a copy of x/crypto %s; it must be at least %s (security fixes)", xcryptossh.Upstream, floor)
+		t.Errorf("third_party/xcryptossh is a copy of x/crypto %s; it must be at least %s (security fixes): copy the ssh package anew as third_party/xcryptossh/FORK.md says", xcryptossh.Upstream, floor)
 	}
 }
 
+// TestCompareSemver checks the comparison TestSecurityFloors relies on.
 func TestCompareSemver(t *testing.T) {
 	tests := []struct {
 		a, b string
