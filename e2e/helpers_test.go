@@ -5,9 +5,11 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,3 +103,27 @@ func (tr *traffic) Stop() (served, failed int64, worst time.Duration) {
 	tr.wg.Wait()
 	return tr.served.Load(), tr.failed.Load(), time.Duration(tr.worst.Load())
 }
+
+// runBounded runs cmd to its end, killed after d, and returns its
+// combined output.
+func runBounded(t *testing.T, cmd *exec.Cmd, d time.Duration) (string, error) {
+	t.Helper()
+	var out e2e.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s still running after %s:\n%s", cmd.Path, d, out.String())
+		return "", nil
+	}
+}
+
+func itoa(p uint32) string { return big.NewInt(int64(p)).String() }
