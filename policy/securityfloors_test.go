@@ -53,7 +53,7 @@ func TestSecurityFloors(t *testing.T) {
 		}
 	}
 	if floor := minimumVersions["golang.org/x/crypto"]; compareSemver(xcryptossh.Upstream, floor) < 0 {
-		t.Errorf("third_party/xcryptossh is a copy of x/crypto %s; it must be at least %s (security fixes): copy the ssh package anew as third_party/xcryptossh/FORK.md says", xcryptossh.Upstream, floor)
+		t.Errorf("third_party/xcryptossh is a copy of x/crypto %s; it must be at least %s (security fixes): copy the ssh package of a newer release in (third_party/xcryptossh/FORK.md, \"Updating\")", xcryptossh.Upstream, floor)
 	}
 }
 
