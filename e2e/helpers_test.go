@@ -1,0 +1,129 @@
+package e2e_test
+
+import (
+	"bufio"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sshgress/sshgress/e2e"
+)
+
+// serveBackend runs h as a local HTTP service and returns its port.
+func serveBackend(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	return port
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// pipelined sends two requests in one write on one connection, the first
+// with credentials and the second without, and returns both statuses.
+func pipelined(t *testing.T, edge *e2e.Edge, host, creds string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", edge.HTTPAddr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET /one HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\n\r\nGET /two HTTP/1.1\r\nHost: %s\r\n\r\n", host, b64(creds), host)
+	br := bufio.NewReader(c)
+	var codes []string
+	for range 2 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("read pipelined response: %v", err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		codes = append(codes, fmt.Sprint(resp.StatusCode))
+	}
+	return strings.Join(codes, ",")
+}
+
+// traffic is real visitor traffic run beside an attack or fault: GETs of
+// url by a few workers until Stop.
+type traffic struct {
+	served, failed atomic.Int64
+	worst          atomic.Int64 // slowest request, ns
+	stop           chan struct{}
+	wg             sync.WaitGroup
+}
+
+func startTraffic(edge *e2e.Edge, url string, workers int) *traffic {
+	tr := &traffic{stop: make(chan struct{})}
+	for range workers {
+		tr.wg.Add(1)
+		go func() {
+			defer tr.wg.Done()
+			for {
+				select {
+				case <-tr.stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				start := time.Now()
+				ok := false
+				if resp, err := edge.Client().Get(url); err == nil {
+					_, err = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					ok = err == nil && resp.StatusCode == 200
+				}
+				if d := int64(time.Since(start)); d > tr.worst.Load() {
+					tr.worst.Store(d)
+				}
+				if ok {
+					tr.served.Add(1)
+				} else {
+					tr.failed.Add(1)
+				}
+			}
+		}()
+	}
+	return tr
+}
+
+// Stop ends the traffic and returns what it saw.
+func (tr *traffic) Stop() (served, failed int64, worst time.Duration) {
+	close(tr.stop)
+	tr.wg.Wait()
+	return tr.served.Load(), tr.failed.Load(), time.Duration(tr.worst.Load())
+}
+
+// runBounded runs cmd to its end, killed after d, and returns its
+// combined output.
+func runBounded(t *testing.T, cmd *exec.Cmd, d time.Duration) (string, error) {
+	t.Helper()
+	var out e2e.SyncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), err
+	case <-time.After(d):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("%s still running after %s:\n%s", cmd.Path, d, out.String())
+		return "", nil
+	}
+}
+
+func itoa(p uint32) string { return big.NewInt(int64(p)).String() }

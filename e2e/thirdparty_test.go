@@ -1,0 +1,146 @@
+package e2e_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sshgress/sshgress/core/config"
+	"github.com/sshgress/sshgress/e2e"
+)
+
+// buildExample builds the example plugin sdk/examples/NAME into dir (bounded
+// at 5 minutes) and returns its path and sha256, as the config names it.
+func buildExample(t *testing.T, dir, name string) (string, [sha256.Size]byte) {
+	t.Helper()
+	plugin := filepath.Join(dir, name)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	build := exec.CommandContext(ctx, "go", "build", "-o", plugin, "./sdk/examples/"+name)
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build example plugin %s: %v\n%s", name, err, out)
+	}
+	data, err := os.ReadFile(plugin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plugin, sha256.Sum256(data)
+}
+
+// TestThirdPartyPlugin loads the example plugin from sdk/examples through
+// config, uses its flag end to end, and checks that a wrong checksum stops
+// the edge's start with a clear message.
+func TestThirdPartyPlugin(t *testing.T) {
+	e2e.RequireSSH(t)
+	dir := t.TempDir()
+	plugin, sum := buildExample(t, dir, "headers")
+
+	t.Run("wrong checksum refused", func(t *testing.T) {
+		bin := e2e.SharedBinary(t)
+		cfgFile := filepath.Join(t.TempDir(), "edge.yaml")
+		os.WriteFile(cfgFile, []byte(fmt.Sprintf("plugins:\n  headers:\n    path: %s\n    sha256: %q\n", plugin, strings.Repeat("ab", 32))), 0o600)
+		// An edge that starts anyway serves until killed: bound the wait,
+		// and tell that apart from a refused start.
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+		cmd.WaitDelay = 5 * time.Second
+		out, err := cmd.CombinedOutput()
+		if ctx.Err() != nil {
+			t.Fatalf("edge still running 30s after starting with a wrong plugin checksum; output:\n%s", out)
+		}
+		if err == nil {
+			t.Fatal("edge exited 0 with a wrong plugin checksum")
+		}
+		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() <= 0 {
+			t.Fatalf("edge with a wrong plugin checksum: %v, want a non-zero exit status", err)
+		}
+		if !strings.Contains(string(out), "headers") || !strings.Contains(strings.ToLower(string(out)), "checksum") {
+			t.Errorf("message %q does not name the plugin and the checksum", out)
+		}
+	})
+
+	t.Run("loaded and used", func(t *testing.T) {
+		be := &counting{}
+		port := serveBackend(t, be)
+		edge := e2e.StartEdge(t, e2e.EdgeOptions{Configure: func(c *config.Config) {
+			c.Plugins = map[string]config.Plugin{"headers": {Path: plugin, SHA256: hex.EncodeToString(sum[:])}}
+		}})
+		key := e2e.NewKey(t, t.TempDir(), "id")
+		s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--request-header-add", `"X-Env: staging"`, "--request-header-remove", "X-Drop")
+		url := s.URL(t)
+		if st, _ := edge.Get(t, url+"/hdr", "X-Drop", "1"); st != 200 {
+			t.Fatalf("status %d", st)
+		}
+		v, ok := be.seen.Load("/hdr")
+		if !ok {
+			t.Fatal("backend saw no request")
+		}
+		h := v.(http.Header)
+		if h.Get("X-Env") != "staging" || h.Get("X-Drop") != "" {
+			t.Errorf("upstream headers X-Env=%q X-Drop=%q, want staging and none", h.Get("X-Env"), h.Get("X-Drop"))
+		}
+	})
+}
+
+// TestThirdPartyPluginEndpointType loads the example endpoint plugin from
+// sdk/examples/game through config: the edge's help shows the summary,
+// remote ports and example its manifest describes, a remote port the
+// manifest does not take is refused with a sentence built from it, and a
+// forward on port 0 carries bytes to the local service.
+func TestThirdPartyPluginEndpointType(t *testing.T) {
+	e2e.RequireSSH(t)
+	plugin, sum := buildExample(t, t.TempDir(), "game")
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{Configure: func(c *config.Config) {
+		c.Plugins = map[string]config.Plugin{"game": {Path: plugin, SHA256: hex.EncodeToString(sum[:])}}
+	}})
+	key := e2e.NewKey(t, t.TempDir(), "id")
+
+	s := edge.RunSSH(t, key, "v2@127.0.0.1", "help")
+	if code := s.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("help: exit %d, want 0", code)
+	}
+	if got := s.Stdout.String(); !strings.Contains(got, "game      Publish a local game server at a public port") {
+		t.Errorf("help does not list game with its manifest's summary:\n%s", got)
+	}
+	s = edge.RunSSH(t, key, "v2@127.0.0.1", "game", "--help")
+	if code := s.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("game --help: exit %d, want 0", code)
+	}
+	for _, want := range []string{"Remote ports: 25565 or 0", "ssh -R 0:localhost:25565 v2@localhost -p " + edge.SSHPort + " game", "--cidr-allow CIDR"} {
+		if !strings.Contains(s.Stdout.String(), want) {
+			t.Errorf("game --help lacks %q:\n%s", want, s.Stdout)
+		}
+	}
+
+	echo, _ := echoServer(t)
+	s = edge.RunSSH(t, key, "-R", "8080:localhost:"+echo, "v2@127.0.0.1", "game")
+	if code := s.Wait(10 * time.Second); code != 1 {
+		t.Fatalf("-R 8080 game: exit %d (-1: still running after 10s), want 1; stderr %q", code, s.Stderr)
+	}
+	if got := s.Stderr.String(); !strings.Contains(got, "game endpoints listen on remote port 25565 or 0, not 8080") {
+		t.Errorf("-R 8080 game: stderr %q lacks the remote-port sentence from the manifest", got)
+	}
+
+	s = edge.RunSSH(t, key, "-R", "0:localhost:"+echo, "v2@127.0.0.1", "game")
+	url := s.URL(t)
+	if !strings.HasPrefix(url, "tcp://localhost:300") {
+		t.Fatalf("url %q, want tcp://localhost:PORT from the plugin's 30000-30099", url)
+	}
+	c, err := net.DialTimeout("tcp", tcpAddr(t, url), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip(t, c, 64<<10)
+}
