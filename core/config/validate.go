@@ -15,12 +15,12 @@ import (
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
 	"github.com/sshgress/sshgress/core/cryptopolicy"
+	"github.com/sshgress/sshgress/sdk"
 )
 
 // Name formats accepted for accounts and plugins.
 var (
 	accountNameRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
-	pluginNameRE  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
 	sha256RE      = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
@@ -197,8 +197,8 @@ func (c *Config) validatePlugins(v *validator) {
 	for _, name := range slices.Sorted(maps.Keys(c.Plugins)) {
 		p := c.Plugins[name]
 		key := keyPlugins + "." + name
-		if !pluginNameRE.MatchString(name) {
-			v.add(key, fmt.Errorf("%q: a plugin name is 1 to 64 lowercase letters, digits or hyphens, starting with a letter", name))
+		if err := sdk.ValidPluginName(name); err != nil {
+			v.add(key, err)
 			continue
 		}
 		p.SHA256 = strings.ToLower(p.SHA256)
