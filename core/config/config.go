@@ -27,9 +27,10 @@ import (
 // Defaults.
 type Config struct {
 	// Domain is the base domain under which tunnels get their public
-	// names (random-label.Domain). Default "localhost". Load lowercases it
-	// and strips a trailing dot; it must be an ASCII DNS name (use the
-	// xn-- form for internationalised names).
+	// names (random-label.Domain). Default "localhost". Load normalises it
+	// as routing does (dnsname.Normalize: lowercase, trailing dot
+	// stripped, an internationalised name turned into its xn-- form); it
+	// must be a DNS name without a port, not an IP address.
 	Domain string `koanf:"domain"`
 
 	// DataDir is the directory for state the edge creates itself: the
