@@ -26,14 +26,15 @@ import (
 // takes the documented defaults.
 type UpstreamOptions struct {
 	// MaxIdle is how many idle keep-alive connections are kept for reuse.
-	// Default 64. Connections in use are not limited here.
+	// Default DefaultUpstreamMaxIdle. Connections in use are not limited here.
 	MaxIdle int
-	// IdleTimeout closes connections idle for longer. Default 60s. It is
+	// IdleTimeout closes connections idle for longer. Default
+	// DefaultUpstreamIdleTimeout. It is
 	// checked when connections are taken and returned and by one timer per
 	// Upstream (no goroutine per connection).
 	IdleTimeout time.Duration
 	// DialTimeout bounds opening a new connection; past it the visitor gets
-	// a 502 page. Default 10s.
+	// a 502 page. Default tunnel.DefaultDialTimeout.
 	DialTimeout time.Duration
 	// KeepIdle is how many idle connections (the most recently used) may
 	// stay for the whole IdleTimeout. Default 8. The rest, left over by a
@@ -46,12 +47,16 @@ type UpstreamOptions struct {
 	BurstIdleTimeout time.Duration
 }
 
+// Defaults for UpstreamOptions' zero fields that core/config also uses
+// (DialTimeout's is tunnel.DefaultDialTimeout).
 const (
-	fwdDefaultMaxIdle     = 64
-	fwdDefaultIdleTimeout = 60 * time.Second
-	fwdDefaultDialTimeout = 10 * time.Second
-	fwdDefaultKeepIdle    = 8
-	fwdDefaultBurstIdle   = 5 * time.Second
+	DefaultUpstreamMaxIdle     = 64
+	DefaultUpstreamIdleTimeout = 60 * time.Second
+)
+
+const (
+	fwdDefaultKeepIdle  = 8
+	fwdDefaultBurstIdle = 5 * time.Second
 
 	// fwdConnBufSize is the size of each pooled connection's read and
 	// write buffers.
@@ -141,13 +146,13 @@ func fwdNewConn(c tunnel.Conn) *fwdConn {
 // the dial timeout anyway and closes the connection once it arrives.
 func NewUpstream(dial tunnel.DialFunc, opts UpstreamOptions) *Upstream {
 	if opts.MaxIdle <= 0 {
-		opts.MaxIdle = fwdDefaultMaxIdle
+		opts.MaxIdle = DefaultUpstreamMaxIdle
 	}
 	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = fwdDefaultIdleTimeout
+		opts.IdleTimeout = DefaultUpstreamIdleTimeout
 	}
 	if opts.DialTimeout <= 0 {
-		opts.DialTimeout = fwdDefaultDialTimeout
+		opts.DialTimeout = tunnel.DefaultDialTimeout
 	}
 	if opts.KeepIdle <= 0 {
 		opts.KeepIdle = fwdDefaultKeepIdle
