@@ -34,6 +34,24 @@ var forbidden = []struct {
 	{"core/tunnel", "",
 		"core/tunnel is the leaf contract both sides import: it imports nothing of this module",
 		"move the code that needs it out of core/tunnel, or the needed piece into it"},
+	// The HTTP forwarding engine moves bytes between a visitor's request and
+	// a tunnel: it knows core/tunnel's dialer and nothing of the SSH server
+	// or of any edge's routing (httpedge uses it, never the other way).
+	{"core/httpedge/forward", "core/sshserver",
+		"the forwarding engine reaches a tunnel only through core/tunnel's DialFunc, never the SSH server",
+		"take a tunnel.DialFunc where it now uses the SSH server"},
+	{"core/httpedge/forward", "core/httpedge",
+		"the forwarding engine is used by the HTTP edge; routing, pages and middleware stay there",
+		"pass what the engine needs in through forward.Options (as ErrorPage is)"},
+	{"core/httpedge/forward", "core/tlsedge",
+		"the forwarding engine knows no edge's listeners or routing",
+		"move what both need into core/tunnel or core/relay"},
+	{"core/httpedge/forward", "core/tcpedge",
+		"the forwarding engine knows no edge's listeners or routing",
+		"move what both need into core/tunnel or core/relay"},
+	{"core/httpedge/forward", "core/pluginhost",
+		"middleware runs in httpedge before a request reaches the forwarding engine",
+		"run the plugin step in httpedge and pass its outcome in"},
 }
 
 // TestLayeringTunnelContract enforces forbidden: the SSH side and the

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -270,8 +271,24 @@ type OpenResult struct {
 	Protection string
 }
 
+// MaxPluginNameLength is the longest plugin name, in bytes.
+const MaxPluginNameLength = 63
+
+// ValidPluginName checks the one rule for plugin names, used by the
+// manifest, the edge's config and its plugin host alike: 1 to
+// MaxPluginNameLength lowercase letters, digits and hyphens, starting with
+// a letter. The error repeats the name, quoted.
+func ValidPluginName(name string) error {
+	if !pluginNameRE.MatchString(name) {
+		return fmt.Errorf("%q: a plugin name is 1 to %d lowercase letters, digits or hyphens, starting with a letter", name, MaxPluginNameLength)
+	}
+	return nil
+}
+
 var (
-	pluginNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	// pluginNameRE is ValidPluginName's rule; endpoint type names follow
+	// it too.
+	pluginNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,` + strconv.Itoa(MaxPluginNameLength-1) + `}$`)
 	flagNameRE   = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
 	hostLabelRE  = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 	settingRE    = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
@@ -289,8 +306,8 @@ const MaxFlags = 64
 
 // Validate reports the first problem that makes m unusable by the edge.
 func (m Manifest) Validate() error {
-	if !pluginNameRE.MatchString(m.Name) {
-		return fmt.Errorf("sdk: manifest: name %q must be lowercase letters, digits and dashes, starting with a letter", m.Name)
+	if err := ValidPluginName(m.Name); err != nil {
+		return fmt.Errorf("sdk: manifest: name %w", err)
 	}
 	if m.APIVersion != APIVersion {
 		return fmt.Errorf("sdk: manifest %q: api version %d is not %d", m.Name, m.APIVersion, APIVersion)

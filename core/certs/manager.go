@@ -18,6 +18,10 @@ import (
 	"golang.org/x/crypto/acme/autocert"
 )
 
+// DefaultOrdersPerHour is ACMEOptions.OrdersPerHour when zero; core/config's
+// default uses it too.
+const DefaultOrdersPerHour = 20
+
 // ACMEOptions turns on automatic certificates.
 type ACMEOptions struct {
 	// DirectoryURL is the ACME server's directory URL.
@@ -27,7 +31,8 @@ type ACMEOptions struct {
 	// CARoot is a PEM file of CAs to trust for the ACME server's https;
 	// "" uses the system roots.
 	CARoot string
-	// OrdersPerHour bounds new orders across all names. Default 20.
+	// OrdersPerHour bounds new orders across all names. Default
+	// DefaultOrdersPerHour.
 	OrdersPerHour int
 	// CacheDir keeps the ACME account key and certificates (0700).
 	CacheDir string
@@ -137,7 +142,7 @@ func (m *Manager) setupACME(a *ACMEOptions) error {
 	}
 	per := a.OrdersPerHour
 	if per <= 0 {
-		per = 20
+		per = DefaultOrdersPerHour
 	}
 	m.limit = newOrderLimiter(per, time.Hour)
 	m.issued = map[string]bool{}

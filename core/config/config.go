@@ -19,7 +19,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sshgress/sshgress/core/certs"
+	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/cryptopolicy"
+	"github.com/sshgress/sshgress/core/httpedge"
+	"github.com/sshgress/sshgress/core/httpedge/forward"
+	"github.com/sshgress/sshgress/core/sshserver"
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 // Config is the whole configuration of one edge node. Load returns it
@@ -27,9 +33,10 @@ import (
 // Defaults.
 type Config struct {
 	// Domain is the base domain under which tunnels get their public
-	// names (random-label.Domain). Default "localhost". Load lowercases it
-	// and strips a trailing dot; it must be an ASCII DNS name (use the
-	// xn-- form for internationalised names).
+	// names (random-label.Domain). Default "localhost". Load normalises it
+	// as routing does (dnsname.Normalize: lowercase, trailing dot
+	// stripped, an internationalised name turned into its xn-- form); it
+	// must be a DNS name without a port, not an IP address.
 	Domain string `koanf:"domain"`
 
 	// DataDir is the directory for state the edge creates itself: the
@@ -409,49 +416,55 @@ func Defaults() *Config {
 
 // defaults builds the default configuration, looking up XDG_STATE_HOME and
 // HOME with lookup.
+//
+// The values of settings that feed one package come from that package's
+// exported defaults (sshserver, httpedge, tunnel, certs, command), so each
+// default is written once; the rest (addresses, shutdown grace, visitor
+// connection caps) exist only here.
 func defaults(lookup func(string) (string, bool)) *Config {
+	ssh := sshserver.DefaultLimits()
 	return &Config{
 		Domain:  "localhost",
 		DataDir: defaultDataDir(lookup),
 		Log:     Log{Level: "info", Format: "text"},
 		SSH: SSH{
 			Addr:              "127.0.0.1:2222",
-			HandshakeTimeout:  30 * time.Second,
-			KeepaliveInterval: 15 * time.Second,
-			KeepaliveCount:    3,
-			CommandWait:       300 * time.Millisecond,
-			ExecWait:          10 * time.Second,
-			IdleNoForward:     60 * time.Second,
+			HandshakeTimeout:  sshserver.DefaultHandshakeTimeout,
+			KeepaliveInterval: sshserver.DefaultKeepaliveInterval,
+			KeepaliveCount:    sshserver.DefaultKeepaliveCount,
+			CommandWait:       sshserver.DefaultCommandWait,
+			ExecWait:          sshserver.DefaultExecWait,
+			IdleNoForward:     sshserver.DefaultIdleNoForward,
 			KeyExchanges:      cryptopolicy.KeyExchanges.Defaults(),
 			Ciphers:           cryptopolicy.Ciphers.Defaults(),
 			MACs:              cryptopolicy.MACs.Defaults(),
 		},
 		HTTP: HTTP{
 			Addr:                "127.0.0.1:8080",
-			ReadHeaderTimeout:   10 * time.Second,
-			MaxHeaderBytes:      64 << 10,
-			IdleTimeout:         120 * time.Second,
-			BodyIdleTimeout:     60 * time.Second,
-			UpstreamIdle:        64,
-			UpstreamIdleTimeout: 60 * time.Second,
-			DialTimeout:         10 * time.Second,
+			ReadHeaderTimeout:   httpedge.DefaultReadHeaderTimeout,
+			MaxHeaderBytes:      httpedge.DefaultMaxHeaderBytes,
+			IdleTimeout:         httpedge.DefaultIdleTimeout,
+			BodyIdleTimeout:     httpedge.DefaultBodyIdleTimeout,
+			UpstreamIdle:        forward.DefaultMaxIdle,
+			UpstreamIdleTimeout: forward.DefaultIdleTimeout,
+			DialTimeout:         tunnel.DefaultDialTimeout,
 		},
 		HTTPS: HTTPS{
 			Addr: "127.0.0.1:8443",
-			ACME: ACME{OrdersPerHour: 20},
+			ACME: ACME{OrdersPerHour: certs.DefaultOrdersPerHour},
 		},
 		Limits: Limits{
-			ForwardsPerConn:   10,
-			TunnelsPerAccount: 20,
-			MaxExecBytes:      4096,
+			ForwardsPerConn:   sshserver.DefaultMaxForwards,
+			TunnelsPerAccount: ssh.TunnelsPerAccount,
+			MaxExecBytes:      command.MaxExecBytes,
 			ShutdownGrace:     10 * time.Second,
 
-			UnauthPerSource:       20,
-			UnauthTotal:           512,
-			FailuresBeforePenalty: 20,
-			PenaltyWindow:         time.Minute,
-			ChannelsPerConn:       512,
-			ChannelsTotal:         16384,
+			UnauthPerSource:       ssh.UnauthPerSource,
+			UnauthTotal:           ssh.UnauthTotal,
+			FailuresBeforePenalty: ssh.FailuresBeforePenalty,
+			PenaltyWindow:         ssh.PenaltyWindow,
+			ChannelsPerConn:       ssh.ChannelsPerConn,
+			ChannelsTotal:         ssh.ChannelsTotal,
 			VisitorConnsPerIP:     256,
 			VisitorConnsTotal:     20000,
 		},

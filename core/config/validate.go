@@ -15,12 +15,13 @@ import (
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
 	"github.com/sshgress/sshgress/core/cryptopolicy"
+	"github.com/sshgress/sshgress/core/route/dnsname"
+	"github.com/sshgress/sshgress/sdk"
 )
 
 // Name formats accepted for accounts and plugins.
 var (
 	accountNameRE = regexp.MustCompile(`^[A-Za-z0-9._@-]{1,64}$`)
-	pluginNameRE  = regexp.MustCompile(`^[a-z][a-z0-9-]{0,63}$`)
 	sha256RE      = regexp.MustCompile(`^[0-9a-f]{64}$`)
 )
 
@@ -197,8 +198,8 @@ func (c *Config) validatePlugins(v *validator) {
 	for _, name := range slices.Sorted(maps.Keys(c.Plugins)) {
 		p := c.Plugins[name]
 		key := keyPlugins + "." + name
-		if !pluginNameRE.MatchString(name) {
-			v.add(key, fmt.Errorf("%q: a plugin name is 1 to 64 lowercase letters, digits or hyphens, starting with a letter", name))
+		if err := sdk.ValidPluginName(name); err != nil {
+			v.add(key, err)
 			continue
 		}
 		p.SHA256 = strings.ToLower(p.SHA256)
@@ -231,47 +232,27 @@ func splitAddr(addr string) (string, int, error) {
 	return host, int(n), nil
 }
 
-// normaliseDNSName lowercases name, strips one trailing dot and checks it
-// is an ASCII DNS name: labels of 1 to 63 letters, digits and hyphens, not
-// starting or ending with a hyphen, 253 characters in all. With wildcard,
-// a leading "*." is allowed.
+// normaliseDNSName puts name through dnsname.Normalize, the one
+// normaliser routing and reservations use (lowercase, one trailing dot
+// stripped, IDNA to the xn-- form, labels and length checked), so config
+// accepts exactly the names the edge can route. A port is refused rather
+// than stripped. With wildcard, a leading "*." is allowed.
 func normaliseDNSName(name string, wildcard bool) (string, error) {
-	n := strings.ToLower(strings.TrimSuffix(name, "."))
-	if n == "" {
+	if name == "" {
 		return "", errors.New("must not be empty")
 	}
-	if len(n) > 253 {
-		return "", fmt.Errorf("%q: longer than 253 characters", name)
+	if strings.ContainsAny(name, ":[]") {
+		return "", fmt.Errorf("%s: want a DNS name without a port", dnsname.Quote(name))
 	}
-	rest := n
-	if wildcard {
-		rest = strings.TrimPrefix(n, "*.")
+	prefix, rest := "", name
+	if wildcard && strings.HasPrefix(name, "*.") {
+		prefix, rest = "*.", name[2:]
 	}
-	for label := range strings.SplitSeq(rest, ".") {
-		if err := checkLabel(label); err != nil {
-			return "", fmt.Errorf("%q: %w", name, err)
-		}
+	n, err := dnsname.Normalize(rest)
+	if err != nil {
+		return "", err
 	}
-	return n, nil
-}
-
-// checkLabel checks one DNS label.
-func checkLabel(label string) error {
-	if label == "" {
-		return errors.New("empty label")
-	}
-	if len(label) > 63 {
-		return errors.New("label longer than 63 characters")
-	}
-	if label[0] == '-' || label[len(label)-1] == '-' {
-		return errors.New("label starts or ends with a hyphen")
-	}
-	for _, r := range label {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-			return fmt.Errorf("%q not allowed: use letters, digits and hyphens (xn-- form for international names)", r)
-		}
-	}
-	return nil
+	return prefix + n, nil
 }
 
 // normalisePublicHost accepts an IP address or a DNS name.

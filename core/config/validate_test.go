@@ -31,12 +31,15 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"http.addr bad", "http:\n  addr: '1.2.3.4'\n", nil, "config: http.addr:"},
 		{"http.public_port", "http:\n  public_port: 70000\n", nil, "config: http.public_port: 70000"},
 		{"domain empty", "domain: ''\n", nil, "config: domain: must not be empty"},
-		{"domain underscore", "domain: a_b.example\n", nil, `config: domain: "a_b.example": '_' not allowed`},
-		{"domain empty label", "domain: a..b\n", nil, `config: domain: "a..b": empty label`},
+		{"domain underscore", "domain: a_b.example\n", nil, `config: domain: name "a_b.example" contains '_', which is not allowed`},
+		{"domain empty label", "domain: a..b\n", nil, `config: domain: name "a..b" has an empty label`},
 		{"domain hyphen", "domain: -a.example\n", nil, "config: domain:"},
-		{"domain too long", "domain: " + strings.Repeat("a.", 127) + "ab\n", nil, "longer than 253"},
+		{"domain too long", "domain: " + strings.Repeat("a.", 127) + "ab\n", nil, "is too long (256 characters; the limit is 253)"},
 		{"domain long label", "domain: " + strings.Repeat("a", 64) + ".example\n", nil, "label longer than 63"},
 		{"domain wildcard", "domain: '*.example.com'\n", nil, "config: domain:"},
+		{"domain with port", "domain: 'example.com:8080'\n", nil, `config: domain: "example.com:8080": want a DNS name without a port`},
+		{"domain ends in number", "domain: example.123\n", nil, `config: domain: name "example.123" is an IP address`},
+		{"account domain ends in number", "accounts:\n  - name: ann\n    keys_file: k\n    domains: ['*.app.1']\n", nil, `config: accounts[0].domains[0]: name "app.1" is an IP address`},
 		{"public_host", "ssh:\n  public_host: 'a b'\n", nil, "config: ssh.public_host:"},
 		{"data_dir empty", "data_dir: ''\n", nil, "config: data_dir: must not be empty"},
 		{"log level", "log:\n  level: loud\n", nil, `config: log.level: "loud": want one of`},
@@ -136,6 +139,25 @@ accounts:
 	got = append(got, c.Accounts[0].TCPAddresses...)
 	want := []string{"tunnel.example.com", "debug", "json", "::1", "app.example.org", "*.ann.example.org", "demo", "tunnel.example.com:20002"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("normalised = %q, want %q", got, want)
+	}
+}
+
+// TestLoadNormalisesIDNA: config names go through the routing normaliser,
+// so an internationalised name is stored in the xn-- form routing uses.
+func TestLoadNormalisesIDNA(t *testing.T) {
+	file := writeConfig(t, `
+domain: Bücher.Example.
+accounts:
+  - name: ann
+    keys: ['`+testKey+`']
+    domains: ["*.Straße.example"]
+`)
+	c, err := Load(flags(t, "--config", file), nil)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := c.Domain+" "+c.Accounts[0].Domains[0], "xn--bcher-kva.example *.xn--strae-oqa.example"; got != want {
 		t.Errorf("normalised = %q, want %q", got, want)
 	}
 }

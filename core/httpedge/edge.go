@@ -22,6 +22,14 @@ import (
 	"github.com/sshgress/sshgress/sdk"
 )
 
+// Defaults for Options' zero fields; core/config's defaults use them too.
+const (
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultBodyIdleTimeout   = 60 * time.Second
+)
+
 // Options configures an Edge. Zero values take the documented defaults.
 type Options struct {
 	// BaseDomain is the normalised base domain; random names go under it.
@@ -55,14 +63,17 @@ type Options struct {
 	// pool. Its ErrorPage defaults to WriteFailurePage, the edge's status
 	// pages.
 	Upstream forward.Options
-	// ReadHeaderTimeout bounds reading a visitor's request head. Default 10s.
+	// ReadHeaderTimeout bounds reading a visitor's request head. Default
+	// DefaultReadHeaderTimeout.
 	ReadHeaderTimeout time.Duration
-	// MaxHeaderBytes caps a visitor's request head. Default 64 KiB.
+	// MaxHeaderBytes caps a visitor's request head. Default
+	// DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
-	// IdleTimeout closes idle visitor keep-alive connections. Default 120s.
+	// IdleTimeout closes idle visitor keep-alive connections. Default
+	// DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// BodyIdleTimeout fails a request whose body stops arriving for this
-	// long (slow-body attacks). Default 60s.
+	// long (slow-body attacks). Default DefaultBodyIdleTimeout.
 	BodyIdleTimeout time.Duration
 	// Logger receives operator logs.
 	Logger *slog.Logger
@@ -91,16 +102,16 @@ var _ tunnel.EndpointType = (*Edge)(nil)
 // New returns an Edge; call Serve to accept visitors.
 func New(opts Options) *Edge {
 	if opts.ReadHeaderTimeout <= 0 {
-		opts.ReadHeaderTimeout = 10 * time.Second
+		opts.ReadHeaderTimeout = DefaultReadHeaderTimeout
 	}
 	if opts.MaxHeaderBytes <= 0 {
-		opts.MaxHeaderBytes = 64 << 10
+		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
 	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = 120 * time.Second
+		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	if opts.BodyIdleTimeout <= 0 {
-		opts.BodyIdleTimeout = 60 * time.Second
+		opts.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
 	if opts.PublicPort <= 0 {
 		opts.PublicPort = 80

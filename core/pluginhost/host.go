@@ -27,7 +27,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -128,8 +127,6 @@ type Host struct {
 	checkCalls atomic.Uint64
 }
 
-var specNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
-
 // Start launches every plugin, describes and configures it and merges the
 // manifests. Any failure stops every plugin already started and returns an
 // error naming the plugin, e.g. `pluginhost: plugin "mything": checksum
@@ -191,9 +188,10 @@ func validateSpecs(specs []Spec, opts Options) error {
 	}
 	seen := make(map[string]bool, len(specs))
 	for _, s := range specs {
+		if err := sdk.ValidPluginName(s.Name); err != nil {
+			return fmt.Errorf("pluginhost: plugin name %w", err)
+		}
 		switch {
-		case !specNameRE.MatchString(s.Name):
-			return fmt.Errorf("pluginhost: plugin name %q must be lowercase letters, digits and dashes, starting with a letter", s.Name)
 		case seen[s.Name]:
 			return fmt.Errorf("pluginhost: plugin %q is enabled twice", s.Name)
 		case s.Path == "" && opts.Bundled == nil:

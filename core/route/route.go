@@ -17,12 +17,6 @@ import "github.com/sshgress/sshgress/core/route/dnsname"
 // already normal. Errors are usererr errors. See dnsname.Normalize.
 func Normalize(name string) (string, error) { return dnsname.Normalize(name) }
 
-// NormalizeHostPort returns the canonical "host:port" key of a TCP address;
-// see dnsname.NormalizeHostPort.
-func NormalizeHostPort(hostport string) (string, error) {
-	return dnsname.NormalizeHostPort(hostport)
-}
-
 // IsIP reports whether s is an IP address literal (IPv4, IPv6, or IPv6 in
 // brackets).
 func IsIP(s string) bool { return dnsname.IsIP(s) }

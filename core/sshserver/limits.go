@@ -10,8 +10,8 @@ import (
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
-// Limits bound what strangers can make the edge hold. Zero fields take the
-// defaults documented on each.
+// Limits bound what strangers can make the edge hold. Zero fields take
+// DefaultLimits' values, documented on each field.
 type Limits struct {
 	// UnauthPerSource caps connections from one source address that have
 	// not finished authenticating. Default 20.
@@ -35,20 +35,35 @@ type Limits struct {
 	ChannelsTotal int
 }
 
+// DefaultLimits returns the limits zero fields of Limits take; core/config's
+// defaults use them too.
+func DefaultLimits() Limits {
+	return Limits{
+		UnauthPerSource:       20,
+		UnauthTotal:           512,
+		FailuresBeforePenalty: 20,
+		PenaltyWindow:         time.Minute,
+		TunnelsPerAccount:     20,
+		ChannelsPerConn:       512,
+		ChannelsTotal:         16384,
+	}
+}
+
 func (l *Limits) setDefaults() {
+	def := DefaultLimits()
 	set := func(p *int, v int) {
 		if *p <= 0 {
 			*p = v
 		}
 	}
-	set(&l.UnauthPerSource, 20)
-	set(&l.UnauthTotal, 512)
-	set(&l.FailuresBeforePenalty, 20)
-	set(&l.TunnelsPerAccount, 20)
-	set(&l.ChannelsPerConn, 512)
-	set(&l.ChannelsTotal, 16384)
+	set(&l.UnauthPerSource, def.UnauthPerSource)
+	set(&l.UnauthTotal, def.UnauthTotal)
+	set(&l.FailuresBeforePenalty, def.FailuresBeforePenalty)
+	set(&l.TunnelsPerAccount, def.TunnelsPerAccount)
+	set(&l.ChannelsPerConn, def.ChannelsPerConn)
+	set(&l.ChannelsTotal, def.ChannelsTotal)
 	if l.PenaltyWindow <= 0 {
-		l.PenaltyWindow = time.Minute
+		l.PenaltyWindow = def.PenaltyWindow
 	}
 }
 

@@ -61,34 +61,46 @@ type Config struct {
 	// KeyExchanges, Ciphers and MACs are the SSH algorithms offered, in
 	// order of preference. Default: cryptopolicy's defaults for each.
 	KeyExchanges, Ciphers, MACs []string
-	// HandshakeTimeout bounds the handshake and authentication. Default 30s.
+	// HandshakeTimeout bounds the handshake and authentication. Default
+	// DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
 	// KeepaliveInterval is how often the server checks the client is alive.
-	// Default 15s.
+	// Default DefaultKeepaliveInterval.
 	KeepaliveInterval time.Duration
 	// KeepaliveCount is how many intervals may pass without a reply before
-	// the connection is closed. Default 3.
+	// the connection is closed. Default DefaultKeepaliveCount.
 	KeepaliveCount int
 	// CommandWait is how long forwards wait for a session channel before the
 	// connection is treated as `ssh -N` (endpoints with no flags). Default
-	// 300ms.
+	// DefaultCommandWait.
 	CommandWait time.Duration
 	// ExecWait bounds the wait for the exec/shell request once a session
-	// channel is open. Default 10s.
+	// channel is open. Default DefaultExecWait.
 	ExecWait time.Duration
 	// IdleNoForward closes an authenticated connection that has no forwards
-	// after this long. Default 60s.
+	// after this long. Default DefaultIdleNoForward.
 	IdleNoForward time.Duration
-	// MaxForwards caps forwards per connection. Default 10.
+	// MaxForwards caps forwards per connection. Default DefaultMaxForwards.
 	MaxForwards int
 	// DialTimeout bounds how long opening a forwarded-tcpip channel may take.
-	// Default 10s.
+	// Default tunnel.DefaultDialTimeout.
 	DialTimeout time.Duration
 	// Limits bound connections, tunnels and channels.
 	Limits Limits
 	// Logger receives operator logs. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// Defaults for Config's zero fields; core/config's defaults use them too.
+const (
+	DefaultHandshakeTimeout  = 30 * time.Second
+	DefaultKeepaliveInterval = 15 * time.Second
+	DefaultKeepaliveCount    = 3
+	DefaultCommandWait       = 300 * time.Millisecond
+	DefaultExecWait          = 10 * time.Second
+	DefaultIdleNoForward     = 60 * time.Second
+	DefaultMaxForwards       = 10
+)
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -101,14 +113,14 @@ func (c *Config) setDefaults() {
 			*n = v
 		}
 	}
-	def(&c.HandshakeTimeout, 30*time.Second)
-	def(&c.KeepaliveInterval, 15*time.Second)
-	defInt(&c.KeepaliveCount, 3)
-	def(&c.CommandWait, 300*time.Millisecond)
-	def(&c.ExecWait, 10*time.Second)
-	def(&c.IdleNoForward, 60*time.Second)
-	def(&c.DialTimeout, 10*time.Second)
-	defInt(&c.MaxForwards, 10)
+	def(&c.HandshakeTimeout, DefaultHandshakeTimeout)
+	def(&c.KeepaliveInterval, DefaultKeepaliveInterval)
+	defInt(&c.KeepaliveCount, DefaultKeepaliveCount)
+	def(&c.CommandWait, DefaultCommandWait)
+	def(&c.ExecWait, DefaultExecWait)
+	def(&c.IdleNoForward, DefaultIdleNoForward)
+	def(&c.DialTimeout, tunnel.DefaultDialTimeout)
+	defInt(&c.MaxForwards, DefaultMaxForwards)
 	if len(c.KeyExchanges) == 0 {
 		c.KeyExchanges = cryptopolicy.KeyExchanges.Defaults()
 	}

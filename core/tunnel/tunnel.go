@@ -16,3 +16,10 @@
 // never depends on the SSH server and a new transport (a node-to-node
 // relay) can implement Dialer without touching the public side.
 package tunnel
+
+import "time"
+
+// DefaultDialTimeout bounds opening a forwarded channel to the user's ssh
+// client, for the SSH side (sshserver) and the public side (httpedge's
+// upstream pool) alike; config's http.dial_timeout defaults to it.
+const DefaultDialTimeout = 10 * time.Second

@@ -16,14 +16,15 @@ import (
 // requests it fails itself. The zero value takes the documented defaults.
 type Options struct {
 	// MaxIdle is how many idle keep-alive connections are kept for reuse.
-	// Default 64. Connections in use are not limited here.
+	// Default DefaultMaxIdle. Connections in use are not limited here.
 	MaxIdle int
-	// IdleTimeout closes connections idle for longer. Default 60s. It is
+	// IdleTimeout closes connections idle for longer. Default
+	// DefaultIdleTimeout. It is
 	// checked when connections are taken and returned and by one timer per
 	// Upstream (no goroutine per connection).
 	IdleTimeout time.Duration
 	// DialTimeout bounds opening a new connection; past it the visitor gets
-	// an UpstreamDown page (502). Default 10s.
+	// an UpstreamDown page (502). Default tunnel.DefaultDialTimeout.
 	DialTimeout time.Duration
 	// KeepIdle is how many idle connections (the most recently used) may
 	// stay for the whole IdleTimeout. Default 8. The rest, left over by a
@@ -41,12 +42,16 @@ type Options struct {
 	ErrorPage func(w http.ResponseWriter, r *http.Request, f Failure)
 }
 
+// Defaults for Options' zero fields that core/config also uses
+// (DialTimeout's is tunnel.DefaultDialTimeout).
 const (
-	defaultMaxIdle     = 64
-	defaultIdleTimeout = 60 * time.Second
-	defaultDialTimeout = 10 * time.Second
-	defaultKeepIdle    = 8
-	defaultBurstIdle   = 5 * time.Second
+	DefaultMaxIdle     = 64
+	DefaultIdleTimeout = 60 * time.Second
+)
+
+const (
+	defaultKeepIdle  = 8
+	defaultBurstIdle = 5 * time.Second
 )
 
 var errConnect = errors.New("forward: CONNECT is not forwarded")
@@ -72,13 +77,13 @@ type Upstream struct {
 // the dial timeout anyway and closes the connection once it arrives.
 func NewUpstream(dial tunnel.DialFunc, opts Options) *Upstream {
 	if opts.MaxIdle <= 0 {
-		opts.MaxIdle = defaultMaxIdle
+		opts.MaxIdle = DefaultMaxIdle
 	}
 	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = defaultIdleTimeout
+		opts.IdleTimeout = DefaultIdleTimeout
 	}
 	if opts.DialTimeout <= 0 {
-		opts.DialTimeout = defaultDialTimeout
+		opts.DialTimeout = tunnel.DefaultDialTimeout
 	}
 	if opts.KeepIdle <= 0 {
 		opts.KeepIdle = defaultKeepIdle
