@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/sshgress/sshgress/sdk/internal/wire"
+
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 )
@@ -31,8 +33,8 @@ func Serve(p Plugin) {
 // Serve.
 func ServeConfig(p Plugin, logger *slog.Logger) *plugin.ServeConfig {
 	return &plugin.ServeConfig{
-		HandshakeConfig: Handshake(),
-		Plugins:         PluginSet(p, logger),
+		HandshakeConfig: wire.Handshake(),
+		Plugins:         plugin.PluginSet{wire.PluginKey: &serverPlugin{impl: p, logger: logger}},
 		GRPCServer:      plugin.DefaultGRPCServer,
 		Logger: hclog.New(&hclog.LoggerOptions{
 			Name:       "go-plugin",

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/sshgress/sshgress/sdk"
+	"github.com/sshgress/sshgress/sdk/host"
 )
 
 const (
@@ -64,7 +65,7 @@ type openTunnel struct {
 // instance is one running plugin process.
 type instance struct {
 	client *plugin.Client
-	rpc    *sdk.Client
+	rpc    *host.Client
 	pid    int
 }
 
@@ -92,8 +93,8 @@ func (p *proc) launch() (*instance, error) {
 	}
 	setParentDeathSignal(cmd)
 	cfg := &plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake(),
-		Plugins:          sdk.PluginSet(nil, nil),
+		HandshakeConfig:  host.Handshake(),
+		Plugins:          host.PluginSet(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -115,15 +116,15 @@ func (p *proc) launch() (*instance, error) {
 		client.Kill()
 		return nil, fmt.Errorf("start: %w", err)
 	}
-	raw, err := proto.Dispense(sdk.PluginKey)
+	raw, err := proto.Dispense(host.PluginKey)
 	if err != nil {
 		client.Kill()
 		return nil, fmt.Errorf("start: %w", err)
 	}
-	rpc, ok := raw.(*sdk.Client)
+	rpc, ok := raw.(*host.Client)
 	if !ok {
 		client.Kill()
-		return nil, fmt.Errorf("start: dispensed %T, want *sdk.Client", raw)
+		return nil, fmt.Errorf("start: dispensed %T, want *host.Client", raw)
 	}
 	inst := &instance{client: client, rpc: rpc}
 	if rc := client.ReattachConfig(); rc != nil {

@@ -12,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sshgress/sshgress/sdk"
+	"github.com/sshgress/sshgress/sdk/host"
 )
 
 // reservingPlugin reserves paths and answers by path: "/oauth2/pass"
@@ -70,7 +72,7 @@ func reservedHost(t *testing.T, plugins ...sdk.Plugin) *Host {
 	h.opts.CallTimeout = 300 * time.Millisecond
 	h.opts.setDefaults()
 	for _, pl := range plugins {
-		gp := &sdk.GRPCPlugin{Impl: pl}
+		gp := sdk.ServeConfig(pl, nil).Plugins[host.PluginKey].(plugin.GRPCPlugin)
 		srv := grpc.NewServer()
 		if err := gp.GRPCServer(nil, srv); err != nil {
 			t.Fatal(err)
@@ -88,11 +90,11 @@ func reservedHost(t *testing.T, plugins ...sdk.Plugin) *Host {
 			conn.Close()
 			srv.Stop()
 		})
-		raw, _ := (&sdk.GRPCPlugin{}).GRPCClient(t.Context(), nil, conn)
+		raw, _ := (&host.GRPCPlugin{}).GRPCClient(t.Context(), nil, conn)
 		m := pl.Manifest()
 		m.APIVersion, m.HTTPMiddleware = sdk.APIVersion, true
 		p := &proc{host: h, spec: Spec{Name: m.Name}, manifest: m, tunnels: map[string]*openTunnel{}}
-		p.cur.Store(&instance{rpc: raw.(*sdk.Client)})
+		p.cur.Store(&instance{rpc: raw.(*host.Client)})
 		h.plugins[m.Name] = p
 		h.names = append(h.names, m.Name)
 	}

@@ -37,6 +37,7 @@ import (
 	"github.com/hashicorp/go-plugin/runner"
 
 	"github.com/sshgress/sshgress/sdk"
+	"github.com/sshgress/sshgress/sdk/host"
 )
 
 // Harness is a connection to one plugin, served in-process (Start) or as a
@@ -50,7 +51,7 @@ type Harness struct {
 	t        testing.TB
 	client   *plugin.Client
 	proto    plugin.ClientProtocol
-	rpc      *sdk.Client
+	rpc      *host.Client
 	manifest sdk.Manifest
 	dataDir  string
 	served   []string // the last Configure answer's ServedHosts
@@ -87,8 +88,8 @@ func Start(t testing.TB, p sdk.Plugin) *Harness {
 		t.Fatal("plugintest: plugin server not ready within 10s")
 	}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake(),
-		Plugins:          sdk.PluginSet(nil, nil),
+		HandshakeConfig:  host.Handshake(),
+		Plugins:          host.PluginSet(),
 		Reattach:         rc,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		Logger:           hclogTo(out, "plugin-client"),
@@ -146,8 +147,8 @@ func Exec(t testing.TB, path string, args ...string) *Harness {
 	t.Helper()
 	out := &testWriter{t: t}
 	client := plugin.NewClient(&plugin.ClientConfig{
-		HandshakeConfig:  sdk.Handshake(),
-		Plugins:          sdk.PluginSet(nil, nil),
+		HandshakeConfig:  host.Handshake(),
+		Plugins:          host.PluginSet(),
 		Cmd:              exec.Command(path, args...),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
@@ -174,12 +175,12 @@ func (h *Harness) connect() {
 		h.t.Fatalf("plugintest: connect to plugin: %v", err)
 	}
 	h.proto = proto
-	raw, err := proto.Dispense(sdk.PluginKey)
+	raw, err := proto.Dispense(host.PluginKey)
 	if err != nil {
 		h.Close()
 		h.t.Fatalf("plugintest: dispense plugin: %v", err)
 	}
-	h.rpc = raw.(*sdk.Client)
+	h.rpc = raw.(*host.Client)
 	ctx, cancel := h.ctx()
 	defer cancel()
 	m, err := h.rpc.Describe(ctx)
@@ -203,7 +204,7 @@ func (h *Harness) ctx() (context.Context, context.CancelFunc) {
 func (h *Harness) Close() { h.once.Do(h.stop) }
 
 // Client returns the underlying gRPC client, as the edge uses it.
-func (h *Harness) Client() *sdk.Client { return h.rpc }
+func (h *Harness) Client() *host.Client { return h.rpc }
 
 // PID returns the plugin's process ID: the test process itself for Start.
 func (h *Harness) PID() int {

@@ -1,0 +1,93 @@
+package host
+
+// The proto → sdk converters of what a plugin answers, and sdk → proto of
+// what the edge asks (the plugin side's mirror images live in package sdk).
+
+import (
+	"time"
+
+	"github.com/sshgress/sshgress/sdk"
+	"github.com/sshgress/sshgress/sdk/internal/wire"
+	pluginv1 "github.com/sshgress/sshgress/sdk/proto/plugin/v1"
+)
+
+func manifestFromProto(pm *pluginv1.Manifest) sdk.Manifest {
+	m := sdk.Manifest{
+		Name:           pm.GetName(),
+		Version:        pm.GetVersion(),
+		APIVersion:     int(pm.GetApiVersion()),
+		EndpointTypes:  pm.GetEndpointTypes(),
+		ReservedPaths:  pm.GetReservedPaths(),
+		HTTPMiddleware: pm.GetHttpMiddleware(),
+		Authenticates:  pm.GetAuthenticates(),
+	}
+	for _, e := range pm.GetEndpointTypeSpecs() {
+		m.EndpointTypeSpecs = append(m.EndpointTypeSpecs, sdk.EndpointTypeSpec{
+			Name:        e.GetName(),
+			Summary:     e.GetSummary(),
+			Ports:       e.GetPorts(),
+			RemotePorts: e.GetRemotePorts(),
+			Example:     e.GetExample(),
+		})
+	}
+	for _, h := range pm.GetServedHosts() {
+		m.ServedHosts = append(m.ServedHosts, sdk.ServedHost{Label: h.GetLabel(), Setting: h.GetSetting()})
+	}
+	for _, f := range pm.GetFlags() {
+		m.Flags = append(m.Flags, sdk.FlagSpec{
+			Name:       f.GetName(),
+			Type:       sdk.FlagType(f.GetType()),
+			Repeatable: f.GetRepeatable(),
+			Help:       f.GetHelp(),
+			ValueName:  f.GetValueName(),
+			Sensitive:  f.GetSensitive(),
+			Commands:   f.GetCommands(),
+		})
+	}
+	return m
+}
+
+func requestToProto(r *sdk.Request) *pluginv1.CheckRequest {
+	pr := &pluginv1.CheckRequest{
+		TunnelId: r.TunnelID,
+		Method:   r.Method,
+		Host:     r.Host,
+		Path:     r.Path,
+		RawQuery: r.RawQuery,
+		Headers:  wire.HeadersToProto(r.Header),
+	}
+	if r.ClientAddr.IsValid() {
+		pr.ClientAddr = r.ClientAddr.String()
+	}
+	if r.TLS != nil {
+		pr.Tls = &pluginv1.TLSFacts{ServerName: r.TLS.ServerName, Version: uint32(r.TLS.Version)}
+	}
+	return pr
+}
+
+const maxTTLMillis = uint64(24 * time.Hour / time.Millisecond)
+
+func verdictFromProto(resp *pluginv1.CheckResponse) sdk.Verdict {
+	var v sdk.Verdict
+	if r := resp.GetRespond(); r != nil {
+		v.Respond = &sdk.Response{
+			Status: int(r.GetStatus()),
+			Header: wire.HeadersFromProto(r.GetHeaders()),
+			Body:   r.GetBody(),
+		}
+	}
+	if c := resp.GetContinue(); c != nil {
+		v.Continue = &sdk.Continue{
+			SetHeaders:    wire.HeadersFromProto(c.GetSetHeaders()),
+			RemoveHeaders: c.GetRemoveHeaders(),
+		}
+		if id := c.GetIdentity(); id != nil {
+			v.Continue.Identity = &sdk.Identity{ID: id.GetId(), Name: id.GetName(), Email: id.GetEmail()}
+		}
+	}
+	if h := resp.GetCache(); h != nil && h.GetTtlMillis() > 0 {
+		ms := min(h.GetTtlMillis(), maxTTLMillis)
+		v.Cache = &sdk.CacheHint{DependsOn: h.GetDependsOn(), TTL: time.Duration(ms) * time.Millisecond}
+	}
+	return v
+}
