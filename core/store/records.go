@@ -266,6 +266,9 @@ func (r *Records) AddKey(ctx context.Context, account, line, label string) (Key,
 	if len(label) > 200 {
 		return Key{}, usererr.New("the key's label is longer than 200 characters")
 	}
+	if r.fromConfig(account) {
+		return Key{}, configRefusal(account)
+	}
 	fp := ssh.FingerprintSHA256(key)
 	if r.Guard != nil {
 		if owner := r.Guard.ConfigKeyOwner(key); owner != "" {
