@@ -62,6 +62,7 @@ type Edge struct {
 	tls     *tlsedge.Edge // nil when https.addr is ""
 	certs   *certs.Manager
 	plugins *pluginhost.Host
+	store   *edgeStore // store.go
 
 	sshLn, httpLn, httpsLn net.Listener
 	wg                     sync.WaitGroup
@@ -97,6 +98,16 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: accounts: %w", err)
 	}
+	// The store's accounts join the config's, live (store.go).
+	if err := e.openStore(accounts); err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			e.closeStore()
+		}
+	}()
 	anonymous := accounts.Len() == 0
 	if anonymous {
 		if !cfg.SSHOnLoopback() {
@@ -216,6 +227,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (*Edge, error) {
 		e.closePlugins()
 		return nil, err
 	}
+	e.revokeLive(accounts)
+	started = true
 	return e, nil
 }
 
@@ -519,6 +532,7 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 		}
 		errs = append(errs, e.closePlugins())
 		e.wg.Wait()
+		e.closeStore()
 	})
 	return errors.Join(errs...)
 }
