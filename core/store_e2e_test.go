@@ -1,12 +1,17 @@
 package core_test
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sshgress/sshgress/core"
 	"github.com/sshgress/sshgress/core/config"
+	"github.com/sshgress/sshgress/core/store"
 	"github.com/sshgress/sshgress/core/internal/e2e"
 )
 
@@ -85,5 +90,35 @@ func TestStoreKeyLive(t *testing.T) {
 	}
 	if !strings.Contains(s.Stderr.String(), "was removed from account carol") {
 		t.Errorf("the session does not say why it ended:\nstdout:\n%s\nstderr:\n%s", s.Stdout, s.Stderr)
+	}
+}
+
+// TestStoreFileStopsStartUp: a second edge on the same data dir, and an
+// edge on a corrupt store file, stop at start-up with an error naming the
+// file; the file is left as it was.
+func TestStoreFileStopsStartUp(t *testing.T) {
+	dataDir := t.TempDir()
+	edge := newEdge(t, func(c *config.Config) { c.DataDir = dataDir })
+	cfg := config.Defaults()
+	cfg.DataDir = dataDir
+	cfg.SSH.Addr, cfg.HTTP.Addr, cfg.HTTPS.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	file := filepath.Join(dataDir, store.FileName)
+	_, err := core.New(context.Background(), cfg, core.Options{})
+	if err == nil || !strings.Contains(err.Error(), "locked by another edge") || !strings.Contains(err.Error(), file) {
+		t.Errorf("a second edge on one data dir: %v", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	edge.Shutdown(sctx)
+	cancel()
+	junk := bytes.Repeat([]byte("not a store "), 4096)
+	if err := os.WriteFile(file, junk, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = core.New(context.Background(), cfg, core.Options{})
+	if err == nil || !strings.Contains(err.Error(), "truncated or corrupt") || !strings.Contains(err.Error(), file) {
+		t.Errorf("an edge on a corrupt store: %v", err)
+	}
+	if got, _ := os.ReadFile(file); !bytes.Equal(got, junk) {
+		t.Errorf("the corrupt store file was changed")
 	}
 }
