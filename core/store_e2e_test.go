@@ -11,8 +11,8 @@ import (
 
 	"github.com/sshgress/sshgress/core"
 	"github.com/sshgress/sshgress/core/config"
-	"github.com/sshgress/sshgress/core/store"
 	"github.com/sshgress/sshgress/core/internal/e2e"
+	"github.com/sshgress/sshgress/core/store"
 )
 
 // TestStoreKeyLive: a key added to the store while the edge runs opens a
