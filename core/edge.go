@@ -49,6 +49,7 @@ type Edge struct {
 	tls     *tlsedge.Edge // nil when https.addr is ""
 	certs   *certs.Manager
 	plugins *pluginhost.Host
+	store   *edgeStore // store.go
 
 	sshLn, httpLn, httpsLn net.Listener
 	wg                     sync.WaitGroup
@@ -89,6 +90,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	accounts, err := account.NewDirectory(cfg.Domain, specs)
 	if err != nil {
 		return nil, fmt.Errorf("config: accounts: %w", err)
+	}
+	// The store's accounts join the config's, live (store.go).
+	if err := e.openStore(accounts); err != nil {
+		return nil, err
 	}
 	anonymous := accounts.Len() == 0
 	if anonymous {
@@ -202,16 +207,19 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	if err != nil {
 		return nil, err
 	}
+	e.revokeLive(accounts)
 	return e, nil
 }
 
 // undoSetup releases what a failed New set up so far: the listeners and
-// the plugin processes. Parts not yet set up are nil and skipped.
+// the plugin processes, and the store. Parts not yet set up are nil and
+// skipped.
 func (e *Edge) undoSetup() {
 	e.closeListeners()
 	if err := e.closePlugins(); err != nil {
 		e.log.Warn("stopping plugins after a failed start", "err", err)
 	}
+	e.closeStore()
 }
 
 // SSHAddr is the SSH listener's address (after Start).

@@ -33,6 +33,7 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 		}
 		errs = append(errs, e.closePlugins())
 		e.wg.Wait()
+		e.closeStore()
 	})
 	return errors.Join(errs...)
 }

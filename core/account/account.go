@@ -2,9 +2,10 @@
 // SSH public keys, and the names they reserve: domains under the base domain
 // or custom domains, and TCP addresses.
 //
-// A Directory is built once from config by NewDirectory and is immutable
-// afterwards, so it is safe for concurrent use without locks. To change
-// accounts, build a new Directory and swap it in.
+// A Directory is built from config by NewDirectory. Follow makes it a live
+// view of the config accounts (read-only) merged with a store's (live.go):
+// every lookup reads one immutable snapshot, swapped atomically when the
+// store changes, so it is safe for concurrent use without locks.
 package account
 
 import (
@@ -15,6 +16,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sshgress/sshgress/core/route/dnsname"
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
@@ -37,6 +39,8 @@ type Account struct {
 	// TCPAddresses are the reserved TCP addresses as "host:port", in the
 	// canonical form of dnsname.NormalizeHostPort.
 	TCPAddresses []string
+	// FromStore marks an account of the store rather than the config file.
+	FromStore bool
 }
 
 // Spec is one account as the config states it, not yet normalised.
@@ -59,6 +63,14 @@ type Spec struct {
 // Directory finds accounts by key and reserved name. Its methods are safe
 // for concurrent use and on a nil *Directory (which holds no accounts).
 type Directory struct {
+	base string
+	conf *view // the config file's accounts; never changes
+	cur  atomic.Pointer[view]
+	live liveState // live.go
+}
+
+// view is one immutable snapshot of the accounts.
+type view struct {
 	accounts []*Account
 	byKey    map[string]*Account // key: ssh.PublicKey.Marshal()
 	byName   map[string]*Account // reserved domain
@@ -82,7 +94,7 @@ func NewDirectory(baseDomain string, specs []Spec) (*Directory, error) {
 	if baseDomain == "" {
 		return nil, errors.New("account: the base domain is empty")
 	}
-	d := &Directory{
+	d := &view{
 		byKey:  make(map[string]*Account),
 		byName: make(map[string]*Account),
 		byTCP:  make(map[string]*Account),
@@ -102,11 +114,21 @@ func NewDirectory(baseDomain string, specs []Spec) (*Directory, error) {
 		}
 		d.accounts = append(d.accounts, acct)
 	}
-	return d, nil
+	dir := &Directory{base: baseDomain, conf: d}
+	dir.cur.Store(d)
+	return dir, nil
+}
+
+// view is the current snapshot; nil for a nil Directory.
+func (d *Directory) view() *view {
+	if d == nil {
+		return nil
+	}
+	return d.cur.Load()
 }
 
 // add normalises spec and indexes its keys and names.
-func (d *Directory) add(base string, spec Spec) (*Account, error) {
+func (d *view) add(base string, spec Spec) (*Account, error) {
 	acct := &Account{Name: spec.Name}
 	nkeys := 0
 	addKey := func(where string, key ssh.PublicKey) error {
@@ -225,7 +247,8 @@ func parseKeys(where string, data []byte, add func(where string, key ssh.PublicK
 }
 
 // Len returns the number of accounts.
-func (d *Directory) Len() int {
+func (dir *Directory) Len() int {
+	d := dir.view()
 	if d == nil {
 		return 0
 	}
@@ -234,7 +257,8 @@ func (d *Directory) Len() int {
 
 // Accounts returns the accounts in config order. The slice is a copy; the
 // accounts are shared and must not be modified.
-func (d *Directory) Accounts() []*Account {
+func (dir *Directory) Accounts() []*Account {
+	d := dir.view()
 	if d == nil {
 		return nil
 	}
@@ -244,7 +268,8 @@ func (d *Directory) Accounts() []*Account {
 // ByKey returns the account owning key, compared by its wire encoding
 // (key.Marshal()), or nil. A certificate matches only if the certificate
 // itself is listed, never through its signature key.
-func (d *Directory) ByKey(key ssh.PublicKey) *Account {
+func (dir *Directory) ByKey(key ssh.PublicKey) *Account {
+	d := dir.view()
 	if d == nil || key == nil {
 		return nil
 	}
@@ -252,7 +277,8 @@ func (d *Directory) ByKey(key ssh.PublicKey) *Account {
 }
 
 // Owner returns the account that reserved the normalised name, or nil.
-func (d *Directory) Owner(name string) *Account {
+func (dir *Directory) Owner(name string) *Account {
+	d := dir.view()
 	if d == nil {
 		return nil
 	}
@@ -262,7 +288,8 @@ func (d *Directory) Owner(name string) *Account {
 // TCPOwner returns the account that reserved the TCP address "host:port",
 // or nil. hostport is normalised first, so "Tcp.Example.com.:080" finds
 // "tcp.example.com:80"; an invalid address has no owner.
-func (d *Directory) TCPOwner(hostport string) *Account {
+func (dir *Directory) TCPOwner(hostport string) *Account {
+	d := dir.view()
 	if d == nil || len(d.byTCP) == 0 {
 		return nil
 	}
@@ -289,7 +316,8 @@ func Anonymous() *Account {
 
 // ByName returns the account with the given name, or nil. The SSH server
 // uses it to find the account its authentication step chose.
-func (d *Directory) ByName(name string) *Account {
+func (dir *Directory) ByName(name string) *Account {
+	d := dir.view()
 	if d == nil {
 		return nil
 	}
