@@ -66,6 +66,9 @@ type Config struct {
 	// leaves every bundled plugin disabled. Names are lowercase letters,
 	// digits and hyphens, starting with a letter.
 	Plugins map[string]Plugin `koanf:"plugins"`
+
+	// Dashboard configures the self-service web dashboard (dashboard.go).
+	Dashboard Dashboard `koanf:"dashboard"`
 }
 
 // Log configures logging.
@@ -455,6 +458,7 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			VisitorConnsPerIP:     256,
 			VisitorConnsTotal:     20000,
 		},
+		Dashboard: dashboardDefaults(),
 	}
 }
 

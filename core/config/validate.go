@@ -94,6 +94,7 @@ func (c *Config) normaliseAndValidate() error {
 
 	c.validateAccounts(v)
 	c.validatePlugins(v)
+	c.validateDashboard(v)
 	return v.err()
 }
 
