@@ -1,7 +1,6 @@
 package sshserver
 
 import (
-	"crypto/rsa"
 	"errors"
 	"fmt"
 
@@ -10,15 +9,8 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 )
 
-// The RSA key sizes accepted, in bits: below 2048 is breakable, above 8192
-// only makes every signature check expensive.
-const (
-	minRSABits = 2048
-	maxRSABits = 8192
-)
-
 // keyRule says in words which keys checkKeyType accepts.
-var keyRule = fmt.Sprintf("ed25519 or ECDSA (also on a security key), or RSA of %d to %d bits", minRSABits, maxRSABits)
+var keyRule = account.KeyRule
 
 // makeKeyHint is the command that makes a key the edge accepts.
 const makeKeyHint = "ssh-keygen -t ed25519"
@@ -76,41 +68,15 @@ func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 	}}, nil
 }
 
-// keyTypeError is checkKeyType's refusal; its reason is fit for the user.
-type keyTypeError struct{ reason string }
-
-func (e *keyTypeError) Error() string { return "sshserver: key refused: " + e.reason }
-
 // userReason is the part of a checkKeyType error meant for the user.
 func userReason(err error) string {
-	var kt *keyTypeError
+	var kt *account.KeyTypeError
 	if errors.As(err, &kt) {
-		return kt.reason
+		return kt.Reason
 	}
 	return "it cannot be used here"
 }
 
 // checkKeyType refuses weak and oversized keys before any signature is
-// verified, so a 16384-bit RSA key costs nothing.
-func checkKeyType(key ssh.PublicKey) error {
-	switch key.Type() {
-	case ssh.KeyAlgoED25519, ssh.KeyAlgoSKED25519,
-		ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoSKECDSA256:
-		return nil
-	case ssh.KeyAlgoRSA:
-		ck, ok := key.(ssh.CryptoPublicKey)
-		if !ok {
-			return &keyTypeError{"the RSA key is unreadable"}
-		}
-		rk, ok := ck.CryptoPublicKey().(*rsa.PublicKey)
-		if !ok {
-			return &keyTypeError{"the RSA key is unreadable"}
-		}
-		if n := rk.N.BitLen(); n < minRSABits || n > maxRSABits {
-			return &keyTypeError{fmt.Sprintf("an RSA key of %d bits (%d to %d allowed)", n, minRSABits, maxRSABits)}
-		}
-		return nil
-	default:
-		return &keyTypeError{fmt.Sprintf("key type %s is not accepted", key.Type())}
-	}
-}
+// verified; the rule is account.CheckKeyType, shared with the management API.
+var checkKeyType = account.CheckKeyType
