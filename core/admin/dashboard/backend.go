@@ -1,8 +1,9 @@
 package dashboard
 
 import (
-	"errors"
 	"time"
+
+	"github.com/sshgress/sshgress/core/admin"
 )
 
 // Backend is what the dashboard reads and changes: accounts, their keys,
@@ -35,8 +36,9 @@ type Backend interface {
 }
 
 // ErrNotFound is what a Backend returns for an account, key or tunnel that
-// does not exist (for that account).
-var ErrNotFound = errors.New("dashboard: not found")
+// does not exist (for that account): the management API's sentinel, so a
+// store's errors mean the same to both.
+var ErrNotFound = admin.ErrNotFound
 
 // Account is one account as the dashboard shows it.
 type Account struct {

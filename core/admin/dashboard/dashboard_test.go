@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -237,7 +238,7 @@ func (f *fixture) home(t *testing.T, cookie string) (string, string) {
 	if m == nil {
 		t.Fatalf("no csrf field in\n%s", b)
 	}
-	return b, m[1]
+	return html.UnescapeString(b), m[1]
 }
 
 // post sends a form.
