@@ -50,5 +50,6 @@ func (e *Edge) systemHosts(bundled []sdk.Manifest) []string {
 	for _, h := range slices.Sorted(maps.Keys(e.plugins.ServedHosts())) {
 		add(h)
 	}
+	add(e.dashboardHost()) // core/dashboard.go; "" (disabled) is skipped
 	return hosts
 }

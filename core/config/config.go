@@ -68,11 +68,17 @@ type Config struct {
 	// in the config file, never from the environment or flags.
 	Accounts []Account `koanf:"accounts"`
 
+	// Admin configures the management API listener (core/admin).
+	Admin Admin `koanf:"admin"`
+
 	// Plugins configures plugins by name: the bundled ones (basicauth,
 	// oauth, tcp, tls) and third-party executables. Default none, which
 	// leaves every bundled plugin disabled. Names are lowercase letters,
 	// digits and hyphens, starting with a letter.
 	Plugins map[string]Plugin `koanf:"plugins"`
+
+	// Dashboard configures the self-service web dashboard (dashboard.go).
+	Dashboard Dashboard `koanf:"dashboard"`
 }
 
 // Log configures logging.
@@ -321,6 +327,33 @@ type Account struct {
 	TCPAddresses []string `koanf:"tcp_addresses"`
 }
 
+// Admin configures the management API listener.
+type Admin struct {
+	// Addr is the host:port of the management API. Default
+	// "127.0.0.1:2280" (loopback only); "" disables it. A non-loopback
+	// address needs CertFile and KeyFile: the start-up fails otherwise.
+	Addr string `koanf:"addr"`
+
+	// TokenFile holds the operator's bearer token. Default "" means
+	// <data_dir>/admin_token (see Config.AdminTokenPath), generated on
+	// first start with mode 0600. It grants everything: keep it private.
+	TokenFile string `koanf:"token_file"`
+
+	// CertFile and KeyFile are a PEM certificate chain and key for the
+	// API over TLS. Both or neither. Default "" (plain HTTP on loopback).
+	CertFile string `koanf:"cert_file"`
+	KeyFile  string `koanf:"key_file"`
+}
+
+// AdminTokenPath returns Admin.TokenFile when set, otherwise
+// <data_dir>/admin_token.
+func (c *Config) AdminTokenPath() string {
+	if c.Admin.TokenFile != "" {
+		return c.Admin.TokenFile
+	}
+	return filepath.Join(c.DataDir, "admin_token")
+}
+
 // Plugin configures one plugin.
 type Plugin struct {
 	// Enabled turns the plugin on or off. Unset (nil) means: on for a
@@ -453,6 +486,7 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			Addr: "127.0.0.1:8443",
 			ACME: ACME{OrdersPerHour: certs.DefaultOrdersPerHour},
 		},
+		Admin: Admin{Addr: "127.0.0.1:2280"},
 		Limits: Limits{
 			ForwardsPerConn:   sshserver.DefaultMaxForwards,
 			TunnelsPerAccount: ssh.TunnelsPerAccount,
@@ -468,6 +502,7 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			VisitorConnsPerIP:     256,
 			VisitorConnsTotal:     20000,
 		},
+		Dashboard: dashboardDefaults(),
 	}
 }
 

@@ -93,8 +93,10 @@ func (c *Config) normaliseAndValidate() error {
 	v.atLeastOne("limits.visitor_conns_per_ip", c.Limits.VisitorConnsPerIP)
 	v.atLeastOne("limits.visitor_conns_total", c.Limits.VisitorConnsTotal)
 
+	c.validateAdmin(v)
 	c.validateAccounts(v)
 	c.validatePlugins(v)
+	c.validateDashboard(v)
 	return v.err()
 }
 
@@ -123,6 +125,17 @@ func (c *Config) validateHTTPS(v *validator) {
 		v.add("https.acme.email", fmt.Errorf("%q: want an email address", e))
 	}
 	v.atLeastOne("https.acme.orders_per_hour", h.ACME.OrdersPerHour)
+}
+
+// validateAdmin checks the management API listener settings; whether a
+// non-loopback address has TLS is checked when it starts (core/admin.Listen).
+func (c *Config) validateAdmin(v *validator) {
+	if c.Admin.Addr != "" {
+		v.addr("admin.addr", c.Admin.Addr)
+	}
+	if (c.Admin.CertFile == "") != (c.Admin.KeyFile == "") {
+		v.add("admin.cert_file", errors.New("cert_file and key_file go together: set both or neither"))
+	}
 }
 
 // validateAccounts checks names, keys and reservations, including that no

@@ -52,6 +52,9 @@ type Options struct {
 	// SystemHosts are names the edge itself serves (the OAuth auth host):
 	// no tunnel may claim them.
 	SystemHosts []string
+	// HostHandlers serve system hosts the edge answers itself (the
+	// dashboard), by normalised host; each must also be in SystemHosts.
+	HostHandlers map[string]http.Handler
 	// Names is the edge's one name registry, shared with the tls and tcp
 	// endpoint types, which decides conflicts between kinds (a tls tunnel
 	// holding a name an http tunnel asks for); a private route.Memory when

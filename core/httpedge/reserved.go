@@ -7,10 +7,16 @@ import (
 	"github.com/sshgress/sshgress/sdk"
 )
 
-// serveNoTunnel answers a request for a host without a tunnel: a path a
+// serveNoTunnel answers a request for a host without a tunnel: a system
+// host with a handler (the dashboard) gets it; a path a
 // plugin reserved (the OAuth callback on the auth host) goes to that
 // plugin; anything else gets the "no tunnel" page.
 func (e *Edge) serveNoTunnel(w http.ResponseWriter, r *http.Request, host string, tlsFacts *sdk.TLSFacts) {
+	if h := e.opts.HostHandlers[host]; h != nil && e.isSystemHost(host) {
+		StripVisitorHeaders(r.Header)
+		h.ServeHTTP(w, r)
+		return
+	}
 	if e.opts.Plugins != nil {
 		StripVisitorHeaders(r.Header)
 		visitor, _ := netip.ParseAddrPort(r.RemoteAddr)

@@ -8,6 +8,7 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
@@ -72,6 +73,10 @@ func ParseLine(line string) (key ssh.PublicKey, comment string, err error) {
 		return nil, "", errors.New("give exactly one public key line, e.g. \"ssh-ed25519 AAAA... you@laptop\" (the .pub file, never the private key)")
 	}
 	key, comment, options, rest, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil && slices.Contains(strings.Fields(line), ssh.KeyAlgoDSA) {
+		// x/crypto no longer parses DSA keys at all; say why, not "malformed".
+		return nil, "", fmt.Errorf("this key is refused: key type %s is not accepted (use %s); make an ed25519 key with: ssh-keygen -t ed25519", ssh.KeyAlgoDSA, Rule)
+	}
 	if err != nil || len(bytes.TrimSpace(rest)) > 0 {
 		return nil, "", errors.New("this is not a public key line: give the contents of your .pub file, e.g. \"ssh-ed25519 AAAA... you@laptop\"")
 	}
