@@ -50,6 +50,9 @@ func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 	}
 	var name string
 	switch {
+	case s.cfg.Registrar != nil && (s.cfg.Accounts == nil || s.cfg.Accounts.ByKey(key) == nil):
+		s.log.Info("ssh key not in any account: it may only register", "remote", meta.RemoteAddr().String(), "user", meta.User(), "key", fp)
+		return unregisteredPerms(key, fp), nil
 	case s.anonymous():
 		name = account.Anonymous().Name
 	case s.cfg.Accounts == nil || s.cfg.Accounts.Len() == 0:

@@ -25,6 +25,17 @@ func (c *conn) decide(cmdline string, s *session) {
 	con := c.con
 	c.mu.Unlock()
 
+	if out, status, ok := c.accountCommand(cmdline); ok {
+		if s != nil {
+			if status == 0 {
+				s.finish(out, "", 0)
+			} else {
+				s.finish("", out, status)
+			}
+		}
+		c.refuseAll(nil)
+		return
+	}
 	cmds := c.srv.cfg.Commands
 	inv, err := cmds.Parse(c.sc.User(), cmdline, "http")
 	if err == nil && (inv.Help || inv.List) {
