@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"time"
 
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/certs"
@@ -37,6 +38,9 @@ type Options struct {
 	// Bundled describes the bundled plugins, enabled or not, so a flag of a
 	// disabled plugin gets an error that names it.
 	Bundled []sdk.Manifest
+	// LoginLink mints the one-time dashboard link `ssh … login` prints for
+	// an account; nil when the edge has no dashboard.
+	LoginLink func(ctx context.Context, account string) (string, error)
 }
 
 // Edge is a running sshgress edge.
@@ -95,7 +99,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	if err := e.openStore(accounts); err != nil {
 		return nil, err
 	}
-	anonymous := accounts.Len() == 0
+	anonymous := accounts.Len() == 0 && cfg.SSH.Registration != config.RegistrationInvite
+	if accounts.Len() == 0 && !anonymous {
+		log.Warn("no accounts yet: anonymous mode is off because ssh.registration is invite; keys join accounts with invite codes")
+	}
 	if anonymous {
 		if !cfg.SSHOnLoopback() {
 			return nil, fmt.Errorf("config: accounts: none configured, and ssh.addr %s is not a loopback address: refusing to let any key open tunnels from the network. Add accounts with their public keys (see docs/sshgress.example.yaml), or listen on 127.0.0.1", cfg.SSH.Addr)
@@ -182,6 +189,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		Types:             types,
 		Names:             names,
 		PublicHost:        e.publicSSHHost(),
+		Registrar:         e.sshRegistrar(),
+		LoginLink:         opts.LoginLink,
+		KeyUsed:           (&keyTouch{records: e.store.records, last: map[string]time.Time{}}).used,
 		KeyExchanges:      cfg.SSH.KeyExchanges,
 		Ciphers:           cfg.SSH.Ciphers,
 		MACs:              cfg.SSH.MACs,

@@ -74,6 +74,7 @@ func (s *Server) serveUnregistered(nc net.Conn, sc *ssh.ServerConn, chans <-chan
 	}
 	defer refuseHeld()
 	sessions := 0
+	var cmdWait <-chan time.Time // `ssh -N`: forwards with no session
 	for {
 		select {
 		case r, ok := <-reqs:
@@ -85,6 +86,9 @@ func (s *Server) serveUnregistered(nc net.Conn, sc *ssh.ServerConn, chans <-chan
 				// ExitOnForwardFailure before it prints the session's
 				// words: answer after them.
 				held = append(held, r)
+				if sessions == 0 && cmdWait == nil {
+					cmdWait = time.After(s.cfg.CommandWait)
+				}
 				continue
 			}
 			r.Reply(false, nil)
@@ -131,6 +135,12 @@ func (s *Server) serveUnregistered(nc net.Conn, sc *ssh.ServerConn, chans <-chan
 			// nc bounds this wait.
 			sc.Wait()
 			return wrong
+		case <-cmdWait:
+			cmdWait = nil
+			if sessions == 0 {
+				log.Info("unregistered key refused a forward without a command")
+				refuseHeld()
+			}
 		case <-timer.C:
 			log.Info("unregistered ssh connection timed out")
 			return false
