@@ -74,6 +74,7 @@ func (s *Server) serveUnregistered(nc net.Conn, sc *ssh.ServerConn, chans <-chan
 	}
 	defer refuseHeld()
 	sessions := 0
+	sessionGone := make(chan struct{}) // closed once the client closed the session
 	var cmdWait <-chan time.Time // `ssh -N`: forwards with no session
 	for {
 		select {
@@ -106,6 +107,7 @@ func (s *Server) serveUnregistered(nc net.Conn, sc *ssh.ServerConn, chans <-chan
 				return false
 			}
 			go func() {
+				defer close(sessionGone)
 				sent := false
 				for r := range creqs {
 					switch r.Type {
@@ -130,6 +132,13 @@ func (s *Server) serveUnregistered(nc net.Conn, sc *ssh.ServerConn, chans <-chan
 		case ex := <-execs:
 			out, status, wrong := s.runUnregistered(log, sc.User(), key, fp, ex.cmd)
 			s.finishUnregistered(ex.ch, out, status)
+			// OpenSSH exits at a refused forward (ExitOnForwardFailure)
+			// before printing what the session wrote: let it see the
+			// session end first.
+			select {
+			case <-sessionGone:
+			case <-time.After(2 * time.Second):
+			}
 			refuseHeld()
 			// Let the client read the answer and close; the deadline on
 			// nc bounds this wait.
