@@ -75,7 +75,7 @@ func (s *Server) serveUnregistered(nc net.Conn, sc *ssh.ServerConn, chans <-chan
 	defer refuseHeld()
 	sessions := 0
 	sessionGone := make(chan struct{}) // closed once the client closed the session
-	var cmdWait <-chan time.Time // `ssh -N`: forwards with no session
+	var cmdWait <-chan time.Time       // `ssh -N`: forwards with no session
 	for {
 		select {
 		case r, ok := <-reqs:
