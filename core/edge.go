@@ -54,6 +54,11 @@ type Edge struct {
 	certs   *certs.Manager
 	plugins *pluginhost.Host
 	store   *edgeStore // store.go
+	// accounts is the live directory Reload replaces the config's
+	// accounts in (reload.go).
+	accounts *account.Directory
+	reloadMu sync.Mutex
+	reloaded *[]config.Account // the accounts of the last Reload
 
 	sshLn, httpLn, httpsLn net.Listener
 	wg                     sync.WaitGroup
@@ -87,11 +92,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	if err != nil {
 		return nil, err
 	}
-	specs := make([]account.Spec, 0, len(cfg.Accounts))
-	for _, a := range cfg.Accounts {
-		specs = append(specs, account.Spec{Name: a.Name, Keys: a.Keys, KeysFile: a.KeysFile, Domains: a.Domains, TCPAddresses: a.TCPAddresses})
-	}
-	accounts, err := account.NewDirectory(cfg.Domain, specs)
+	accounts, err := account.NewDirectory(cfg.Domain, accountSpecs(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("config: accounts: %w", err)
 	}
@@ -218,6 +219,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		return nil, err
 	}
 	e.revokeLive(accounts)
+	e.accounts = accounts
 	return e, nil
 }
 
