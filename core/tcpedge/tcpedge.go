@@ -143,6 +143,19 @@ func (e *Edge) own(port int) bool {
 	return slices.Contains(e.opts.ExcludePorts, port)
 }
 
+// reservedLive reports whether any account reserves port now: addresses
+// reserved in the store after start-up are never handed out at random.
+func (e *Edge) reservedLive(port int) bool {
+	for _, a := range e.opts.Accounts.Accounts() {
+		for _, addr := range a.TCPAddresses {
+			if _, p, err := net.SplitHostPort(addr); err == nil && p == strconv.Itoa(port) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // listenReserved binds the reserved host:port of o's account.
 func (e *Edge) listenReserved(o tunnel.Owner, host string, port int, ep *endpoint) (net.Listener, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
@@ -202,7 +215,7 @@ func (e *Edge) listenRange(lo, hi int, ep *endpoint) (net.Listener, error) {
 	}
 	for i := range tries {
 		port := lo + (start+i*stride)%n
-		if e.own(port) || e.reserved[port] {
+		if e.own(port) || e.reserved[port] || e.reservedLive(port) {
 			continue
 		}
 		e.mu.Lock()
