@@ -57,10 +57,9 @@ const maxAllocTries = 128
 
 // Edge owns the public TCP listeners. It is safe for concurrent use.
 type Edge struct {
-	opts     Options
-	log      *slog.Logger
-	names    route.Registry
-	reserved map[int]bool // ports any account reserves
+	opts  Options
+	log   *slog.Logger
+	names route.Registry
 
 	// mu orders this edge's claims (only tcpedge claims KindTCP names, so
 	// checking a holder's liveness and claiming under mu is one step) and
@@ -78,15 +77,7 @@ func New(opts Options) *Edge {
 	if opts.Names == nil {
 		opts.Names = route.NewMemory()
 	}
-	e := &Edge{opts: opts, log: opts.Logger, names: opts.Names, reserved: map[int]bool{}, eps: map[*endpoint]bool{}}
-	for _, a := range opts.Accounts.Accounts() {
-		for _, addr := range a.TCPAddresses {
-			if _, p, err := net.SplitHostPort(addr); err == nil {
-				n, _ := strconv.Atoi(p)
-				e.reserved[n] = true
-			}
-		}
-	}
+	e := &Edge{opts: opts, log: opts.Logger, names: opts.Names, eps: map[*endpoint]bool{}}
 	return e
 }
 
@@ -215,7 +206,7 @@ func (e *Edge) listenRange(lo, hi int, ep *endpoint) (net.Listener, error) {
 	}
 	for i := range tries {
 		port := lo + (start+i*stride)%n
-		if e.own(port) || e.reserved[port] || e.reservedLive(port) {
+		if e.own(port) || e.reservedLive(port) {
 			continue
 		}
 		e.mu.Lock()
