@@ -70,6 +70,17 @@ func TestRegisterThenTunnel(t *testing.T) {
 	if st, _ := edge.Get(t, url); st != 200 {
 		t.Errorf("GET %s: %d", url, st)
 	}
+	// The login is recorded as the key's last use (best effort, soon).
+	for try := 0; ; try++ {
+		keys, err := edge.Store().Keys(context.Background(), "carol")
+		if err == nil && len(keys) == 1 && !keys[0].LastUsed.IsZero() {
+			break
+		}
+		if try > 50 {
+			t.Fatalf("the key's last use is not recorded: %v %v", keys, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// The code is used up.
 	s = edge.RunSSH(t, dave, "v2@127.0.0.1", "register", code)
 	if st := s.Wait(15 * time.Second); st <= 0 {
