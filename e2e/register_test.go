@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +179,26 @@ func TestLoginLink(t *testing.T) {
 	s = plain.RunSSH(t, ann, "v2@127.0.0.1", "login")
 	if st := s.Wait(15 * time.Second); st != 1 || !strings.Contains(s.Stderr.String(), "this edge has no dashboard") {
 		t.Errorf("login without a dashboard: exit %d\n%s", st, s.Stderr)
+	}
+}
+
+// TestRegisterWeakKeyRefused: with registration open, a weak key is still
+// refused at authentication with today's reason, so it cannot register.
+func TestRegisterWeakKeyRefused(t *testing.T) {
+	dir := t.TempDir()
+	edge := registrationEdge(t, e2e.NewKey(t, dir, "ann"))
+	code, _, err := edge.Store().CreateInvite(context.Background(), "carol", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, fp := sshKeygen(t, dir, "rsa1024", "-t", "rsa", "-b", "1024")
+	cmd := exec.Command("ssh", append(verboseSSHArgs(edge, path), "v2@127.0.0.1", "register", code)...)
+	out, err := runBounded(t, cmd, 20*time.Second)
+	if err == nil || !strings.Contains(out, "Permission denied (publickey)") ||
+		!strings.Contains(out, "sshgress: your key "+fp+" is refused: an RSA key of 1024 bits") {
+		t.Errorf("a weak key with a valid code: %v\n%s", err, out)
+	}
+	if keys, _ := edge.Store().Keys(context.Background(), "carol"); len(keys) != 0 {
+		t.Errorf("a weak key was registered: %v", keys)
 	}
 }
