@@ -148,12 +148,18 @@ func (g *gate) done(ip netip.Addr, failed bool) {
 		}
 		s.failures++
 		if s.failures >= g.lim.FailuresBeforePenalty {
-			s.penalty = min(max(2*s.penalty, g.lim.PenaltyWindow), time.Hour)
-			s.until = now.Add(s.penalty)
+			g.penalize(s, now)
 			s.failures = 0
 		}
 	}
 	g.forget(ip, s, now)
+}
+
+// penalize puts s in the penalty box, each time for twice as long, up to
+// an hour.
+func (g *gate) penalize(s *source, now time.Time) {
+	s.penalty = min(max(2*s.penalty, g.lim.PenaltyWindow), time.Hour)
+	s.until = now.Add(s.penalty)
 }
 
 // forget drops ip's record once it holds nothing.
@@ -180,8 +186,7 @@ func (g *gate) wrongCode(ip netip.Addr) {
 	}
 	s.codes++
 	if s.codes >= g.lim.WrongCodesBeforePenalty {
-		s.penalty = min(max(2*s.penalty, g.lim.PenaltyWindow), time.Hour)
-		s.until = now.Add(s.penalty)
+		g.penalize(s, now)
 		s.codes = 0
 	}
 	g.forget(ip, s, now)
