@@ -30,20 +30,7 @@ func TestReservationAppliesToNextBind(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(t.TempDir(), "ctl")
-	var s *e2e.SSH
-	for try := 0; ; try++ { // the directory follows the store's watch
-		s = edge.RunSSH(t, carol, "-M", "-S", sock, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
-		select {
-		case <-s.Done():
-			if try > 50 {
-				t.Fatalf("carol's key is refused:\n%s", s.Stderr)
-			}
-			time.Sleep(100 * time.Millisecond)
-			continue
-		case <-time.After(2 * time.Second):
-		}
-		break
-	}
+	s := runSSHOnceAccepted(t, edge, carol, "-M", "-S", sock, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
 	s.URL(t)
 	if _, err := edge.Store().ReserveDomain(ctx, "carol", "carolapp"); err != nil {
 		t.Fatal(err)
