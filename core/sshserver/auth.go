@@ -26,6 +26,9 @@ func (s *Server) authBanner(ssh.ConnMetadata) string {
 	if s.anonymous() {
 		return msg + "Any such key is accepted here: this edge has no accounts and takes connections from its own machine only.\n"
 	}
+	if s.cfg.Registrar != nil {
+		msg += "New here? Ask the operator for an invite code, then run: ssh " + s.cfg.PublicHost + " register CODE\n"
+	}
 	return msg + "Then send your public key (the .pub file, e.g. ~/.ssh/id_ed25519.pub; never the private key) to the operator of this edge, who adds it to your account (accounts[].keys in the edge's config).\n"
 }
 
