@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"time"
 
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/certs"
@@ -37,6 +38,9 @@ type Options struct {
 	// Bundled describes the bundled plugins, enabled or not, so a flag of a
 	// disabled plugin gets an error that names it.
 	Bundled []sdk.Manifest
+	// LoginLink mints the one-time dashboard link `ssh … login` prints for
+	// an account; nil when the edge has no dashboard.
+	LoginLink func(ctx context.Context, account string) (string, error)
 }
 
 // Edge is a running sshgress edge.
@@ -50,6 +54,11 @@ type Edge struct {
 	certs   *certs.Manager
 	plugins *pluginhost.Host
 	store   *edgeStore // store.go
+	// accounts is the live directory Reload replaces the config's
+	// accounts in (reload.go).
+	accounts *account.Directory
+	reloadMu sync.Mutex
+	reloaded *[]config.Account // the accounts of the last Reload
 
 	sshLn, httpLn, httpsLn net.Listener
 	wg                     sync.WaitGroup
@@ -83,11 +92,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	if err != nil {
 		return nil, err
 	}
-	specs := make([]account.Spec, 0, len(cfg.Accounts))
-	for _, a := range cfg.Accounts {
-		specs = append(specs, account.Spec{Name: a.Name, Keys: a.Keys, KeysFile: a.KeysFile, Domains: a.Domains, TCPAddresses: a.TCPAddresses})
-	}
-	accounts, err := account.NewDirectory(cfg.Domain, specs)
+	accounts, err := account.NewDirectory(cfg.Domain, accountSpecs(cfg))
 	if err != nil {
 		return nil, fmt.Errorf("config: accounts: %w", err)
 	}
@@ -95,7 +100,10 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	if err := e.openStore(accounts); err != nil {
 		return nil, err
 	}
-	anonymous := accounts.Len() == 0
+	anonymous := accounts.Len() == 0 && cfg.SSH.Registration != config.RegistrationInvite
+	if accounts.Len() == 0 && !anonymous {
+		log.Warn("no accounts yet: anonymous mode is off because ssh.registration is invite; keys join accounts with invite codes")
+	}
 	if anonymous {
 		if !cfg.SSHOnLoopback() {
 			return nil, fmt.Errorf("config: accounts: none configured, and ssh.addr %s is not a loopback address: refusing to let any key open tunnels from the network. Add accounts with their public keys (see docs/sshgress.example.yaml), or listen on 127.0.0.1", cfg.SSH.Addr)
@@ -182,6 +190,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		Types:             types,
 		Names:             names,
 		PublicHost:        e.publicSSHHost(),
+		Registrar:         e.sshRegistrar(),
+		LoginLink:         opts.LoginLink,
+		KeyUsed:           (&keyTouch{records: e.store.records, last: map[string]time.Time{}}).used,
 		KeyExchanges:      cfg.SSH.KeyExchanges,
 		Ciphers:           cfg.SSH.Ciphers,
 		MACs:              cfg.SSH.MACs,
@@ -208,6 +219,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		return nil, err
 	}
 	e.revokeLive(accounts)
+	e.accounts = accounts
 	return e, nil
 }
 

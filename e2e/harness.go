@@ -88,6 +88,8 @@ type EdgeOptions struct {
 	Binary string
 	// Bundled describes the bundled plugins (for disabled-flag messages).
 	Bundled []sdk.Manifest
+	// LoginLink is core.Options.LoginLink: the dashboard's sign-in links.
+	LoginLink func(ctx context.Context, account string) (string, error)
 }
 
 // StartEdge starts an edge on loopback with test-friendly defaults and
@@ -104,7 +106,7 @@ func StartEdge(t testing.TB, o EdgeOptions) *Edge {
 	}
 	logs := &SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts := core.Options{Logger: log, Bundled: o.Bundled}
+	opts := core.Options{Logger: log, Bundled: o.Bundled, LoginLink: o.LoginLink}
 	if o.Binary != "" {
 		bin := o.Binary
 		opts.BundledPlugin = func(name string) *exec.Cmd { return exec.Command(bin, "plugin", name) }

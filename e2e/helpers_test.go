@@ -127,3 +127,23 @@ func runBounded(t *testing.T, cmd *exec.Cmd, d time.Duration) (string, error) {
 }
 
 func itoa(p uint32) string { return big.NewInt(int64(p)).String() }
+
+// runSSHOnceAccepted starts ssh with args until a run stays connected for
+// 2s: a key just written to the store is accepted once the directory has
+// followed the store's watch. It fails after about 50 tries.
+func runSSHOnceAccepted(t *testing.T, edge *e2e.Edge, key *e2e.Key, args ...string) *e2e.SSH {
+	t.Helper()
+	for try := 0; ; try++ {
+		s := edge.RunSSH(t, key, args...)
+		select {
+		case <-s.Done():
+			if try > 50 {
+				t.Fatalf("the stored key is still refused:\n%s", s.Stderr)
+			}
+			time.Sleep(100 * time.Millisecond)
+			continue
+		case <-time.After(2 * time.Second):
+		}
+		return s
+	}
+}

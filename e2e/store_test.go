@@ -47,20 +47,8 @@ func TestStoreKeyLive(t *testing.T) {
 	// The next connection is accepted (the directory follows the store's
 	// watch: allow it a moment, bounded).
 	var url string
-	for try := 0; ; try++ {
-		s = edge.RunSSH(t, carol, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
-		select {
-		case <-s.Done():
-			if try > 50 {
-				t.Fatalf("the stored key is still refused:\n%s", s.Stderr)
-			}
-			time.Sleep(100 * time.Millisecond)
-			continue
-		case <-time.After(2 * time.Second):
-		}
-		url = s.URL(t)
-		break
-	}
+	s = runSSHOnceAccepted(t, edge, carol, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	url = s.URL(t)
 	if st, _ := edge.Get(t, url); st != 200 {
 		t.Errorf("GET %s: %d", url, st)
 	}

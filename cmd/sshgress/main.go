@@ -104,7 +104,24 @@ func serve(args []string, stderr io.Writer) int {
 		edge.Shutdown(context.Background())
 		return 1
 	}
-	<-ctx.Done()
+	// SIGHUP re-reads the config file; Reload applies what can change
+	// live, and a broken file changes nothing.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for ctx.Err() == nil {
+		select {
+		case <-hup:
+			log.Info("SIGHUP: re-reading the config file")
+			next, err := config.Load(fs, os.Environ())
+			if err != nil {
+				log.Error("config reload rejected: the file does not load; the previous config stays in force", "err", err)
+				continue
+			}
+			edge.Reload(next) // logs what changed or why not
+		case <-ctx.Done():
+		}
+	}
 	log.Info("shutting down", "grace", cfg.Limits.ShutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownGrace)
 	defer cancel()

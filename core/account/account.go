@@ -64,7 +64,7 @@ type Spec struct {
 // for concurrent use and on a nil *Directory (which holds no accounts).
 type Directory struct {
 	base string
-	conf *view // the config file's accounts; never changes
+	conf atomic.Pointer[view] // the config file's accounts; replaced by SetConfig only
 	cur  atomic.Pointer[view]
 	live liveState // live.go
 }
@@ -114,7 +114,8 @@ func NewDirectory(baseDomain string, specs []Spec) (*Directory, error) {
 		}
 		d.accounts = append(d.accounts, acct)
 	}
-	dir := &Directory{base: baseDomain, conf: d}
+	dir := &Directory{base: baseDomain}
+	dir.conf.Store(d)
 	dir.cur.Store(d)
 	return dir, nil
 }

@@ -22,9 +22,12 @@ type Change struct {
 
 // liveState is the part of a Directory that follows a store.
 type liveState struct {
-	mu   sync.Mutex
-	next int
-	subs map[int]func(Change)
+	// reloadMu orders snapshot builds, so an older one never replaces a
+	// newer one.
+	reloadMu sync.Mutex
+	mu       sync.Mutex
+	next     int
+	subs     map[int]func(Change)
 }
 
 // Subscribe calls f with every Change from now on, on the goroutine that
@@ -51,7 +54,7 @@ func (d *Directory) Subscribe(f func(Change)) (cancel func()) {
 // a Directory the store's Guard: the config file's accounts, keys and
 // reservations are read-only and taken.
 func (d *Directory) ConfigAccount(name string) bool {
-	for _, a := range d.conf.accounts {
+	for _, a := range d.conf.Load().accounts {
 		if a.Name == name {
 			return true
 		}
@@ -61,7 +64,7 @@ func (d *Directory) ConfigAccount(name string) bool {
 
 // ConfigKeyOwner implements store.Guard.
 func (d *Directory) ConfigKeyOwner(key ssh.PublicKey) string {
-	if a := d.conf.byKey[string(key.Marshal())]; a != nil {
+	if a := d.conf.Load().byKey[string(key.Marshal())]; a != nil {
 		return a.Name
 	}
 	return ""
@@ -69,7 +72,7 @@ func (d *Directory) ConfigKeyOwner(key ssh.PublicKey) string {
 
 // ConfigDomainOwner implements store.Guard.
 func (d *Directory) ConfigDomainOwner(name string) string {
-	if a := d.conf.byName[name]; a != nil {
+	if a := d.conf.Load().byName[name]; a != nil {
 		return a.Name
 	}
 	return ""
@@ -77,7 +80,7 @@ func (d *Directory) ConfigDomainOwner(name string) string {
 
 // ConfigTCPOwner implements store.Guard.
 func (d *Directory) ConfigTCPOwner(hostport string) string {
-	if a := d.conf.byTCP[hostport]; a != nil {
+	if a := d.conf.Load().byTCP[hostport]; a != nil {
 		return a.Name
 	}
 	return ""
@@ -144,19 +147,22 @@ func (d *Directory) reload(ctx context.Context, r *store.Records) error {
 	if err != nil {
 		return err
 	}
+	d.live.reloadMu.Lock()
+	defer d.live.reloadMu.Unlock()
+	conf := d.conf.Load()
 	v := &view{
-		accounts: append([]*Account(nil), d.conf.accounts...),
-		byKey:    make(map[string]*Account, len(d.conf.byKey)+len(keys)),
-		byName:   make(map[string]*Account, len(d.conf.byName)+len(doms)),
-		byTCP:    make(map[string]*Account, len(d.conf.byTCP)+len(tcps)),
+		accounts: append([]*Account(nil), conf.accounts...),
+		byKey:    make(map[string]*Account, len(conf.byKey)+len(keys)),
+		byName:   make(map[string]*Account, len(conf.byName)+len(doms)),
+		byTCP:    make(map[string]*Account, len(conf.byTCP)+len(tcps)),
 	}
-	for k, a := range d.conf.byKey {
+	for k, a := range conf.byKey {
 		v.byKey[k] = a
 	}
-	for k, a := range d.conf.byName {
+	for k, a := range conf.byName {
 		v.byName[k] = a
 	}
-	for k, a := range d.conf.byTCP {
+	for k, a := range conf.byTCP {
 		v.byTCP[k] = a
 	}
 	byName := map[string]*Account{}

@@ -91,6 +91,12 @@ type Log struct {
 	Format string `koanf:"format"`
 }
 
+// The values of ssh.registration.
+const (
+	RegistrationOff    = "off"
+	RegistrationInvite = "invite"
+)
+
 // SSH configures the SSH server.
 type SSH struct {
 	// Addr is the host:port the SSH server listens on. Default
@@ -133,6 +139,14 @@ type SSH struct {
 	// IdleNoForward closes an authenticated connection that has no
 	// forwards after this long. Default 60s.
 	IdleNoForward time.Duration `koanf:"idle_no_forward"`
+
+	// Registration says what an SSH key no account holds may do: "off"
+	// (default) refuses it with "Permission denied (publickey)"; "invite"
+	// lets it authenticate only far enough to run `register CODE` with an
+	// operator's invite code, which adds the key to the invited account.
+	// "invite" opens a door to strangers: codes are single-use, expire,
+	// and wrong ones count as failed logins of their source.
+	Registration string `koanf:"registration"`
 
 	// KeyExchanges are the SSH key exchange algorithms offered, in order
 	// of preference; the list replaces the default, it does not add to
@@ -468,6 +482,7 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			CommandWait:       sshserver.DefaultCommandWait,
 			ExecWait:          sshserver.DefaultExecWait,
 			IdleNoForward:     sshserver.DefaultIdleNoForward,
+			Registration:      RegistrationOff,
 			KeyExchanges:      cryptopolicy.KeyExchanges.Defaults(),
 			Ciphers:           cryptopolicy.Ciphers.Defaults(),
 			MACs:              cryptopolicy.MACs.Defaults(),

@@ -58,6 +58,8 @@ func (c *Config) normaliseAndValidate() error {
 	v.positive("ssh.command_wait", c.SSH.CommandWait)
 	v.positive("ssh.exec_wait", c.SSH.ExecWait)
 	v.positive("ssh.idle_no_forward", c.SSH.IdleNoForward)
+	c.SSH.Registration = strings.ToLower(c.SSH.Registration)
+	v.oneOf("ssh.registration", c.SSH.Registration, RegistrationOff, RegistrationInvite)
 	v.each("ssh.key_exchanges", cryptopolicy.KeyExchanges.Check(c.SSH.KeyExchanges))
 	v.each("ssh.ciphers", cryptopolicy.Ciphers.Check(c.SSH.Ciphers))
 	v.each("ssh.macs", cryptopolicy.MACs.Check(c.SSH.MACs))

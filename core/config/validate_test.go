@@ -44,6 +44,7 @@ func TestLoadErrorsNameTheKey(t *testing.T) {
 		{"data_dir empty", "data_dir: ''\n", nil, "config: data_dir: must not be empty"},
 		{"log level", "log:\n  level: loud\n", nil, `config: log.level: "loud": want one of`},
 		{"log format", "log:\n  format: xml\n", nil, `config: log.format: "xml"`},
+		{"ssh registration", "ssh:\n  registration: open\n", nil, `config: ssh.registration: "open": want one of off, invite`},
 		{"cipher not allowed", "ssh:\n  ciphers: [aes128-cbc]\n", nil, `config: ssh.ciphers: "aes128-cbc" is not allowed`},
 		{"ciphers empty", "ssh:\n  ciphers: []\n", nil, "config: ssh.ciphers: must list at least one"},
 		{"ciphers empty env", "", []string{"SSHGRESS_SSH_CIPHERS= , "}, "config: ssh.ciphers: must list at least one"},

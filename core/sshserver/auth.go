@@ -26,6 +26,9 @@ func (s *Server) authBanner(ssh.ConnMetadata) string {
 	if s.anonymous() {
 		return msg + "Any such key is accepted here: this edge has no accounts and takes connections from its own machine only.\n"
 	}
+	if s.cfg.Registrar != nil {
+		msg += "New here? Ask the operator for an invite code, then run: ssh " + s.cfg.PublicHost + " register CODE\n"
+	}
 	return msg + "Then send your public key (the .pub file, e.g. ~/.ssh/id_ed25519.pub; never the private key) to the operator of this edge, who adds it to your account (accounts[].keys in the edge's config).\n"
 }
 
@@ -50,6 +53,9 @@ func (s *Server) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permis
 	}
 	var name string
 	switch {
+	case s.cfg.Registrar != nil && (s.cfg.Accounts == nil || s.cfg.Accounts.ByKey(key) == nil):
+		s.log.Info("ssh key not in any account: it may only register", "remote", meta.RemoteAddr().String(), "user", meta.User(), "key", fp)
+		return unregisteredPerms(key, fp), nil
 	case s.anonymous():
 		name = account.Anonymous().Name
 	case s.cfg.Accounts == nil || s.cfg.Accounts.Len() == 0:

@@ -25,6 +25,17 @@ func (c *conn) decide(cmdline string, s *session) {
 	con := c.con
 	c.mu.Unlock()
 
+	if out, status, ok := c.accountCommand(cmdline); ok {
+		if s != nil {
+			if status == 0 {
+				s.finish(out, "", 0)
+			} else {
+				s.finish("", out, status)
+			}
+		}
+		c.refuseAll(nil)
+		return
+	}
 	cmds := c.srv.cfg.Commands
 	inv, err := cmds.Parse(c.sc.User(), cmdline, "http")
 	if err == nil && (inv.Help || inv.List) {
@@ -106,13 +117,21 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 		stable = c.unnamed
 	}
 	id := hex.EncodeToString(idb[:])
+	// Reservations are read live: one added or removed while the
+	// connection is open applies to this bind.
+	reserved := c.acct
+	if !c.acct.Anonymous {
+		if live := c.srv.cfg.Accounts.ByName(c.acct.Name); live != nil {
+			reserved = live
+		}
+	}
 	ep, err := typ.Bind(ctx, &tunnel.BindRequest{
 		TunnelID: id,
 		Owner: tunnel.Owner{
 			Account:      c.acct.Name,
 			Anonymous:    c.acct.Anonymous,
-			Domains:      slices.Clone(c.acct.Domains),
-			TCPAddresses: slices.Clone(c.acct.TCPAddresses),
+			Domains:      slices.Clone(reserved.Domains),
+			TCPAddresses: slices.Clone(reserved.TCPAddresses),
 			Key:          c.key,
 			Stable:       stable,
 		},

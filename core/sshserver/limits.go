@@ -24,6 +24,10 @@ type Limits struct {
 	// PenaltyWindow is the window failures are counted in, and the first
 	// penalty's length (doubling each time, up to an hour). Default 1m.
 	PenaltyWindow time.Duration
+	// WrongCodesBeforePenalty is how many wrong `register` invite codes
+	// from one source within PenaltyWindow put it in the penalty box.
+	// Default 5.
+	WrongCodesBeforePenalty int
 	// TunnelsPerAccount caps open tunnels of one account across all its
 	// connections. Default 20.
 	TunnelsPerAccount int
@@ -39,13 +43,14 @@ type Limits struct {
 // defaults use them too.
 func DefaultLimits() Limits {
 	return Limits{
-		UnauthPerSource:       20,
-		UnauthTotal:           512,
-		FailuresBeforePenalty: 20,
-		PenaltyWindow:         time.Minute,
-		TunnelsPerAccount:     20,
-		ChannelsPerConn:       512,
-		ChannelsTotal:         16384,
+		UnauthPerSource:         20,
+		UnauthTotal:             512,
+		FailuresBeforePenalty:   20,
+		PenaltyWindow:           time.Minute,
+		WrongCodesBeforePenalty: 5,
+		TunnelsPerAccount:       20,
+		ChannelsPerConn:         512,
+		ChannelsTotal:           16384,
 	}
 }
 
@@ -59,6 +64,7 @@ func (l *Limits) setDefaults() {
 	set(&l.UnauthPerSource, def.UnauthPerSource)
 	set(&l.UnauthTotal, def.UnauthTotal)
 	set(&l.FailuresBeforePenalty, def.FailuresBeforePenalty)
+	set(&l.WrongCodesBeforePenalty, def.WrongCodesBeforePenalty)
 	set(&l.TunnelsPerAccount, def.TunnelsPerAccount)
 	set(&l.ChannelsPerConn, def.ChannelsPerConn)
 	set(&l.ChannelsTotal, def.ChannelsTotal)
@@ -82,6 +88,8 @@ type gate struct {
 type source struct {
 	unauth    int
 	failures  int
+	codes     int // wrong invite codes in the window
+	codesEnd  time.Time
 	windowEnd time.Time
 	penalty   time.Duration
 	until     time.Time
@@ -140,14 +148,48 @@ func (g *gate) done(ip netip.Addr, failed bool) {
 		}
 		s.failures++
 		if s.failures >= g.lim.FailuresBeforePenalty {
-			s.penalty = min(max(2*s.penalty, g.lim.PenaltyWindow), time.Hour)
-			s.until = now.Add(s.penalty)
+			g.penalize(s, now)
 			s.failures = 0
 		}
 	}
-	if s.unauth == 0 && s.failures == 0 && !now.Before(s.until) {
+	g.forget(ip, s, now)
+}
+
+// penalize puts s in the penalty box, each time for twice as long, up to
+// an hour.
+func (g *gate) penalize(s *source, now time.Time) {
+	s.penalty = min(max(2*s.penalty, g.lim.PenaltyWindow), time.Hour)
+	s.until = now.Add(s.penalty)
+}
+
+// forget drops ip's record once it holds nothing.
+func (g *gate) forget(ip netip.Addr, s *source, now time.Time) {
+	if s.unauth == 0 && s.failures == 0 && s.codes == 0 && !now.Before(s.until) {
 		delete(g.sources, ip)
 	}
+}
+
+// wrongCode records a wrong `register` code from ip: after
+// WrongCodesBeforePenalty of them in PenaltyWindow, ip is refused like a
+// source of failed logins.
+func (g *gate) wrongCode(ip netip.Addr) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.sources[ip]
+	if s == nil {
+		s = &source{}
+		g.sources[ip] = s
+	}
+	now := g.now()
+	if now.After(s.codesEnd) {
+		s.codes, s.codesEnd = 0, now.Add(g.lim.PenaltyWindow)
+	}
+	s.codes++
+	if s.codes >= g.lim.WrongCodesBeforePenalty {
+		g.penalize(s, now)
+		s.codes = 0
+	}
+	g.forget(ip, s, now)
 }
 
 // counter is a cap on things held at once.

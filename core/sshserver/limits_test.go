@@ -96,3 +96,42 @@ func TestAccountTunnels(t *testing.T) {
 		t.Fatal("slot not given back")
 	}
 }
+
+// TestGateWrongCodes: wrong invite codes put a source in the penalty box
+// after WrongCodesBeforePenalty within the window, apart from the count of
+// failed logins; codes spread over windows do not.
+func TestGateWrongCodes(t *testing.T) {
+	now := time.Unix(1000, 0)
+	lim := Limits{PenaltyWindow: time.Minute, WrongCodesBeforePenalty: 3}
+	lim.setDefaults()
+	g := newGate(lim)
+	g.now = func() time.Time { return now }
+	a := netip.MustParseAddr("192.0.2.1")
+	for i := range 2 {
+		g.wrongCode(a)
+		if ok, why := g.admit(a); !ok {
+			t.Fatalf("refused after %d wrong codes: %s", i+1, why)
+		}
+		g.done(a, false)
+	}
+	now = now.Add(61 * time.Second) // a new window
+	for range 2 {
+		g.wrongCode(a)
+	}
+	if ok, _ := g.admit(a); !ok {
+		t.Fatal("codes of two windows were added up")
+	}
+	g.done(a, false)
+	g.wrongCode(a)
+	if ok, why := g.admit(a); ok || why == "" {
+		t.Fatal("admitted after 3 wrong codes in one window")
+	}
+	now = now.Add(61 * time.Second)
+	if ok, _ := g.admit(a); !ok {
+		t.Fatal("still refused after the penalty")
+	}
+	g.done(a, false)
+	if len(g.sources) != 0 {
+		t.Errorf("the gate keeps %d sources after everything ended", len(g.sources))
+	}
+}

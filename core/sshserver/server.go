@@ -56,6 +56,19 @@ type Config struct {
 	// the caller's owner in it. With nil, it lists the owner's forwards of
 	// this server's connections unchecked.
 	Names route.Registry
+	// Registrar, when set (ssh.registration: invite), lets a key no
+	// account holds authenticate only far enough to run `register CODE`
+	// (register.go). Nil: such keys are refused at authentication.
+	Registrar Registrar
+	// RegisterWait bounds an unregistered connection's life. Default
+	// DefaultRegisterWait.
+	RegisterWait time.Duration
+	// LoginLink mints the one-time dashboard sign-in link `login` prints
+	// for an account. Nil: `login` says this edge has no dashboard.
+	LoginLink func(ctx context.Context, account string) (string, error)
+	// KeyUsed, if set, is told of each login: the account and the key's
+	// fingerprint. It must not block (the edge records last use).
+	KeyUsed func(account, fingerprint string)
 	// PublicHost is the host users type in ssh commands, for messages.
 	PublicHost string
 	// KeyExchanges, Ciphers and MACs are the SSH algorithms offered, in
@@ -119,6 +132,7 @@ func (c *Config) setDefaults() {
 	def(&c.CommandWait, DefaultCommandWait)
 	def(&c.ExecWait, DefaultExecWait)
 	def(&c.IdleNoForward, DefaultIdleNoForward)
+	def(&c.RegisterWait, DefaultRegisterWait)
 	def(&c.DialTimeout, tunnel.DefaultDialTimeout)
 	defInt(&c.MaxForwards, DefaultMaxForwards)
 	if len(c.KeyExchanges) == 0 {
@@ -154,6 +168,7 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	conns     map[*conn]struct{}
+	strangers map[*ssh.ServerConn]struct{} // unregistered connections
 	shutdown  bool
 	wg        sync.WaitGroup
 }
@@ -173,7 +188,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Commands == nil {
 		return nil, errors.New("sshserver: no command set")
 	}
-	if (cfg.Accounts == nil || cfg.Accounts.Len() == 0) && !cfg.AllowAnonymous {
+	if (cfg.Accounts == nil || cfg.Accounts.Len() == 0) && !cfg.AllowAnonymous && cfg.Registrar == nil {
 		return nil, errors.New("sshserver: no accounts configured and anonymous access not allowed")
 	}
 	s := &Server{
@@ -181,6 +196,7 @@ func New(cfg Config) (*Server, error) {
 		log:       cfg.Logger,
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
+		strangers: map[*ssh.ServerConn]struct{}{},
 		gate:      newGate(cfg.Limits),
 		channels:  &counter{max: int64(cfg.Limits.ChannelsTotal)},
 	}
@@ -294,6 +310,17 @@ func (s *Server) handle(nc net.Conn, ip netip.Addr) {
 		}
 		sc, chans, reqs, err = ssh.NewServerConn(vc, cfg)
 	}
+	if err == nil && sc.Permissions != nil && sc.Permissions.Extensions[extUnregistered] != "" {
+		// Still a stranger: it keeps its unauthenticated slot.
+		if s.trackStranger(sc, true) {
+			s.handleUnregistered(nc, ip, sc, chans, reqs)
+			s.trackStranger(sc, false)
+		} else {
+			s.gate.done(ip, false)
+			sc.Close()
+		}
+		return
+	}
 	s.gate.done(ip, err != nil)
 	if err != nil {
 		s.log.Debug("ssh handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
@@ -312,6 +339,9 @@ func (s *Server) handle(nc net.Conn, ip netip.Addr) {
 		return
 	}
 	c.log.Info("ssh connection", "key", sc.Permissions.Extensions[extFingerprint], "user", sc.User())
+	if s.cfg.KeyUsed != nil && !acct.Anonymous {
+		s.cfg.KeyUsed(acct.Name, c.key)
+	}
 	// The handshake's deep calls grew this goroutine's stack, which a
 	// parked goroutine keeps: the connection lives on a fresh one, and
 	// this one ends.
@@ -347,6 +377,22 @@ func (s *Server) track(c *conn, add bool) bool {
 	return true
 }
 
+// trackStranger adds or removes an unregistered connection; false once
+// the server is shut down.
+func (s *Server) trackStranger(sc *ssh.ServerConn, add bool) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if add {
+		if s.shutdown {
+			return false
+		}
+		s.strangers[sc] = struct{}{}
+	} else {
+		delete(s.strangers, sc)
+	}
+	return true
+}
+
 // Shutdown stops accepting, tells every session the edge is going away,
 // closes the connections and waits for their goroutines, bounded by ctx.
 func (s *Server) Shutdown(ctx context.Context) error {
@@ -354,6 +400,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdown = true
 	for l := range s.listeners {
 		l.Close()
+	}
+	for sc := range s.strangers {
+		sc.Close()
 	}
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

@@ -57,10 +57,9 @@ const maxAllocTries = 128
 
 // Edge owns the public TCP listeners. It is safe for concurrent use.
 type Edge struct {
-	opts     Options
-	log      *slog.Logger
-	names    route.Registry
-	reserved map[int]bool // ports any account reserves
+	opts  Options
+	log   *slog.Logger
+	names route.Registry
 
 	// mu orders this edge's claims (only tcpedge claims KindTCP names, so
 	// checking a holder's liveness and claiming under mu is one step) and
@@ -78,15 +77,7 @@ func New(opts Options) *Edge {
 	if opts.Names == nil {
 		opts.Names = route.NewMemory()
 	}
-	e := &Edge{opts: opts, log: opts.Logger, names: opts.Names, reserved: map[int]bool{}, eps: map[*endpoint]bool{}}
-	for _, a := range opts.Accounts.Accounts() {
-		for _, addr := range a.TCPAddresses {
-			if _, p, err := net.SplitHostPort(addr); err == nil {
-				n, _ := strconv.Atoi(p)
-				e.reserved[n] = true
-			}
-		}
-	}
+	e := &Edge{opts: opts, log: opts.Logger, names: opts.Names, eps: map[*endpoint]bool{}}
 	return e
 }
 
@@ -141,6 +132,19 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 
 func (e *Edge) own(port int) bool {
 	return slices.Contains(e.opts.ExcludePorts, port)
+}
+
+// reservedLive reports whether any account reserves port now: addresses
+// reserved in the store after start-up are never handed out at random.
+func (e *Edge) reservedLive(port int) bool {
+	for _, a := range e.opts.Accounts.Accounts() {
+		for _, addr := range a.TCPAddresses {
+			if _, p, err := net.SplitHostPort(addr); err == nil && p == strconv.Itoa(port) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // listenReserved binds the reserved host:port of o's account.
@@ -202,7 +206,7 @@ func (e *Edge) listenRange(lo, hi int, ep *endpoint) (net.Listener, error) {
 	}
 	for i := range tries {
 		port := lo + (start+i*stride)%n
-		if e.own(port) || e.reserved[port] {
+		if e.own(port) || e.reservedLive(port) {
 			continue
 		}
 		e.mu.Lock()

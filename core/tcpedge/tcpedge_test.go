@@ -102,6 +102,21 @@ func TestListenRange(t *testing.T) {
 		wantUserError(t, err, "no free public TCP port")
 	})
 
+	t.Run("port reserved after start-up", func(t *testing.T) {
+		key := keyLine(t)
+		dir, err := account.NewDirectory("localhost", []account.Spec{{Name: "ann", Keys: []string{key}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := New(Options{ListenHost: "127.0.0.1", Accounts: dir})
+		spec := []account.Spec{{Name: "ann", Keys: []string{key}, TCPAddresses: []string{"localhost:" + strconv.Itoa(p)}}}
+		if err := dir.SetConfig(t.Context(), spec, nil); err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.listenRange(p, p, &endpoint{})
+		wantUserError(t, err, "no free public TCP port")
+	})
+
 	t.Run("busy port", func(t *testing.T) {
 		busy, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

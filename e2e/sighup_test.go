@@ -1,0 +1,112 @@
+package e2e_test
+
+import (
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sshgress/sshgress/e2e"
+)
+
+// TestSIGHUPReload runs the real binary: SIGHUP after adding a key to the
+// config file lets that key in without a restart while a tunnel opened
+// before keeps serving; a broken file is rejected, logged, and changes
+// nothing; removing the key ends its session.
+func TestSIGHUPReload(t *testing.T) {
+	_, port := backend(t)
+	e2e.RequireSSH(t)
+	bin := e2e.SharedBinary(t)
+	dir := t.TempDir()
+	ann, bob := e2e.NewKey(t, dir, "ann"), e2e.NewKey(t, dir, "bob")
+	cfgFile := filepath.Join(dir, "sshgress.yaml")
+	write := func(body string) {
+		t.Helper()
+		if err := os.WriteFile(cfgFile, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	annYAML := "accounts:\n  - name: ann\n    keys: [\"" + ann.AuthorizedKey + "\"]\n"
+	bobYAML := "  - name: bob\n    keys: [\"" + bob.AuthorizedKey + "\"]\n"
+	write(annYAML)
+	cmd := exec.Command(bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	logs := &e2e.SyncBuffer{}
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	var sshPort, httpPort string
+	deadline := time.Now().Add(10 * time.Second)
+	for sshPort == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("edge did not start:\n%s", logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+		if _, rest, ok := strings.Cut(logs.String(), "edge started\" ssh=127.0.0.1:"); ok {
+			sshPort, rest, _ = strings.Cut(rest, " ")
+			_, rest, _ = strings.Cut(rest, "http=127.0.0.1:")
+			httpPort, _, _ = strings.Cut(rest, " ")
+		}
+	}
+	edge := &e2e.Edge{SSHPort: sshPort}
+	get := func(url string) int {
+		t.Helper()
+		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+httpPort+"/", nil)
+		req.Host = e2e.Host(url)
+		c := &http.Client{Timeout: 5 * time.Second}
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	hup := func(wantLog string, n int) {
+		t.Helper()
+		cmd.Process.Signal(syscall.SIGHUP)
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(logs.String(), wantLog) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %q in the log 10s after SIGHUP:\n%s", wantLog, logs)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	annS := edge.RunSSH(t, ann, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	annURL := annS.URL(t)
+
+	write(annYAML + bobYAML)
+	hup("config reloaded", 1)
+	bobS := edge.RunSSH(t, bob, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	if st := get(bobS.URL(t)); st != 200 {
+		t.Errorf("bob's tunnel after SIGHUP: %d", st)
+	}
+	if st := get(annURL); st != 200 {
+		t.Errorf("ann's tunnel from before SIGHUP: %d", st)
+	}
+
+	write("accounts: [this is not: valid yaml\n")
+	hup("config reload rejected", 1)
+	if st := get(annURL); st != 200 {
+		t.Errorf("ann's tunnel after a broken file: %d", st)
+	}
+	select {
+	case <-bobS.Done():
+		t.Fatalf("a broken file ended bob's session:\n%s", bobS.Stderr)
+	case <-time.After(300 * time.Millisecond):
+	}
+
+	write(annYAML)
+	hup("config reloaded", 2)
+	if code := bobS.Wait(5 * time.Second); code == -1 {
+		t.Fatalf("bob's session still runs 5s after his key left the config file")
+	}
+	if st := get(annURL); st != 200 {
+		t.Errorf("ann's tunnel after bob's removal: %d", st)
+	}
+}
