@@ -325,19 +325,6 @@ func RequireTool(t testing.TB, name, pkg string) string {
 // RequireSSH is RequireTool for the OpenSSH client.
 func RequireSSH(t testing.TB) { t.Helper(); RequireTool(t, "ssh", "openssh-client") }
 
-// BuildBinary builds ./cmd/sshgress into dir and returns its path.
-func BuildBinary(t testing.TB, dir string) string {
-	t.Helper()
-	out := filepath.Join(dir, "sshgress")
-	root := moduleRoot(t)
-	cmd := exec.Command("go", "build", "-o", out, "./cmd/sshgress")
-	cmd.Dir = root
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, b)
-	}
-	return out
-}
-
 func moduleRoot(t testing.TB) string {
 	dir, _ := os.Getwd()
 	for {
