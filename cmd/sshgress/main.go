@@ -30,6 +30,7 @@ func main() {
 const usage = `Usage:
   sshgress serve [flags]     run the edge (no flags needed on a laptop)
   sshgress plugin NAME       run a bundled plugin (started by the edge itself)
+  sshgress admin COMMAND     manage accounts, keys and tunnels (docs/admin.md)
   sshgress version           print the version
 
 Run "sshgress serve --help" for the serve flags.
@@ -43,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return serve(args[1:], stderr)
+	case "admin":
+		return runAdmin(args[1:], os.Stdin, stdout, stderr)
 	case "plugin":
 		if len(args) != 2 {
 			fmt.Fprintln(stderr, "sshgress plugin: need exactly one plugin name")
