@@ -90,8 +90,53 @@ func (r *Records) CreateToken(ctx context.Context, account, label string) (strin
 
 // Token finds the live token with this secret; ok false if none.
 func (r *Records) Token(ctx context.Context, secret string) (Token, bool, error) {
+	return r.TokenByHash(ctx, Hash(secret))
+}
+
+// RevokeToken deletes the token with this hash.
+func (r *Records) RevokeToken(ctx context.Context, hash string) error {
+	_, err := r.KV.Txn(ctx, Txn{Then: []Op{Delete(TokensPrefix + hash)}})
+	return err
+}
+
+// PutInvite stores an invite whose code the caller generated and hashed
+// (Hash, the same digest as admin.Digest): the code itself never reaches
+// the store. The ttl rule is CreateInvite's.
+func (r *Records) PutInvite(ctx context.Context, account, hash string, expires time.Time) (Invite, error) {
+	if ttl := expires.Sub(r.now()); ttl <= 0 || ttl > 30*24*time.Hour {
+		return Invite{}, usererr.New("an invite's ttl must be more than 0 and at most 720h")
+	}
+	_, akv, err := r.account(ctx, account)
+	if err != nil {
+		return Invite{}, err
+	}
+	inv := Invite{Hash: hash, Account: account, Expires: expires.UTC(), AccountRev: akv.CreateRevision}
+	data, _ := json.Marshal(inv)
+	_, err = r.KV.Txn(ctx, Txn{If: []Compare{Unchanged(akv.Key, akv.ModRevision), Absent(InvitesPrefix + hash)}, Then: []Op{Put(InvitesPrefix+hash, data)}})
+	return inv, err
+}
+
+// PutToken stores an API token the caller generated, by its hash only.
+func (r *Records) PutToken(ctx context.Context, account, hash, label string) (Token, error) {
+	tok := Token{Hash: hash, Account: account, Created: r.now(), Label: label}
+	var ifs []Compare
+	if account != "" {
+		_, akv, err := r.account(ctx, account)
+		if err != nil {
+			return Token{}, err
+		}
+		tok.AccountRev = akv.CreateRevision
+		ifs = append(ifs, Unchanged(akv.Key, akv.ModRevision))
+	}
+	data, _ := json.Marshal(tok)
+	_, err := r.KV.Txn(ctx, Txn{If: append(ifs, Absent(TokensPrefix+hash)), Then: []Op{Put(TokensPrefix+hash, data)}})
+	return tok, err
+}
+
+// TokenByHash finds the live token stored under hash; ok false if none.
+func (r *Records) TokenByHash(ctx context.Context, hash string) (Token, bool, error) {
 	var tok Token
-	kv, err := r.get(ctx, TokensPrefix+Hash(secret), &tok)
+	kv, err := r.get(ctx, TokensPrefix+hash, &tok)
 	if err != nil || kv == nil {
 		return Token{}, false, err
 	}
@@ -101,10 +146,4 @@ func (r *Records) Token(ctx context.Context, secret string) (Token, bool, error)
 		}
 	}
 	return tok, true, nil
-}
-
-// RevokeToken deletes the token with this hash.
-func (r *Records) RevokeToken(ctx context.Context, hash string) error {
-	_, err := r.KV.Txn(ctx, Txn{Then: []Op{Delete(TokensPrefix + hash)}})
-	return err
 }
