@@ -3,6 +3,7 @@ package oauth
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -16,6 +17,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/sshgress/sshgress/sdk"
 )
 
 const (
@@ -60,39 +63,78 @@ var (
 	msTenantRE     = regexp.MustCompile(`^([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|common|organizations|consumers)$`)
 )
 
-// parseSettings reads the plugin's config section. Errors name the key.
-func parseSettings(section map[string]any, baseDomain string) (*settings, error) {
+// fileSettings is the config section as the operator writes it. Values
+// that may come as a string or a number (durations) or as a string or a
+// list (scopes) stay untyped here and are checked with their key's name.
+type fileSettings struct {
+	AuthHost           any                        `json:"auth_host"`
+	SessionKey         any                        `json:"session_key"`
+	SessionMaxAge      any                        `json:"session_max_age"`
+	SessionIdleTimeout any                        `json:"session_idle_timeout"`
+	Providers          map[string]json.RawMessage `json:"providers"`
+}
+
+// fileProvider is one providers.<name> section as written.
+type fileProvider struct {
+	ClientID     any `json:"client_id"`
+	ClientSecret any `json:"client_secret"`
+	Issuer       any `json:"issuer"`
+	Scopes       any `json:"scopes"`
+	Tenant       any `json:"tenant"`
+	AuthURL      any `json:"auth_url"`
+	TokenURL     any `json:"token_url"`
+	APIURL       any `json:"api_url"`
+}
+
+const (
+	knownSettings         = "auth_host, session_key, session_max_age, session_idle_timeout, providers"
+	knownProviderSettings = "client_id, client_secret, issuer, scopes, tenant, auth_url, token_url, api_url"
+)
+
+// parseSettings reads the plugin's config section (strictly, through
+// sdk.Config.Decode: an unknown key is an error). Errors name the key.
+func parseSettings(cfg sdk.Config) (*settings, error) {
 	s := &settings{
 		maxAge:      DefaultSessionMaxAge,
 		idleTimeout: DefaultSessionIdleTimeout,
 		providers:   map[string]*provider{},
 	}
-	for _, k := range slices.Sorted(maps.Keys(section)) {
-		v := section[k]
-		var err error
-		switch k {
-		case "auth_host":
-			s.authHost, err = str(k, v)
-		case "session_key":
-			s.sessionKey, err = str(k, v)
-		case "session_max_age":
-			s.maxAge, err = duration(k, v)
-		case "session_idle_timeout":
-			s.idleTimeout, err = duration(k, v)
-		case "providers":
-			err = parseProviders(s, v)
-		default:
-			err = fmt.Errorf("unknown setting %q (known: auth_host, session_key, session_max_age, session_idle_timeout, providers)", k)
+	var f fileSettings
+	if err := cfg.Decode(&f); err != nil {
+		if strings.HasPrefix(err.Error(), "unknown setting ") {
+			return nil, fmt.Errorf("%w (known: %s)", err, knownSettings)
 		}
-		if err != nil {
+		return nil, err
+	}
+	var err error
+	if f.AuthHost != nil {
+		if s.authHost, err = str("auth_host", f.AuthHost); err != nil {
 			return nil, err
 		}
 	}
+	if f.SessionKey != nil {
+		if s.sessionKey, err = str("session_key", f.SessionKey); err != nil {
+			return nil, err
+		}
+	}
+	if f.SessionMaxAge != nil {
+		if s.maxAge, err = duration("session_max_age", f.SessionMaxAge); err != nil {
+			return nil, err
+		}
+	}
+	if f.SessionIdleTimeout != nil {
+		if s.idleTimeout, err = duration("session_idle_timeout", f.SessionIdleTimeout); err != nil {
+			return nil, err
+		}
+	}
+	if err := parseProviders(s, f.Providers); err != nil {
+		return nil, err
+	}
 	if s.authHost == "" {
-		if baseDomain == "" {
+		if cfg.BaseDomain == "" {
 			return nil, errors.New("auth_host is not set and the edge has no base domain")
 		}
-		s.authHost = defaultAuthLabel + "." + strings.TrimSuffix(baseDomain, ".")
+		s.authHost = defaultAuthLabel + "." + strings.TrimSuffix(cfg.BaseDomain, ".")
 	}
 	s.authHost = strings.ToLower(strings.TrimSuffix(s.authHost, "."))
 	if !validHostname(s.authHost) {
@@ -107,11 +149,7 @@ func parseSettings(section map[string]any, baseDomain string) (*settings, error)
 	return s, nil
 }
 
-func parseProviders(s *settings, v any) error {
-	m, ok := v.(map[string]any)
-	if !ok {
-		return fmt.Errorf("providers must be a map of provider name to settings, not %T", v)
-	}
+func parseProviders(s *settings, m map[string]json.RawMessage) error {
 	if len(m) > maxProviders {
 		return fmt.Errorf("providers: %d providers, at most %d", len(m), maxProviders)
 	}
@@ -120,35 +158,38 @@ func parseProviders(s *settings, v any) error {
 		if !providerNameRE.MatchString(name) {
 			return fmt.Errorf("%s: the name must be lowercase letters, digits, '-' and '_'", key)
 		}
-		pm, ok := m[name].(map[string]any)
-		if !ok {
-			return fmt.Errorf("%s must be a map of settings, not %T", key, m[name])
+		var section map[string]any
+		if err := json.Unmarshal(m[name], &section); err != nil || section == nil {
+			return fmt.Errorf("%s must be a map of settings", key)
+		}
+		var fp fileProvider
+		if err := (sdk.Config{Section: section}).Decode(&fp); err != nil {
+			if field, ok := strings.CutPrefix(err.Error(), "unknown setting "); ok {
+				return fmt.Errorf("%s.%s: unknown setting (known: %s)", key, strings.Trim(field, `"`), knownProviderSettings)
+			}
+			return fmt.Errorf("%s: %w", key, err)
 		}
 		pc := providerConfig{name: name}
-		for _, k := range slices.Sorted(maps.Keys(pm)) {
-			fk := key + "." + k
-			var err error
-			switch k {
-			case "client_id":
-				pc.clientID, err = str(fk, pm[k])
-			case "client_secret":
-				pc.clientSecret, err = str(fk, pm[k])
-			case "issuer":
-				pc.issuer, err = str(fk, pm[k])
-			case "scopes":
-				pc.scopes, err = strList(fk, pm[k])
-			case "tenant":
-				pc.tenant, err = str(fk, pm[k])
-			case "auth_url":
-				pc.authURL, err = str(fk, pm[k])
-			case "token_url":
-				pc.tokenURL, err = str(fk, pm[k])
-			case "api_url":
-				pc.apiURL, err = str(fk, pm[k])
-			default:
-				err = fmt.Errorf("%s: unknown setting (known: client_id, client_secret, issuer, scopes, tenant, auth_url, token_url, api_url)", fk)
+		for _, v := range []struct {
+			k   string
+			v   any
+			dst *string
+		}{
+			{"client_id", fp.ClientID, &pc.clientID}, {"client_secret", fp.ClientSecret, &pc.clientSecret},
+			{"issuer", fp.Issuer, &pc.issuer}, {"tenant", fp.Tenant, &pc.tenant},
+			{"auth_url", fp.AuthURL, &pc.authURL}, {"token_url", fp.TokenURL, &pc.tokenURL}, {"api_url", fp.APIURL, &pc.apiURL},
+		} {
+			if v.v == nil {
+				continue
 			}
-			if err != nil {
+			var err error
+			if *v.dst, err = str(key+"."+v.k, v.v); err != nil {
+				return err
+			}
+		}
+		if fp.Scopes != nil {
+			var err error
+			if pc.scopes, err = strList(key+".scopes", fp.Scopes); err != nil {
 				return err
 			}
 		}

@@ -185,7 +185,7 @@ func (p *plugin) ServedHosts() []string {
 // Configure reads the operator's settings (see docs/oauth.md) and loads or
 // creates the session key.
 func (p *plugin) Configure(ctx context.Context, cfg sdk.Config) error {
-	s, err := parseSettings(cfg.Section, cfg.BaseDomain)
+	s, err := parseSettings(cfg)
 	if err != nil {
 		return fmt.Errorf("oauth: configure: %w", err)
 	}
