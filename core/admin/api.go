@@ -1,10 +1,8 @@
 package admin
 
 import (
-	"crypto/rand"
 	"crypto/subtle"
 	_ "embed"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -481,20 +479,12 @@ func (a *API) createInvite(w http.ResponseWriter, r *http.Request, _ Scope) erro
 	if _, err := a.cfg.Store.Account(r.Context(), req.Account); err != nil {
 		return err
 	}
-	code := randomHex(16)
-	exp := time.Now().Add(ttl).UTC().Truncate(time.Second)
-	if err := a.cfg.Store.CreateInvite(r.Context(), Invite{Account: req.Account, CodeHash: Digest(code), Expires: exp}); err != nil {
+	code, exp, err := NewInvite(r.Context(), a.cfg.Store, req.Account, ttl)
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{"code": code, "account": req.Account, "expires": exp})
 	return nil
-}
-
-// randomHex returns n random bytes in hex.
-func randomHex(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 func nonNil[T any](s []T) []T {

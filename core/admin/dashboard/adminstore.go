@@ -2,8 +2,6 @@ package dashboard
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"strings"
 	"time"
@@ -157,12 +155,6 @@ func (b adminBackend) CreateInvite(name string, ttl time.Duration) (string, erro
 		}
 		return "", err
 	}
-	raw := make([]byte, 16)
-	rand.Read(raw)
-	code := hex.EncodeToString(raw)
-	exp := time.Now().Add(ttl).UTC().Truncate(time.Second)
-	if err := b.store.CreateInvite(c, admin.Invite{Account: name, CodeHash: admin.Digest(code), Expires: exp}); err != nil {
-		return "", err
-	}
-	return code, nil
+	code, _, err := admin.NewInvite(c, b.store, name, ttl)
+	return code, err
 }
