@@ -48,16 +48,7 @@ func (e *Edge) dashboardSignIn(ctx context.Context, cmds *command.Set, url strin
 	if len(owners) == 0 || e.plugins == nil {
 		return nil, "", nil, errors.New("config: dashboard.sign_in: no enabled plugin owns these flags")
 	}
-	cmd, _ := cmds.Lookup("http")
-	values := map[string]map[string][]string{}
-	for _, f := range cmd.Flags {
-		if v, ok := inv.Values[f.Name]; ok && f.Owner != "" {
-			if values[f.Owner] == nil {
-				values[f.Owner] = map[string][]string{}
-			}
-			values[f.Owner][f.Name] = v
-		}
-	}
+	values := cmds.GroupByOwner(inv)
 	host := e.dashboardHost()
 	chain, err := e.plugins.Open(ctx, pluginhost.Tunnel{ID: "dashboard", Command: "http", Host: host, URL: url, RemotePort: 443, Values: values},
 		func(line string) { e.log.Warn("dashboard sign-in middleware", "event", line) })
