@@ -143,16 +143,23 @@ func (g *gate) done(ip netip.Addr, failed bool) {
 	g.total--
 	now := g.now()
 	if failed {
-		if now.After(s.windowEnd) {
-			s.failures, s.windowEnd = 0, now.Add(g.lim.PenaltyWindow)
-		}
-		s.failures++
-		if s.failures >= g.lim.FailuresBeforePenalty {
-			g.penalize(s, now)
-			s.failures = 0
-		}
+		g.strike(s, &s.failures, &s.windowEnd, g.lim.FailuresBeforePenalty, now)
 	}
 	g.forget(ip, s, now)
+}
+
+// strike counts one offence in *n, a count that restarts each
+// PenaltyWindow (ending at *end), and puts s in the penalty box when it
+// reaches limit.
+func (g *gate) strike(s *source, n *int, end *time.Time, limit int, now time.Time) {
+	if now.After(*end) {
+		*n, *end = 0, now.Add(g.lim.PenaltyWindow)
+	}
+	*n++
+	if *n >= limit {
+		g.penalize(s, now)
+		*n = 0
+	}
 }
 
 // penalize puts s in the penalty box, each time for twice as long, up to
@@ -181,14 +188,7 @@ func (g *gate) wrongCode(ip netip.Addr) {
 		g.sources[ip] = s
 	}
 	now := g.now()
-	if now.After(s.codesEnd) {
-		s.codes, s.codesEnd = 0, now.Add(g.lim.PenaltyWindow)
-	}
-	s.codes++
-	if s.codes >= g.lim.WrongCodesBeforePenalty {
-		g.penalize(s, now)
-		s.codes = 0
-	}
+	g.strike(s, &s.codes, &s.codesEnd, g.lim.WrongCodesBeforePenalty, now)
 	g.forget(ip, s, now)
 }
 
