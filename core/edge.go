@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/admin/dashboard"
 	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/httpedge"
@@ -61,8 +62,14 @@ type Edge struct {
 	reloaded *[]config.Account // the accounts of the last Reload
 
 	sshLn, httpLn, httpsLn net.Listener
-	wg                     sync.WaitGroup
-	closeOnce              sync.Once
+	// The management API (adminapi.go); nil when admin.addr is "".
+	adminLn        net.Listener
+	adminSrv       *http.Server
+	adminTokenFile string
+	// closeDashboard releases the dashboard's sign-in chain.
+	closeDashboard func()
+	wg             sync.WaitGroup
+	closeOnce      sync.Once
 }
 
 // New prepares an edge from cfg: host key, accounts, plugins, command set.
@@ -100,6 +107,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	if err := e.openStore(accounts); err != nil {
 		return nil, err
 	}
+	e.accounts = accounts
 	anonymous := accounts.Len() == 0 && cfg.SSH.Registration != config.RegistrationInvite
 	if accounts.Len() == 0 && !anonymous {
 		log.Warn("no accounts yet: anonymous mode is off because ssh.registration is invite; keys join accounts with invite codes")
@@ -130,6 +138,21 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 			acmeChallenge = e.certs.HTTPHandler(http.NotFoundHandler())
 		}
 	}
+	// The management API and the dashboard read and change the same
+	// store and tunnel table (adminapi.go, dashboard.go).
+	systemHosts := e.systemHosts(opts.Bundled)
+	if err := e.setupAdmin(systemHosts); err != nil {
+		return nil, err
+	}
+	hostHandlers, dash, closeDash, err := e.newDashboard(ctx, cmds, dashboard.AdminBackend(e.adminStore(), tunnelTable{e}))
+	if err != nil {
+		return nil, err
+	}
+	e.closeDashboard = closeDash
+	loginLink := opts.LoginLink
+	if loginLink == nil && dash != nil {
+		loginLink = func(_ context.Context, account string) (string, error) { return dash.MintLoginLink(account) }
+	}
 	publicPort := cfg.HTTP.PublicPort
 	if publicPort == 0 {
 		publicPort = e.httpLn.Addr().(*net.TCPAddr).Port
@@ -144,7 +167,8 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		PublicPort:    publicPort,
 		HTTPSPort:     e.httpsPublicPort(),
 		ACMEChallenge: acmeChallenge,
-		SystemHosts:   e.systemHosts(opts.Bundled),
+		SystemHosts:   systemHosts,
+		HostHandlers:  hostHandlers,
 		Names:         names,
 		Plugins:       e.plugins,
 		Upstream: forward.Options{
@@ -191,7 +215,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		Names:             names,
 		PublicHost:        e.publicSSHHost(),
 		Registrar:         e.sshRegistrar(),
-		LoginLink:         opts.LoginLink,
+		LoginLink:         loginLink,
 		KeyUsed:           (&keyTouch{records: e.store.records, last: map[string]time.Time{}}).used,
 		KeyExchanges:      cfg.SSH.KeyExchanges,
 		Ciphers:           cfg.SSH.Ciphers,
@@ -219,7 +243,6 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		return nil, err
 	}
 	e.revokeLive(accounts)
-	e.accounts = accounts
 	return e, nil
 }
 
@@ -228,6 +251,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 // skipped.
 func (e *Edge) undoSetup() {
 	e.closeListeners()
+	if e.closeDashboard != nil {
+		e.closeDashboard()
+	}
 	if err := e.closePlugins(); err != nil {
 		e.log.Warn("stopping plugins after a failed start", "err", err)
 	}

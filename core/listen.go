@@ -36,7 +36,7 @@ func (e *Edge) listen() error {
 }
 
 func (e *Edge) closeListeners() {
-	for _, ln := range []net.Listener{e.sshLn, e.httpLn, e.httpsLn} {
+	for _, ln := range []net.Listener{e.sshLn, e.httpLn, e.httpsLn, e.adminLn} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -46,7 +46,7 @@ func (e *Edge) closeListeners() {
 // ownPorts are the edge's listener ports, never handed to a TCP endpoint.
 func (e *Edge) ownPorts() []int {
 	var out []int
-	for _, ln := range []net.Listener{e.sshLn, e.httpLn, e.httpsLn} {
+	for _, ln := range []net.Listener{e.sshLn, e.httpLn, e.httpsLn, e.adminLn} {
 		if ln != nil {
 			out = append(out, ln.Addr().(*net.TCPAddr).Port)
 		}
@@ -87,7 +87,15 @@ func (e *Edge) Start() error {
 		e.serve("https-http", func() error { return e.http.ServeTLS(e.tls.HTTPListener()) })
 		https = e.httpsLn.Addr().String()
 	}
-	e.log.Info("sshgress edge started", "ssh", e.sshLn.Addr().String(), "http", e.httpLn.Addr().String(), "https", https, "domain", e.cfg.Domain)
+	adminAddr := "disabled"
+	if e.adminSrv != nil {
+		e.serve("admin", func() error { return e.adminSrv.Serve(e.adminLn) })
+		adminAddr = e.adminLn.Addr().String()
+	}
+	e.log.Info("sshgress edge started", "ssh", e.sshLn.Addr().String(), "http", e.httpLn.Addr().String(), "https", https, "admin", adminAddr, "domain", e.cfg.Domain)
+	if e.adminSrv != nil {
+		e.log.Info("management API: the operator token is in admin.token_file", "addr", adminAddr, "token_file", e.adminTokenFile)
+	}
 	return nil
 }
 

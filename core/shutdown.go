@@ -11,6 +11,10 @@ import (
 func (e *Edge) Shutdown(ctx context.Context) error {
 	var errs []error
 	e.closeOnce.Do(func() {
+		if e.adminSrv != nil {
+			errs = append(errs, e.adminSrv.Shutdown(ctx))
+			e.adminLn.Close() // if Start never served it
+		}
 		if e.http != nil {
 			errs = append(errs, e.http.Shutdown(ctx))
 		}
@@ -30,6 +34,9 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 		}
 		if e.sshLn != nil {
 			e.sshLn.Close()
+		}
+		if e.closeDashboard != nil {
+			e.closeDashboard()
 		}
 		errs = append(errs, e.closePlugins())
 		e.wg.Wait()

@@ -101,6 +101,7 @@ func StartEdge(t testing.TB, o EdgeOptions) *Edge {
 	cfg.SSH.Addr = "127.0.0.1:0"
 	cfg.HTTP.Addr = "127.0.0.1:0"
 	cfg.HTTPS.Addr = "127.0.0.1:0"
+	cfg.Admin.Addr = "127.0.0.1:0"
 	if o.Configure != nil {
 		o.Configure(cfg)
 	}

@@ -58,6 +58,7 @@ func TestNewCleansUpOnFailedStart(t *testing.T) {
 			cfg.SSH.Addr = freeAddr(t)
 			cfg.HTTP.Addr = freeAddr(t)
 			cfg.HTTPS.Addr = freeAddr(t)
+			cfg.Admin.Addr = "127.0.0.1:0"
 			var taken net.Listener
 			if tt.takeHTTPS {
 				var err error

@@ -89,7 +89,7 @@ func TestStoreFileStopsStartUp(t *testing.T) {
 	edge := newEdge(t, func(c *config.Config) { c.DataDir = dataDir })
 	cfg := config.Defaults()
 	cfg.DataDir = dataDir
-	cfg.SSH.Addr, cfg.HTTP.Addr, cfg.HTTPS.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.SSH.Addr, cfg.HTTP.Addr, cfg.HTTPS.Addr, cfg.Admin.Addr = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	file := filepath.Join(dataDir, store.FileName)
 	_, err := core.New(context.Background(), cfg, core.Options{})
 	if err == nil || !strings.Contains(err.Error(), "locked by another edge") || !strings.Contains(err.Error(), file) {

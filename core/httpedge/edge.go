@@ -239,6 +239,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, ep.url+r.URL.RequestURI(), http.StatusPermanentRedirect)
 		return
 	}
+	ep.stats.Request()
 	visitor, _ := netip.ParseAddrPort(r.RemoteAddr)
 	start := time.Now()
 	status := 0
@@ -302,7 +303,7 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 	default:
 		return nil, usererr.New(sdk.RemotePortHint("http", "80, 443 or 0", req.RemoteName, req.RemotePort, 80))
 	}
-	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, fwd: req.Forward, port: uint32(e.opts.PublicPort)}
+	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, fwd: req.Forward, stats: req.Forward.Stats(), port: uint32(e.opts.PublicPort)}
 	if e.opts.HTTPSPort != 0 && req.RemotePort != 80 {
 		ep.https = true
 		ep.port = uint32(e.opts.HTTPSPort)
@@ -394,6 +395,7 @@ type endpoint struct {
 	chain    *pluginhost.Chain
 	con      tunnel.Console
 	fwd      tunnel.Dialer // told when a newer connection takes the name
+	stats    *tunnel.Stats // the tunnel's counters (requests here, bytes on the SSH side)
 	ready    atomic.Bool
 	once     sync.Once
 	looped   atomic.Bool // the loop sentence was printed

@@ -37,6 +37,7 @@ type Relay struct {
 	cancel context.CancelFunc
 	report func(visitor netip.AddrPort, what string)
 	line   func(string)
+	stats  *tunnel.Stats // counts each admitted visitor connection
 	loop   loopGuard
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{}
@@ -55,6 +56,10 @@ func New(rules Rules, dial tunnel.DialFunc, max int, log *slog.Logger) *Relay {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Relay{rules: rules, dial: dial, max: max, log: log, ctx: ctx, cancel: cancel, conns: make(map[net.Conn]struct{})}
 }
+
+// CountInto counts each admitted visitor connection into s (the tunnel's
+// Stats). Call it before the relay serves.
+func (r *Relay) CountInto(s *tunnel.Stats) { r.stats = s }
 
 // ReportTo sends one line per visitor connection (refused, failed, or done
 // with its byte counts and duration) to line, e.g. the owner's console.
@@ -156,6 +161,7 @@ func (r *Relay) serve(visitor net.Conn, hello []byte) {
 // handle serves one admitted visitor; answered, if not nil, is called at
 // the upstream's first byte.
 func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, answered func()) {
+	r.stats.Request()
 	start := time.Now()
 	up, err := r.dial(r.ctx, addr)
 	if err == nil && answered != nil {

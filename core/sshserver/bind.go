@@ -148,6 +148,8 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 	}
 	f.ep = &countedEndpoint{Endpoint: ep, release: func() { c.srv.tunnels.add(c.acct.Name, -1, max) }}
 	f.id = id
+	f.started = time.Now()
+	f.cmd = c.inv.Command
 	f.SetPublicPort(ep.Port())
 	c.log.Info("tunnel opened", "url", ep.URL(), "command", c.inv.Command, "flags", c.srv.cfg.Commands.Redacted(c.inv.Command, c.inv.Values))
 	return nil

@@ -85,6 +85,9 @@ type fwd struct {
 	ok   bool
 	ep   tunnel.Endpoint
 	id   string // tunnel ID of the bound endpoint (tunnel.BindRequest.TunnelID)
+	// started is when the endpoint was bound; cmd is its command.
+	started time.Time
+	cmd     string
 }
 
 // reply is one request's answer, held in order.

@@ -33,7 +33,14 @@ type Forward struct {
 	limit func() (release func(), ok bool)
 	// takenOver tells the connection; nil in tests without one.
 	takenOver func(name string)
+	// stats are the tunnel's counters (tunnel.Dialer.Stats); its
+	// channels count their bytes into them.
+	stats tunnel.Stats
 }
+
+// Stats are the forward's counters (tunnel.Dialer): bytes are counted
+// here as its channels carry them, requests by the endpoint type.
+func (f *Forward) Stats() *tunnel.Stats { return &f.stats }
 
 var _ tunnel.Dialer = (*Forward)(nil)
 
@@ -123,7 +130,7 @@ func (f *Forward) Dial(ctx context.Context, visitor netip.AddrPort) (tunnel.Conn
 			release()
 			return nil, fmt.Errorf("sshserver: open forwarded-tcpip: %w", r.err)
 		}
-		return &limitedChannel{Channel: r.ch, release: release}, nil
+		return &limitedChannel{Channel: r.ch, release: release, stats: &f.stats}, nil
 	case <-timer.C:
 	case <-ctx.Done():
 	}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
@@ -208,11 +209,27 @@ func (c *counter) acquire() bool {
 
 func (c *counter) release() { c.n.Add(-1) }
 
-// limitedChannel releases its channel slots when closed.
+// limitedChannel releases its channel slots when closed and counts the
+// bytes it carries into its tunnel's stats.
 type limitedChannel struct {
 	ssh.Channel
 	once    sync.Once
 	release func()
+	stats   *tunnel.Stats
+}
+
+// Read is what the user's service sent: bytes out, toward the visitor.
+func (c *limitedChannel) Read(p []byte) (int, error) {
+	n, err := c.Channel.Read(p)
+	c.stats.Out(n)
+	return n, err
+}
+
+// Write is what the visitor sent: bytes in, toward the user's service.
+func (c *limitedChannel) Write(p []byte) (int, error) {
+	n, err := c.Channel.Write(p)
+	c.stats.In(n)
+	return n, err
 }
 
 func (c *limitedChannel) Close() error {

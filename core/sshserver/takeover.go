@@ -12,17 +12,22 @@ import "fmt"
 // exit status 0, so an autossh loop that lost its names to a newer copy of
 // itself stops rather than taking them back.
 
-// lostName is one forward whose public name a newer connection took.
+// lostName is one forward whose public name a newer connection took, or
+// that the operator ended (table.go): then reason is what the user is
+// told, and the control loop closes the endpoint itself.
 type lostName struct {
-	f    *fwd
-	name string
+	f      *fwd
+	name   string
+	reason string
 }
 
 // lose queues f's loss for the control loop; it never blocks, since it
 // runs on the newer connection's bind.
-func (c *conn) lose(f *fwd, name string) {
+func (c *conn) lose(f *fwd, name string) { c.queueLoss(lostName{f: f, name: name}) }
+
+func (c *conn) queueLoss(l lostName) {
 	c.mu.Lock()
-	c.lost = append(c.lost, lostName{f, name})
+	c.lost = append(c.lost, l)
 	c.mu.Unlock()
 	select {
 	case c.lostSig <- struct{}{}:
@@ -51,7 +56,15 @@ func (c *conn) takenOver() bool {
 	con := c.con
 	c.mu.Unlock()
 	by := c.newerConnection()
+	ended := false
 	for _, l := range dropped {
+		if l.reason != "" {
+			ended = true
+			l.f.ep.Close()
+			c.log.Info("tunnel ended by the operator", "url", l.f.ep.URL())
+			con.Line(fmt.Sprintf("%s: %s.", l.name, l.reason))
+			continue
+		}
 		// Its endpoint type closes the endpoint (perhaps still doing so,
 		// stuck writing to this frozen client until farewell closes it):
 		// only the tunnel slot is given back here.
@@ -63,6 +76,11 @@ func (c *conn) takenOver() bool {
 	}
 	if len(dropped) == 0 || left > 0 || len(c.pending) > 0 || c.state != stateLive {
 		return false
+	}
+	if ended {
+		c.log.Info("ssh connection closed: its last tunnel was ended")
+		c.farewell("This connection has no tunnel left; closing it.", 1)
+		return true
 	}
 	c.log.Info("ssh connection closed: all its tunnels were taken over")
 	c.farewell(fmt.Sprintf("All tunnels of this connection were taken over by %s; closing this one.", by), 0)

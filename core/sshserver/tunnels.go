@@ -39,16 +39,11 @@ func (s *Server) tunnelList(caller *conn) string {
 			held[e.Tunnel] = true
 		}
 	}
-	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		if c != caller && c.owner() == owner {
-			conns = append(conns, c)
-		}
-	}
-	s.mu.Unlock()
 	var list []liveTunnel
-	for _, c := range conns {
+	for _, c := range s.liveConns() {
+		if c == caller || c.owner() != owner {
+			continue
+		}
 		c.mu.Lock()
 		for _, f := range c.active {
 			if held != nil && !held[f.id] {

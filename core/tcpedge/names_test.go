@@ -27,6 +27,7 @@ func (*recordingForward) Dial(context.Context, netip.AddrPort) (tunnel.Conn, err
 	return nil, errors.New("recordingForward: not dialled in this test")
 }
 func (*recordingForward) SetPublicPort(uint32)   {}
+func (*recordingForward) Stats() *tunnel.Stats   { return nil }
 func (*recordingForward) ClientAddr() netip.Addr { return netip.Addr{} }
 func (f *recordingForward) TakenOver(name string) {
 	f.mu.Lock()

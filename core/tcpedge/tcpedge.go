@@ -115,6 +115,7 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	f := req.Forward
 	f.SetPublicPort(uint32(ep.port))
 	ep.relay = relay.New(rules, f.Dial, e.opts.MaxConns, e.log)
+	ep.relay.CountInto(f.Stats())
 	ep.relay.ReportTo(req.Console.Line)
 	ep.relay.GuardLoops(f.ClientAddr())
 	ep.done = make(chan struct{})

@@ -27,6 +27,7 @@ func (idleForward) Dial(context.Context, netip.AddrPort) (tunnel.Conn, error) {
 	return nil, errors.New("idleForward: not dialled in this test")
 }
 func (idleForward) SetPublicPort(uint32)                                   {}
+func (idleForward) Stats() *tunnel.Stats                                   { return nil }
 func (idleForward) ClientAddr() netip.Addr                                 { return netip.Addr{} }
 func (idleForward) TakenOver(string)                                       {}
 func (idleForward) Line(string)                                            {}

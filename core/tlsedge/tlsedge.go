@@ -278,6 +278,7 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	f.SetPublicPort(uint32(e.opts.PublicPort))
 	ep := &endpoint{edge: e, fwd: f}
 	ep.relay = relay.New(rules, f.Dial, 0, e.log)
+	ep.relay.CountInto(f.Stats())
 	ep.relay.ReportTo(req.Console.Line)
 	if err := e.claim(ctx, ep, req.TunnelID, route.ClaimantOf(req.Owner), b.SNIName); err != nil {
 		ep.relay.Close()

@@ -85,6 +85,10 @@ type Dialer interface {
 	// and, once none of its forwards is left, ends. It does not block, so
 	// the newer connection's bind never waits for a stale client.
 	TakenOver(name string)
+	// Stats are the tunnel's counters: the SSH side counts the bytes of
+	// every channel; the endpoint type counts requests (Stats.Request) as
+	// it serves them. May be nil (counts nothing).
+	Stats() *Stats
 }
 
 // Console is the tunnel owner's session output.

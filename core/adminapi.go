@@ -1,0 +1,105 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/sshgress/sshgress/core/admin"
+)
+
+// tunnelTable is the management API's and the dashboard's admin.Tunnels
+// over the SSH server's live tunnels. It reads e.ssh when called, so it
+// can be handed out before the SSH server is built.
+type tunnelTable struct{ e *Edge }
+
+var _ admin.Tunnels = tunnelTable{}
+
+func (t tunnelTable) Tunnels(context.Context) []admin.Tunnel {
+	if t.e.ssh == nil {
+		return nil
+	}
+	live := t.e.ssh.Tunnels()
+	out := make([]admin.Tunnel, 0, len(live))
+	for _, x := range live {
+		out = append(out, admin.Tunnel{ID: x.ID, Account: x.Account, Type: x.Type, URL: x.URL,
+			ClientAddr: x.ClientAddr, Started: x.Started.UTC(),
+			Requests: x.Requests, BytesIn: x.BytesIn, BytesOut: x.BytesOut})
+	}
+	return out
+}
+
+func (t tunnelTable) EndTunnel(_ context.Context, id, reason string) error {
+	if t.e.ssh == nil || !t.e.ssh.EndTunnel(id, reason) {
+		return fmt.Errorf("there is no live tunnel %q: %w", id, admin.ErrNotFound)
+	}
+	return nil
+}
+
+// Timeouts of the management API's HTTP server: its clients are the
+// operator's tools on loopback, so anything slow is stuck or hostile.
+const (
+	adminReadHeaderTimeout = 10 * time.Second
+	adminReadTimeout       = 30 * time.Second
+	adminWriteTimeout      = 30 * time.Second
+	adminIdleTimeout       = 2 * time.Minute
+	adminMaxHeaderBytes    = 32 << 10
+)
+
+// setupAdmin opens the management API's listener (admin.addr; "" turns it
+// off) with the operator token from admin.token_file, created on first
+// start. Start serves it. The token is never logged, only its file.
+func (e *Edge) setupAdmin(systemHosts []string) error {
+	cfg := e.cfg.Admin
+	if cfg.Addr == "" {
+		return nil
+	}
+	path := e.cfg.AdminTokenPath()
+	token, err := admin.LoadOrCreateToken(path)
+	if err != nil {
+		return err
+	}
+	api, err := admin.New(admin.Config{
+		Store:         e.adminStore(),
+		Tunnels:       tunnelTable{e},
+		OperatorToken: token,
+		BaseDomain:    e.cfg.Domain,
+		SystemHosts:   systemHosts,
+		Logger:        e.log.With("part", "admin"),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := admin.Listen(cfg.Addr, cfg.CertFile, cfg.KeyFile)
+	if err != nil {
+		return err
+	}
+	e.adminLn = ln
+	e.adminSrv = &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: adminReadHeaderTimeout,
+		ReadTimeout:       adminReadTimeout,
+		WriteTimeout:      adminWriteTimeout,
+		IdleTimeout:       adminIdleTimeout,
+		MaxHeaderBytes:    adminMaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(e.log.With("part", "admin").Handler(), slog.LevelDebug),
+	}
+	e.adminTokenFile = path
+	return nil
+}
+
+// adminStore is the store the management API and the dashboard share.
+func (e *Edge) adminStore() *adminStore {
+	return &adminStore{records: e.store.records, dir: e.accounts}
+}
+
+// AdminAddr is the management API's address; nil when admin.addr is "".
+func (e *Edge) AdminAddr() net.Addr {
+	if e.adminLn == nil {
+		return nil
+	}
+	return e.adminLn.Addr()
+}
