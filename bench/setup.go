@@ -365,6 +365,9 @@ func (e *env) startEdge(ctx context.Context, name, bin string, extraEnv []string
 		}
 		args = append(args, "--https-addr", "127.0.0.1:"+strconv.Itoa(tp))
 	}
+	if e.edgeHas(bin, "--admin-addr") {
+		args = append(args, "--admin-addr", "127.0.0.1:0")
+	}
 	args = append(args, extraArgs...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = envv

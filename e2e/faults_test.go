@@ -93,7 +93,7 @@ func TestGracefulShutdown(t *testing.T) {
 	e2e.RequireSSH(t)
 	bin := e2e.SharedBinary(t)
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "serve", "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", dir)
+	cmd := exec.Command(bin, "serve", "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", dir)
 	cmd.Env = append(os.Environ(), "SSHGRESS_LIMITS_SHUTDOWN_GRACE=3s")
 	logs := &e2e.SyncBuffer{}
 	cmd.Stderr = logs

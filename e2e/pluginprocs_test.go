@@ -189,7 +189,7 @@ func TestEdgeKilledLeavesNoPlugins(t *testing.T) {
 	// A private copy, so other tests' plugin processes don't count.
 	own := filepath.Join(t.TempDir(), "sshgress-kill")
 	copyFile(t, bin, own)
-	cmd := exec.Command(own, "serve", "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	cmd := exec.Command(own, "serve", "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	cmd.Env = append(os.Environ(), "SSHGRESS_PLUGINS_BASICAUTH_ENABLED=true")
 	logs := &e2e.SyncBuffer{}
 	cmd.Stderr = logs

@@ -33,7 +33,7 @@ func TestSIGHUPReload(t *testing.T) {
 	annYAML := "accounts:\n  - name: ann\n    keys: [\"" + ann.AuthorizedKey + "\"]\n"
 	bobYAML := "  - name: bob\n    keys: [\"" + bob.AuthorizedKey + "\"]\n"
 	write(annYAML)
-	cmd := exec.Command(bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	cmd := exec.Command(bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
 	logs := &e2e.SyncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

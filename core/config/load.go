@@ -36,12 +36,13 @@ var flagKeys = map[string]string{
 	"ssh-addr":   "ssh.addr",
 	"http-addr":  "http.addr",
 	"https-addr": "https.addr",
+	"admin-addr": "admin.addr",
 	"log-level":  "log.level",
 }
 
 // RegisterFlags adds the flags Load reads to fs: --config FILE and
 // overrides for the most common keys (--domain, --data-dir, --ssh-addr,
-// --http-addr, --https-addr, --log-level). Only flags the user sets override the file
+// --http-addr, --https-addr, --admin-addr, --log-level). Only flags the user sets override the file
 // and environment.
 func RegisterFlags(fs *pflag.FlagSet) {
 	d := Defaults()
@@ -51,6 +52,7 @@ func RegisterFlags(fs *pflag.FlagSet) {
 	fs.String("ssh-addr", d.SSH.Addr, "`host:port` the SSH server listens on (ssh.addr)")
 	fs.String("http-addr", d.HTTP.Addr, "`host:port` the public HTTP listener uses (http.addr)")
 	fs.String("https-addr", d.HTTPS.Addr, "`host:port` of the shared TLS port for https and tls endpoints; \"\" disables it (https.addr)")
+	fs.String("admin-addr", d.Admin.Addr, "`host:port` of the management API, loopback unless admin.cert_file is set; \"\" disables it (admin.addr)")
 	fs.String("log-level", d.Log.Level, "log `level`: debug, info, warn or error (log.level)")
 }
 
