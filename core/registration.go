@@ -18,14 +18,12 @@ type registrar struct{ records *store.Records }
 
 var _ sshserver.Registrar = registrar{}
 
-// Register uses code once and adds key to the invited account.
+// Register uses code once and adds key to the invited account, in one
+// store transaction (a refused key leaves the invite unused).
 func (r registrar) Register(ctx context.Context, code string, key ssh.PublicKey) (string, error) {
-	inv, err := r.records.RedeemInvite(ctx, code)
-	if err != nil {
-		return "", err
-	}
 	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
-	if _, err := r.records.AddKey(ctx, inv.Account, line, "registered over ssh"); err != nil {
+	inv, _, err := r.records.RegisterKey(ctx, code, line, "registered over ssh")
+	if err != nil {
 		return "", err
 	}
 	return inv.Account, nil

@@ -24,6 +24,17 @@ func KeyID(key ssh.PublicKey) string {
 // across all accounts, config and store: a key another account holds is
 // refused with a sentence saying so. Validation is sshkey.ParseLine.
 func (r *Records) AddKey(ctx context.Context, account, line, label string) (Key, error) {
+	return r.addKey(ctx, func(context.Context) (string, Txn, error) { return account, Txn{}, nil }, line, label)
+}
+
+// addKey adds line to the account that with returns, in one transaction
+// with with's conditions and operations; with runs again on each attempt,
+// so what it checks is read afresh.
+func (r *Records) addKey(ctx context.Context, with func(context.Context) (string, Txn, error), line, label string) (Key, error) {
+	account, _, err := with(ctx)
+	if err != nil {
+		return Key{}, err
+	}
 	key, comment, err := sshkey.ParseLine(line)
 	if err != nil {
 		return Key{}, usererr.New(err.Error())
@@ -45,11 +56,18 @@ func (r *Records) AddKey(ctx context.Context, account, line, label string) (Key,
 	}
 	id := KeyID(key)
 	for range txnTries {
+		again, also, err := with(ctx)
+		if err != nil {
+			return Key{}, err
+		}
+		if again != account {
+			return Key{}, fmt.Errorf("store: add key: the account changed from %q to %q", account, again)
+		}
 		_, akv, err := r.account(ctx, account)
 		if err != nil {
 			return Key{}, err
 		}
-		t := Txn{If: []Compare{Unchanged(akv.Key, akv.ModRevision)}}
+		t := Txn{If: append([]Compare{Unchanged(akv.Key, akv.ModRevision)}, also.If...)}
 		var prev Key
 		pkv, err := r.get(ctx, KeysPrefix+id, &prev)
 		if err != nil {
@@ -70,7 +88,7 @@ func (r *Records) AddKey(ctx context.Context, account, line, label string) (Key,
 		k := Key{ID: id, Account: account, AuthorizedKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key))),
 			Fingerprint: fp, Label: label, Added: r.now(), AccountRev: akv.CreateRevision}
 		data, _ := json.Marshal(k)
-		t.Then = []Op{Put(KeysPrefix+id, data)}
+		t.Then = append([]Op{Put(KeysPrefix+id, data)}, also.Then...)
 		if _, err = r.KV.Txn(ctx, t); !errors.Is(err, ErrConflict) {
 			return k, err
 		}

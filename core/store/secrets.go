@@ -45,27 +45,57 @@ func (r *Records) CreateInvite(ctx context.Context, account string, ttl time.Dur
 // RedeemInvite uses code once: it returns the invite's account and marks
 // the invite used. An unknown, expired or used code is a user error.
 func (r *Records) RedeemInvite(ctx context.Context, code string) (Invite, error) {
-	bad := usererr.New("this invite code is not valid: it is unknown, expired or already used; ask the operator for a new one")
-	var inv Invite
-	kv, err := r.get(ctx, InvitesPrefix+Hash(code), &inv)
+	inv, use, err := r.useInvite(ctx, code)
 	if err != nil {
 		return Invite{}, err
 	}
-	if kv == nil || !inv.Used.IsZero() || !r.now().Before(inv.Expires) {
-		return Invite{}, bad
-	}
-	if ok, err := r.live(ctx, owned{inv.Account, inv.AccountRev}); err != nil || !ok {
-		return Invite{}, errors.Join(err, bad)
-	}
-	inv.Used = r.now()
-	data, _ := json.Marshal(inv)
-	if _, err := r.KV.Txn(ctx, Txn{If: []Compare{Unchanged(kv.Key, kv.ModRevision)}, Then: []Op{Put(kv.Key, data)}}); err != nil {
+	if _, err := r.KV.Txn(ctx, use); err != nil {
 		if errors.Is(err, ErrConflict) {
-			return Invite{}, bad
+			return Invite{}, errBadInvite
 		}
 		return Invite{}, err
 	}
 	return inv, nil
+}
+
+// RegisterKey uses code once and adds line to the invited account, in one
+// transaction: a key that cannot be added (weak, already on an account)
+// leaves the invite unused, and an invite used at the same moment by
+// someone else adds no key.
+func (r *Records) RegisterKey(ctx context.Context, code, line, label string) (Invite, Key, error) {
+	var inv Invite
+	k, err := r.addKey(ctx, func(ctx context.Context) (string, Txn, error) {
+		var use Txn
+		var err error
+		inv, use, err = r.useInvite(ctx, code)
+		return inv.Account, use, err
+	}, line, label)
+	if err != nil {
+		return Invite{}, Key{}, err
+	}
+	return inv, k, nil
+}
+
+var errBadInvite = usererr.New("this invite code is not valid: it is unknown, expired or already used; ask the operator for a new one")
+
+// useInvite reads the invite of code and returns it with the transaction
+// that marks it used if it has not changed since. An unknown, expired or
+// used code, or one whose account is gone, is errBadInvite.
+func (r *Records) useInvite(ctx context.Context, code string) (Invite, Txn, error) {
+	var inv Invite
+	kv, err := r.get(ctx, InvitesPrefix+Hash(code), &inv)
+	if err != nil {
+		return Invite{}, Txn{}, err
+	}
+	if kv == nil || !inv.Used.IsZero() || !r.now().Before(inv.Expires) {
+		return Invite{}, Txn{}, errBadInvite
+	}
+	if ok, err := r.live(ctx, owned{inv.Account, inv.AccountRev}); err != nil || !ok {
+		return Invite{}, Txn{}, errors.Join(err, errBadInvite)
+	}
+	inv.Used = r.now()
+	data, _ := json.Marshal(inv)
+	return inv, Txn{If: []Compare{Unchanged(kv.Key, kv.ModRevision)}, Then: []Op{Put(kv.Key, data)}}, nil
 }
 
 // CreateToken makes an API token for account ("" for the operator scope),

@@ -347,3 +347,54 @@ func TestDamagedFileStopsOpen(t *testing.T) {
 		})
 	}
 }
+
+// RegisterKey uses an invite and adds the key in one transaction: a key
+// that cannot be added leaves the invite usable; of concurrent uses of
+// one code exactly one adds its key.
+func TestRegisterKeyIsOneTransaction(t *testing.T) {
+	ctx := context.Background()
+	r := &Records{KV: openT(t, t.TempDir()), Base: "localhost"}
+	r.CreateAccount(ctx, "ann")
+	r.CreateAccount(ctx, "bob")
+	taken := keyLine(t)
+	if _, err := r.AddKey(ctx, "bob", taken, ""); err != nil {
+		t.Fatal(err)
+	}
+	code, _, err := r.CreateInvite(ctx, "ann", time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.RegisterKey(ctx, code, taken, ""); err == nil || !strings.Contains(err.Error(), "another account") {
+		t.Fatalf("registering bob's key with ann's invite: %v", err)
+	}
+	if _, _, err := r.RegisterKey(ctx, code, "ssh-ed25519 AAAA", ""); err == nil {
+		t.Fatal("a malformed key was registered")
+	}
+	const n = 8
+	lines := make([]string, n)
+	for i := range lines {
+		lines[i] = keyLine(t)
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _, errs[i] = r.RegisterKey(ctx, code, lines[i], "")
+		}()
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			won++
+		case !strings.Contains(err.Error(), "invite code is not valid"):
+			t.Errorf("a losing register: %v, want the invalid-invite sentence", err)
+		}
+	}
+	if keys, _ := r.Keys(ctx, "ann"); won != 1 || len(keys) != 1 {
+		t.Errorf("%d registers won and ann has %d keys; want 1 and 1", won, len(keys))
+	}
+}
