@@ -9,6 +9,8 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/admin"
 	"github.com/sshgress/sshgress/core/store"
+	"github.com/sshgress/sshgress/core/usererr"
+	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
 // adminStore is the management API's admin.Store over the store's
@@ -33,9 +35,20 @@ func (s *adminStore) configAccount(name string) *account.Account {
 	return nil
 }
 
-func fromConfig(a *account.Account) admin.Account {
-	return admin.Account{Name: a.Name, Source: string(store.OriginConfig),
+func (s *adminStore) fromConfig(a *account.Account) admin.Account {
+	return admin.Account{Name: a.Name, Source: string(store.OriginConfig), Keys: len(s.dir.ConfigKeys(a.Name)),
 		Domains: nonNil(a.Domains), TCPAddresses: nonNil(a.TCPAddresses)}
+}
+
+// configKeys lists a config account's keys, read-only, labelled as such.
+func (s *adminStore) configKeys(name string) []admin.Key {
+	keys := s.dir.ConfigKeys(name)
+	out := make([]admin.Key, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, admin.Key{ID: store.KeyID(k), Fingerprint: ssh.FingerprintSHA256(k), Type: k.Type(),
+			PublicKey: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))), Label: "from the config file"})
+	}
+	return out
 }
 
 func nonNil(s []string) []string {
@@ -71,7 +84,7 @@ func (s *adminStore) Accounts(ctx context.Context) ([]admin.Account, error) {
 	var out []admin.Account
 	for _, a := range s.dir.Accounts() {
 		if !a.FromStore && !a.Anonymous {
-			out = append(out, fromConfig(a))
+			out = append(out, s.fromConfig(a))
 		}
 	}
 	stored, err := s.records.Accounts(ctx)
@@ -90,7 +103,7 @@ func (s *adminStore) Accounts(ctx context.Context) ([]admin.Account, error) {
 
 func (s *adminStore) Account(ctx context.Context, name string) (admin.Account, error) {
 	if a := s.configAccount(name); a != nil {
-		return fromConfig(a), nil
+		return s.fromConfig(a), nil
 	}
 	a, ok, err := s.records.Account(ctx, name)
 	if err != nil {
@@ -111,6 +124,12 @@ func (s *adminStore) mapErr(account string, err error) error {
 		return errors.Join(err, admin.ErrReadOnly)
 	case errors.Is(err, store.ErrConflict):
 		return errors.Join(err, admin.ErrConflict)
+	case errors.Is(err, store.ErrNotFound):
+		return errors.Join(err, admin.ErrNotFound)
+	case usererr.Is(err):
+		// Any other sentence is about the request: a bad name, key or
+		// address.
+		return errors.Join(err, admin.ErrInvalid)
 	}
 	return err
 }
@@ -133,6 +152,9 @@ func (s *adminStore) DeleteAccount(ctx context.Context, name string) error {
 func (s *adminStore) Keys(ctx context.Context, name string) ([]admin.Key, error) {
 	if _, err := s.Account(ctx, name); err != nil {
 		return nil, err
+	}
+	if s.configAccount(name) != nil {
+		return s.configKeys(name), nil
 	}
 	keys, err := s.records.Keys(ctx, name)
 	if err != nil {

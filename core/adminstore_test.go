@@ -12,6 +12,7 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/admin"
 	"github.com/sshgress/sshgress/core/store"
+	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
@@ -51,12 +52,32 @@ func TestAdminStoreOverRecords(t *testing.T) {
 	if _, err := s.Account(ctx, "nobody"); !errors.Is(err, admin.ErrNotFound) {
 		t.Errorf("unknown account: got %v, want ErrNotFound", err)
 	}
+	if keys, err := s.Keys(ctx, "ann"); err != nil || len(keys) != 1 || !strings.HasPrefix(keys[0].Fingerprint, "SHA256:") {
+		t.Errorf("a config account's keys: got %+v, %v; want its one key, listed", keys, err)
+	}
+	for _, tc := range []struct {
+		name, account, line string
+		want                error
+	}{
+		{"no such account", "nobody", newKeyLine(t), admin.ErrNotFound},
+		{"malformed key", "carol", "ssh-ed25519 AAAA", admin.ErrInvalid},
+	} {
+		if _, err := s.AddKey(ctx, tc.account, admin.Key{PublicKey: tc.line}); !errors.Is(err, tc.want) || !usererr.Is(err) {
+			t.Errorf("%s: got %v, want a sentence marked %v", tc.name, err, tc.want)
+		}
+	}
 	k, err := s.AddKey(ctx, "carol", admin.Key{PublicKey: newKeyLine(t), Label: "laptop"})
 	if err != nil || k.ID == "" || !strings.HasPrefix(k.Fingerprint, "SHA256:") || k.Type != "ssh-ed25519" {
 		t.Fatalf("add key: got %+v, %v", k, err)
 	}
+	if _, err := s.AddKey(ctx, "carol", admin.Key{PublicKey: k.PublicKey}); !errors.Is(err, admin.ErrConflict) {
+		t.Errorf("the same key again: got %v, want ErrConflict", err)
+	}
+	if err := s.DeleteKey(ctx, "carol", "no-such-id"); !errors.Is(err, admin.ErrNotFound) {
+		t.Errorf("delete an unknown key: got %v, want ErrNotFound", err)
+	}
 	accts, err := s.Accounts(ctx)
-	if err != nil || len(accts) != 2 || accts[0].Source != "config" || accts[1].Keys != 1 {
+	if err != nil || len(accts) != 2 || accts[0].Source != "config" || accts[0].Keys != 1 || accts[1].Keys != 1 {
 		t.Errorf("accounts: got %+v, %v; want ann (config) and carol with 1 key", accts, err)
 	}
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,6 +62,24 @@ func (d *Directory) ConfigAccount(name string) bool {
 		}
 	}
 	return false
+}
+
+// ConfigKeys are the keys the config file gives account name, by
+// fingerprint; none for a store account.
+func (d *Directory) ConfigKeys(name string) []ssh.PublicKey {
+	var out []ssh.PublicKey
+	for k, a := range d.conf.Load().byKey {
+		if a.Name != name {
+			continue
+		}
+		if key, err := ssh.ParsePublicKey([]byte(k)); err == nil {
+			out = append(out, key)
+		}
+	}
+	slices.SortFunc(out, func(a, b ssh.PublicKey) int {
+		return strings.Compare(ssh.FingerprintSHA256(a), ssh.FingerprintSHA256(b))
+	})
+	return out
 }
 
 // ConfigKeyOwner implements store.Guard.

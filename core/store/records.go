@@ -144,7 +144,7 @@ func (r *Records) CreateAccount(ctx context.Context, name string) (Account, erro
 	data, _ := json.Marshal(a)
 	_, err := r.KV.Txn(ctx, Txn{If: []Compare{Absent(AccountsPrefix + name)}, Then: []Op{Put(AccountsPrefix+name, data)}})
 	if errors.Is(err, ErrConflict) {
-		return Account{}, usererr.Errorf("account %q already exists", name)
+		return Account{}, usererr.Wrap(ErrConflict, fmt.Sprintf("account %q already exists", name))
 	}
 	return a, err
 }
@@ -160,7 +160,7 @@ func (r *Records) account(ctx context.Context, name string) (Account, *KV, error
 		return Account{}, nil, err
 	}
 	if kv == nil {
-		return Account{}, nil, usererr.Errorf("there is no account %q", name)
+		return Account{}, nil, usererr.Wrap(ErrNotFound, fmt.Sprintf("there is no account %q", name))
 	}
 	return a, kv, nil
 }

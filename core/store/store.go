@@ -110,6 +110,9 @@ type WatchResponse struct {
 var (
 	// ErrConflict: a transaction's condition did not hold; nothing changed.
 	ErrConflict = errors.New("store: conflict: the data changed meanwhile")
+	// ErrNotFound marks a user error about a record that does not exist
+	// (an account, a key, a reservation).
+	ErrNotFound = errors.New("store: not found")
 	// ErrCompacted: a watch asked for revisions no longer kept.
 	ErrCompacted = errors.New("store: the requested revision is compacted")
 	// ErrClosed: the store is closed.
