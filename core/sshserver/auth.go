@@ -29,7 +29,7 @@ func (s *Server) authBanner(ssh.ConnMetadata) string {
 	if s.cfg.Registrar != nil {
 		msg += "New here? Ask the operator for an invite code, then run: ssh " + s.cfg.PublicHost + " register CODE\n"
 	}
-	return msg + "Then send your public key (the .pub file, e.g. ~/.ssh/id_ed25519.pub; never the private key) to the operator of this edge, who adds it to your account (accounts[].keys in the edge's config).\n"
+	return msg + "Then send your public key (the .pub file, e.g. ~/.ssh/id_ed25519.pub; never the private key) to the operator of this edge, who adds it to your account (sshgress admin keys add, or accounts[].keys in the config file).\n"
 }
 
 // anonymous reports whether any acceptable key logs in, as the local
