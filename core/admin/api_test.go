@@ -228,10 +228,10 @@ func TestOperatorToken(t *testing.T) {
 }
 
 func TestListenRefusesPublicWithoutTLS(t *testing.T) {
-	if _, err := admin.Listen("0.0.0.0:0", "", ""); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
+	if _, err := admin.Listen("0.0.0.0:0", nil); err == nil || !strings.Contains(err.Error(), "not a loopback address") {
 		t.Fatalf("Listen(0.0.0.0:0) = %v, want a refusal", err)
 	}
-	ln, err := admin.Listen("127.0.0.1:0", "", "")
+	ln, err := admin.Listen("127.0.0.1:0", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
