@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/admin"
+	"github.com/sshgress/sshgress/core/certs"
 )
 
 // tunnelTable is the management API's and the dashboard's admin.Tunnels
@@ -73,7 +75,18 @@ func (e *Edge) setupAdmin(systemHosts []string) error {
 	if err != nil {
 		return err
 	}
-	ln, err := admin.Listen(cfg.Addr, cfg.CertFile, cfg.KeyFile)
+	// The certificate sits behind GetCertificate so a SIGHUP can swap it
+	// (reload.go) without re-listening.
+	var getCert func(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	if cfg.CertFile != "" {
+		f, err := certs.LoadFileCert("admin", cfg.CertFile, cfg.KeyFile, e.log.With("part", "admin"))
+		if err != nil {
+			return err
+		}
+		e.adminCert = f
+		getCert = f.GetCertificate
+	}
+	ln, err := admin.Listen(cfg.Addr, getCert)
 	if err != nil {
 		return err
 	}

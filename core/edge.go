@@ -59,13 +59,14 @@ type Edge struct {
 	// accounts in (reload.go).
 	accounts *account.Directory
 	reloadMu sync.Mutex
-	reloaded *[]config.Account // the accounts of the last Reload
+	applied  *config.Config // cfg with what the last Reload changed live
 
 	sshLn, httpLn, httpsLn net.Listener
 	// The management API (adminapi.go); nil when admin.addr is "".
 	adminLn        net.Listener
 	adminSrv       *http.Server
 	adminTokenFile string
+	adminCert      *certs.FileCert // admin.cert_file; nil without one
 	// closeDashboard releases the dashboard's sign-in chain.
 	closeDashboard func()
 	wg             sync.WaitGroup

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/config"
 )
 
@@ -22,54 +23,79 @@ func accountSpecs(cfg *config.Config) []account.Spec {
 
 // Reload applies a re-read config file (SIGHUP) without dropping tunnels:
 // the config's accounts, their keys and reservations change live (a
-// removed key or account ends its connections, as a store removal does).
-// Settings that cannot change in a running edge (listeners, domain, data
-// dir, registration, limits, plugin and certificate settings) are kept as
-// they were, and the log names them. A cfg the directory refuses changes
-// nothing; the error says why.
+// removed key or account ends its connections, as a store removal does),
+// and the certificate files (https.cert_file/key_file, admin.cert_file/
+// key_file) are read again, so the next handshake gets the new
+// certificate while connections already up keep theirs.
+//
+// A file with an account the directory refuses, or a certificate pair
+// that does not load, changes nothing: the error says why and the log
+// names the file. A changed domain also rejects the file (reservations
+// are relative to it). Any other setting that cannot change in a running
+// edge (listeners, data dir, limits, plugins, …) keeps its old value while
+// the rest applies, and the log says, per key, to restart the edge.
 func (e *Edge) Reload(cfg *config.Config) error {
 	e.reloadMu.Lock()
 	defer e.reloadMu.Unlock()
-	old := *e.cfg // never written: Reload tracks the accounts it applied itself
-	if e.reloaded != nil {
-		old.Accounts = *e.reloaded
+	old := *e.cfg // never written: Reload tracks what it applied in e.applied
+	if e.applied != nil {
+		old = *e.applied
 	}
-	if cfg.Domain != old.Domain {
-		err := fmt.Errorf("core: reload: domain changed from %s to %s, which needs a restart; nothing was changed", old.Domain, cfg.Domain)
-		e.log.Error("config reload rejected", "err", err)
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := e.accounts.SetConfig(ctx, accountSpecs(cfg), e.store.records); err != nil {
+	reject := func(err error) error {
 		err = fmt.Errorf("core: reload: %w; the previous config stays in force", err)
 		e.log.Error("config reload rejected", "err", err)
 		return err
 	}
-	added, removed, changed := diffAccounts(old.Accounts, cfg.Accounts)
-	var kept []string
-	for _, k := range []struct {
-		key  string
-		a, b any
-	}{
-		{"ssh", old.SSH, cfg.SSH},
-		{"http", old.HTTP, cfg.HTTP},
-		{"https", old.HTTPS, cfg.HTTPS},
-		{"data_dir", old.DataDir, cfg.DataDir},
-		{"limits", old.Limits, cfg.Limits},
-		{"plugins", old.Plugins, cfg.Plugins},
-	} {
-		if !reflect.DeepEqual(k.a, k.b) {
-			kept = append(kept, k.key)
-		}
+	if cfg.Domain != old.Domain {
+		return reject(fmt.Errorf("domain changed in the file from %s to %s: restart the edge to apply it", old.Domain, cfg.Domain))
 	}
-	accts := cfg.Accounts
-	e.reloaded = &accts
+	// Every certificate is read before anything changes, so a broken
+	// pair rejects the whole file.
+	httpsPair, adminPair, err := e.readCertFiles(cfg)
+	if err != nil {
+		return reject(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.accounts.SetConfig(ctx, accountSpecs(cfg), e.store.records); err != nil {
+		return reject(err)
+	}
+	added, removed, changed := diffAccounts(old.Accounts, cfg.Accounts)
+	applied := old
+	applied.Accounts = cfg.Accounts
+	if httpsPair != nil {
+		e.certs.SwapFiles(httpsPair)
+		applied.HTTPS.CertFile, applied.HTTPS.KeyFile = cfg.HTTPS.CertFile, cfg.HTTPS.KeyFile
+	}
+	if adminPair != nil {
+		e.adminCert.Swap(adminPair)
+		applied.Admin.CertFile, applied.Admin.KeyFile = cfg.Admin.CertFile, cfg.Admin.KeyFile
+	}
+	e.applied = &applied
 	e.log.Info("config reloaded", "accounts_added", added, "accounts_removed", removed, "accounts_changed", changed)
-	if len(kept) > 0 {
-		e.log.Warn("config reload: these settings cannot change in a running edge and keep their old values until a restart (plugins cannot be reconfigured live)", "keys", kept)
+	// What is still different from the file needs a restart.
+	for _, key := range config.Changed(&applied, cfg) {
+		e.log.Warn(key + " changed in the file: restart the edge to apply it")
 	}
 	return nil
+}
+
+// readCertFiles reads the certificate pairs cfg names for the certificates
+// the edge serves from files: nil for one that is not in use (no TLS port,
+// no admin certificate, or the file does not set one: turning a
+// certificate file on or off needs a restart).
+func (e *Edge) readCertFiles(cfg *config.Config) (httpsPair, adminPair *certs.Pair, err error) {
+	if e.certs != nil && e.certs.HasFiles() && cfg.HTTPS.CertFile != "" {
+		if httpsPair, err = certs.ReadPair("https", cfg.HTTPS.CertFile, cfg.HTTPS.KeyFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	if e.adminCert != nil && cfg.Admin.CertFile != "" {
+		if adminPair, err = certs.ReadPair("admin", cfg.Admin.CertFile, cfg.Admin.KeyFile); err != nil {
+			return nil, nil, err
+		}
+	}
+	return httpsPair, adminPair, nil
 }
 
 // diffAccounts names the accounts added, removed and changed between two

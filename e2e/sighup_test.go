@@ -20,7 +20,6 @@ import (
 func TestSIGHUPReload(t *testing.T) {
 	_, port := backend(t)
 	e2e.RequireSSH(t)
-	bin := e2e.SharedBinary(t)
 	dir := t.TempDir()
 	ann, bob := e2e.NewKey(t, dir, "ann"), e2e.NewKey(t, dir, "bob")
 	cfgFile := filepath.Join(dir, "sshgress.yaml")
@@ -33,27 +32,8 @@ func TestSIGHUPReload(t *testing.T) {
 	annYAML := "accounts:\n  - name: ann\n    keys: [\"" + ann.AuthorizedKey + "\"]\n"
 	bobYAML := "  - name: bob\n    keys: [\"" + bob.AuthorizedKey + "\"]\n"
 	write(annYAML)
-	cmd := exec.Command(bin, "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
-	logs := &e2e.SyncBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	var sshPort, httpPort string
-	deadline := time.Now().Add(10 * time.Second)
-	for sshPort == "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("edge did not start:\n%s", logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-		if _, rest, ok := strings.Cut(logs.String(), "edge started\" ssh=127.0.0.1:"); ok {
-			sshPort, rest, _ = strings.Cut(rest, " ")
-			_, rest, _ = strings.Cut(rest, "http=127.0.0.1:")
-			httpPort, _, _ = strings.Cut(rest, " ")
-		}
-	}
-	edge := &e2e.Edge{SSHPort: sshPort}
+	he := startHUPEdge(t, cfgFile)
+	edge, httpPort := &e2e.Edge{SSHPort: he.port("ssh")}, he.port("http")
 	get := func(url string) int {
 		t.Helper()
 		req, _ := http.NewRequest("GET", "http://127.0.0.1:"+httpPort+"/", nil)
@@ -66,17 +46,7 @@ func TestSIGHUPReload(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	hup := func(wantLog string, n int) {
-		t.Helper()
-		cmd.Process.Signal(syscall.SIGHUP)
-		deadline := time.Now().Add(10 * time.Second)
-		for strings.Count(logs.String(), wantLog) < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %q in the log 10s after SIGHUP:\n%s", wantLog, logs)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	hup := he.hup
 	annS := edge.RunSSH(t, ann, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
 	annURL := annS.URL(t)
 
@@ -108,5 +78,65 @@ func TestSIGHUPReload(t *testing.T) {
 	}
 	if st := get(annURL); st != 200 {
 		t.Errorf("ann's tunnel after bob's removal: %d", st)
+	}
+}
+
+// hupEdge is the real binary serving a config file, for SIGHUP tests.
+type hupEdge struct {
+	t    *testing.T
+	cmd  *exec.Cmd
+	logs *e2e.SyncBuffer
+	// started is the "edge started" log line: its listeners' addresses.
+	started string
+}
+
+// startHUPEdge runs `sshgress serve --config cfgFile` with every listener
+// on a free loopback port and waits (bounded) until it has started.
+func startHUPEdge(t *testing.T, cfgFile string) *hupEdge {
+	t.Helper()
+	cmd := exec.Command(e2e.SharedBinary(t), "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	he := &hupEdge{t: t, cmd: cmd, logs: &e2e.SyncBuffer{}}
+	cmd.Stderr = he.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	deadline := time.Now().Add(10 * time.Second)
+	for he.started == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("edge did not start:\n%s", he.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+		for _, l := range he.logs.Lines() {
+			if strings.Contains(l, "edge started\" ssh=") {
+				he.started = l
+			}
+		}
+	}
+	return he
+}
+
+// port is the port of the listener the started line names key= (ssh,
+// http, https, admin).
+func (he *hupEdge) port(key string) string {
+	he.t.Helper()
+	_, rest, ok := strings.Cut(he.started, " "+key+"=127.0.0.1:")
+	if !ok {
+		he.t.Fatalf("no %s listener in %q", key, he.started)
+	}
+	p, _, _ := strings.Cut(rest, " ")
+	return p
+}
+
+// hup sends SIGHUP and waits (bounded) until wantLog is in the log n times.
+func (he *hupEdge) hup(wantLog string, n int) {
+	he.t.Helper()
+	he.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for strings.Count(he.logs.String(), wantLog) < n {
+		if time.Now().After(deadline) {
+			he.t.Fatalf("no %q in the log 10s after SIGHUP:\n%s", wantLog, he.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -68,27 +68,24 @@ func IsLoopback(addr string) bool {
 }
 
 // Listen opens the admin listener on addr. A non-loopback address needs a
-// certificate (certFile and keyFile): the token must not cross a network
-// in clear text.
-func Listen(addr, certFile, keyFile string) (net.Listener, error) {
-	if !IsLoopback(addr) && (certFile == "" || keyFile == "") {
+// certificate (cert, from admin.cert_file and admin.key_file): the token
+// must not cross a network in clear text. cert is asked at every
+// handshake, so a certificate it swaps serves the next connection; nil
+// serves plain HTTP.
+func Listen(addr string, cert func(*tls.ClientHelloInfo) (*tls.Certificate, error)) (net.Listener, error) {
+	if !IsLoopback(addr) && cert == nil {
 		return nil, fmt.Errorf("admin: admin.addr %s is not a loopback address: set admin.cert_file and admin.key_file so tokens travel over TLS, or listen on 127.0.0.1", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("admin: listen on admin.addr %s: %w", addr, err)
 	}
-	if certFile == "" {
+	if cert == nil {
 		return ln, nil
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("admin: admin.cert_file/admin.key_file: %w", err)
-	}
 	return tls.NewListener(ln, &tls.Config{
-		Certificates: []tls.Certificate{cert},
-		MinVersion:   tls.VersionTLS12,
-		CipherSuites: cryptopolicy.TLS12CipherSuites,
+		GetCertificate: cert,
+		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   cryptopolicy.TLS12CipherSuites,
 	}), nil
 }

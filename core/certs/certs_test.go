@@ -131,3 +131,42 @@ func TestTrustHintHasPort(t *testing.T) {
 		}
 	}
 }
+
+// TestSwapFiles: a pair read from other files serves the next handshake;
+// a pair that does not match is refused with both files named, and the
+// one in use stays.
+func TestSwapFiles(t *testing.T) {
+	dir := t.TempDir()
+	ca, _, _ := LoadOrCreateCA(filepath.Join(dir, "ca"))
+	oldCert, oldKey := filepath.Join(dir, "old.pem"), filepath.Join(dir, "old-key.pem")
+	writePair(t, ca, "a.example.com", oldCert, oldKey)
+	clear(ca.leaves)
+	newCert, newKey := filepath.Join(dir, "new.pem"), filepath.Join(dir, "new-key.pem")
+	writePair(t, ca, "a.example.com", newCert, newKey)
+	m, err := New(Options{CertFile: oldCert, KeyFile: oldKey, CADir: filepath.Join(dir, "ca")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial := func() string {
+		c, err := m.GetCertificate(&tls.ClientHelloInfo{ServerName: "a.example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Leaf.SerialNumber.String()
+	}
+	before := serial()
+	if _, err := ReadPair("https", newCert, oldKey); err == nil || !strings.Contains(err.Error(), newCert) || !strings.Contains(err.Error(), oldKey) {
+		t.Errorf("ReadPair of a mismatched pair = %v, want an error naming %s and %s", err, newCert, oldKey)
+	}
+	if got := serial(); got != before {
+		t.Errorf("a refused pair changed the certificate in use")
+	}
+	p, err := ReadPair("https", newCert, newKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SwapFiles(p)
+	if got := serial(); got == before {
+		t.Errorf("after SwapFiles the handshake still gets serial %s", got)
+	}
+}

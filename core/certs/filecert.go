@@ -1,6 +1,7 @@
 package certs
 
 import (
+	"bytes"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -15,35 +16,57 @@ import (
 const reloadEvery = time.Second
 
 // FileCert is an operator-supplied certificate and key, re-read when either
-// file's modification time or size changes. If a reload fails (a
-// half-written renewal), the previous certificate stays in use and the
-// error is logged.
+// file's modification time or size changes, and on Swap (the edge's
+// SIGHUP). If a reload fails (a half-written renewal), the previous
+// certificate stays in use and the error is logged.
 type FileCert struct {
-	certPath, keyPath string
-	log               *slog.Logger
+	section string // the config section, "https" or "admin", for messages
+	log     *slog.Logger
 
 	lastCheck atomic.Int64 // unix nanos
-	mu        sync.Mutex
-	cert      atomic.Pointer[tls.Certificate]
-	stamp     string
+	mu        sync.Mutex   // guards pair's replacement
+	pair      atomic.Pointer[Pair]
+}
+
+// Pair is a certificate chain and its key as read from their files: the
+// paths, the files' stamps when read, and the parsed certificate.
+type Pair struct {
+	certPath, keyPath string
+	stamp             string
+	cert              *tls.Certificate
+}
+
+// ReadPair reads and checks a certificate file and its key file (the pair
+// must match). section names the config section ("https", "admin") in
+// the error, which names both files.
+func ReadPair(section, certPath, keyPath string) (*Pair, error) {
+	stamp := fileStamp(certPath, keyPath)
+	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %s.cert_file %s with %s.key_file %s: %w", section, certPath, section, keyPath, err)
+	}
+	return &Pair{certPath: certPath, keyPath: keyPath, stamp: stamp, cert: &cert}, nil
 }
 
 // LoadFileCert loads the pair; a failure here is a start-up error.
-func LoadFileCert(certPath, keyPath string, log *slog.Logger) (*FileCert, error) {
+// section is the config section the files come from ("https", "admin").
+func LoadFileCert(section, certPath, keyPath string, log *slog.Logger) (*FileCert, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &FileCert{certPath: certPath, keyPath: keyPath, log: log}
-	if err := f.load(); err != nil {
+	p, err := ReadPair(section, certPath, keyPath)
+	if err != nil {
 		return nil, err
 	}
+	f := &FileCert{section: section, log: log}
+	f.pair.Store(p)
 	f.lastCheck.Store(time.Now().UnixNano())
 	return f, nil
 }
 
-func (f *FileCert) fileStamp() string {
+func fileStamp(paths ...string) string {
 	s := ""
-	for _, p := range []string{f.certPath, f.keyPath} {
+	for _, p := range paths {
 		if st, err := os.Stat(p); err == nil {
 			s += fmt.Sprintf("%d/%d;", st.ModTime().UnixNano(), st.Size())
 		} else {
@@ -53,15 +76,15 @@ func (f *FileCert) fileStamp() string {
 	return s
 }
 
-func (f *FileCert) load() error {
-	stamp := f.fileStamp()
-	pair, err := tls.LoadX509KeyPair(f.certPath, f.keyPath)
-	if err != nil {
-		return fmt.Errorf("certs: https.cert_file/key_file: %w", err)
+// Swap makes p the certificate of the next handshakes; connections already
+// up keep theirs. It logs when the certificate or its files changed.
+func (f *FileCert) Swap(p *Pair) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := f.pair.Swap(p)
+	if old.certPath != p.certPath || old.keyPath != p.keyPath || !bytes.Equal(old.cert.Leaf.Raw, p.cert.Leaf.Raw) {
+		f.log.Info("certificate files reloaded", "cert_file", p.certPath, "serial", p.cert.Leaf.SerialNumber.Text(16), "not_after", p.cert.Leaf.NotAfter)
 	}
-	f.cert.Store(&pair)
-	f.stamp = stamp
-	return nil
 }
 
 // maybeReload re-reads the files when they changed, at most once per
@@ -74,20 +97,22 @@ func (f *FileCert) maybeReload() {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.fileStamp() == f.stamp {
+	cur := f.pair.Load()
+	if fileStamp(cur.certPath, cur.keyPath) == cur.stamp {
 		return
 	}
-	if err := f.load(); err != nil {
+	p, err := ReadPair(f.section, cur.certPath, cur.keyPath)
+	if err != nil {
 		f.log.Error("certificate files changed but cannot be loaded; keeping the previous certificate", "err", err)
 		return
 	}
-	f.log.Info("certificate files reloaded", "cert_file", f.certPath, "not_after", f.cert.Load().Leaf.NotAfter)
+	f.pair.Store(p)
+	f.log.Info("certificate files reloaded", "cert_file", p.certPath, "serial", p.cert.Leaf.SerialNumber.Text(16), "not_after", p.cert.Leaf.NotAfter)
 }
 
 // For returns the certificate when it covers the normalised name, else nil.
 func (f *FileCert) For(name string) *tls.Certificate {
-	f.maybeReload()
-	c := f.cert.Load()
+	c := f.Current()
 	if c.Leaf != nil && c.Leaf.VerifyHostname(name) == nil {
 		return c
 	}
@@ -97,5 +122,11 @@ func (f *FileCert) For(name string) *tls.Certificate {
 // Current returns the certificate in use.
 func (f *FileCert) Current() *tls.Certificate {
 	f.maybeReload()
-	return f.cert.Load()
+	return f.pair.Load().cert
+}
+
+// GetCertificate serves Current to every handshake: a tls.Config hook for
+// a listener with one certificate (the management API's).
+func (f *FileCert) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return f.Current(), nil
 }

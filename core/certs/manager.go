@@ -84,7 +84,7 @@ func New(opts Options) (*Manager, error) {
 	}
 	m := &Manager{log: log}
 	if opts.CertFile != "" {
-		f, err := LoadFileCert(opts.CertFile, opts.KeyFile, log)
+		f, err := LoadFileCert("https", opts.CertFile, opts.KeyFile, log)
 		if err != nil {
 			return nil, err
 		}
@@ -110,6 +110,18 @@ func New(opts Options) (*Manager, error) {
 		log.Info(trustHint(ca.RootPath(), opts.PublicPort), "root", ca.RootPath())
 	}
 	return m, nil
+}
+
+// HasFiles reports whether the operator's certificate files are in use
+// (https.cert_file): only then can SwapFiles replace them.
+func (m *Manager) HasFiles() bool { return m.files != nil }
+
+// SwapFiles makes p (read with ReadPair) the operator's certificate for the
+// next handshakes. It is a no-op without certificate files (HasFiles).
+func (m *Manager) SwapFiles(p *Pair) {
+	if m.files != nil {
+		m.files.Swap(p)
+	}
 }
 
 // trustHint is the start-up line that says how to trust the local CA,

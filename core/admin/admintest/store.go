@@ -6,11 +6,11 @@ package admintest
 import (
 	"context"
 	"fmt"
-	"github.com/sshgress/sshgress/core/admin"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/sshgress/sshgress/core/admin"
 	"github.com/sshgress/sshgress/core/usererr"
 )
 
@@ -31,6 +31,7 @@ type Store struct {
 var _ admin.Store = (*Store)(nil)
 var _ admin.Tunnels = (*Store)(nil)
 
+// New returns an empty store with no accounts, tunnels or tokens.
 func New() *Store {
 	return &Store{accounts: map[string]*admin.Account{}, keys: map[string][]admin.Key{}, owner: map[string]string{},
 		tokens: map[string]admin.Scope{}, ended: map[string]string{}}
@@ -234,4 +235,27 @@ func (m *Store) AddTunnel(t admin.Tunnel) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.tunnels = append(m.tunnels, t)
+}
+
+// AddConfigAccount adds an account as the config file would: read-only
+// through the API, with keys keys.
+func (m *Store) AddConfigAccount(name string, keys int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.accounts[name] = &admin.Account{Name: name, Source: "config", Keys: keys, Domains: []string{}, TCPAddresses: []string{}}
+}
+
+// Ended is the reason EndTunnel was given for the tunnel id; "" if it was
+// not ended.
+func (m *Store) Ended(id string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.ended[id]
+}
+
+// Invites are the invites created so far, in order.
+func (m *Store) Invites() []admin.Invite {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.invites)
 }
