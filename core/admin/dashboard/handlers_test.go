@@ -330,7 +330,7 @@ func TestOperator(t *testing.T) {
 		}
 	}
 	res, b := f.post(t, root, "/invites", url.Values{"csrf": {tok}, "account": {"bob"}, "ttl": {"24h"}})
-	if res.StatusCode != http.StatusCreated || !strings.Contains(b, `<code id="invite">code-0</code>`) {
+	if res.StatusCode != http.StatusCreated || !strings.Contains(b, `<code id="invite">code-0</code>`) || !strings.Contains(b, `ssh v2@example.com -p 2222 register code-0`) {
 		t.Errorf("create invite: %d\n%s", res.StatusCode, b)
 	}
 	if again, _ := f.home(t, root); strings.Contains(again, "code-0") {
