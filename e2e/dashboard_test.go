@@ -71,13 +71,14 @@ func dashboardURL(edge *e2e.Edge) string {
 	return "https://dashboard.localhost:" + port
 }
 
-// dashBrowser is a headless Chromium for the dashboard. Chromium resolves
+// dashBrowser is a headless Chromium for the dashboard, its steps bounded
+// to 60 s (a test runs ssh sessions between them). Chromium resolves
 // *.localhost to loopback itself; it is not given the edge's local CA, so
 // it ignores certificate errors (the Go clients of
 // TestDashboardSecurityHeaders verify the certificate against that CA).
 func dashBrowser(t *testing.T) context.Context {
 	t.Helper()
-	return newBrowser(t, chromium(t), chromedp.Flag("ignore-certificate-errors", true))
+	return newBrowserFor(t, chromium(t), 60*time.Second, chromedp.Flag("ignore-certificate-errors", true))
 }
 
 // pageText returns where the browser is and the text of its page.
@@ -93,10 +94,14 @@ func pageText(t *testing.T, ctx context.Context) (where, body string) {
 	return where, body
 }
 
-// browse runs steps, then waits for sel and returns the page's text.
+// browse runs steps, then waits for sel and returns the page's text. The
+// steps get 15 s (within ctx's own bound), so a page that never shows sel
+// is still reported.
 func browse(t *testing.T, ctx context.Context, sel string, steps ...chromedp.Action[chromedp.Void]) string {
 	t.Helper()
-	err := chromedp.Do(ctx, append(steps, chromedp.WaitReady(chromedp.CSS(sel)))...)
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err := chromedp.Do(sctx, append(steps, chromedp.WaitReady(chromedp.CSS(sel)))...)
+	cancel()
 	where, body := pageText(t, ctx)
 	if err != nil {
 		t.Fatalf("browser at %s waiting for %s: %v\npage: %s", where, sel, err, body)
@@ -188,6 +193,18 @@ func TestDashboardOIDCInChromium(t *testing.T) {
 	}
 	if st, _ := edge.Get(t, tunnelURL+"/"); st == 200 {
 		t.Errorf("the closed tunnel still serves")
+	}
+
+	// Signing out ends what the edge holds for this browser: the next
+	// sign-in goes back to the provider, which now answers with its
+	// default user, an email no member has.
+	body = browse(t, ctx, `a.button`, chromedp.Click(chromedp.CSS(`form[action="/logout"] button[type=submit]`)))
+	if strings.Contains(body, "Signed in as") {
+		t.Fatalf("after signing out: %q", body)
+	}
+	body = browse(t, ctx, `p[role=alert]`, chromedp.Click(chromedp.CSS(`a.button`)))
+	if !strings.Contains(body, "No account for this email") || !strings.Contains(body, mockoidc.DefaultUser().Email) {
+		t.Errorf("signing in again after signing out shows: %q", body)
 	}
 }
 

@@ -150,6 +150,12 @@ func TestOAuthLoginInChromium(t *testing.T) {
 // 30 s. The browser stops when the test ends.
 func newBrowser(t *testing.T, browser string, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
+	return newBrowserFor(t, browser, 30*time.Second, extra...)
+}
+
+// newBrowserFor is newBrowser with the steps bounded to limit.
+func newBrowserFor(t *testing.T, browser string, limit time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser),
 		chromedp.NoSandbox,
@@ -169,7 +175,7 @@ func newBrowser(t *testing.T, browser string, extra ...chromedp.ExecAllocatorOpt
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	tctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
+	tctx, cancelT := context.WithTimeout(ctx, limit)
 	t.Cleanup(cancelT)
 	return tctx
 }
