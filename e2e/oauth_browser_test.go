@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +145,32 @@ func TestOAuthLoginInChromium(t *testing.T) {
 			t.Errorf("API client without a session: status %d, want 401", got)
 		}
 	}
+}
+
+// nssHome returns a private HOME whose NSS database, where Chromium on
+// Linux looks for trusted roots, trusts the PEM certificate rootPEM. Give
+// it to the browser with chromedp.Env("HOME="+home).
+func nssHome(t *testing.T, rootPEM []byte) string {
+	t.Helper()
+	certutil := e2e.RequireTool(t, "certutil", "libnss3-tools")
+	home := t.TempDir()
+	file := filepath.Join(home, "root.pem")
+	if err := os.WriteFile(file, rootPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db := "sql:" + filepath.Join(home, ".pki", "nssdb")
+	for _, args := range [][]string{
+		{"-d", db, "-N", "--empty-password"},
+		{"-d", db, "-A", "-t", "C,,", "-n", "test-root", "-i", file},
+	} {
+		if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil %v: %v\n%s", args, err, out)
+		}
+	}
+	return home
 }
 
 // newBrowser starts a headless Chromium with a fresh profile (no cookies
