@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -71,14 +72,17 @@ func dashboardURL(edge *e2e.Edge) string {
 	return "https://dashboard.localhost:" + port
 }
 
-// dashBrowser is a headless Chromium for the dashboard, its steps bounded
-// to 60 s (a test runs ssh sessions between them). Chromium resolves
-// *.localhost to loopback itself; it is not given the edge's local CA, so
-// it ignores certificate errors (the Go clients of
-// TestDashboardSecurityHeaders verify the certificate against that CA).
-func dashBrowser(t *testing.T) context.Context {
+// dashBrowser is a headless Chromium for edge's dashboard, its steps
+// bounded to 60 s (a test runs ssh sessions between them). Chromium
+// resolves *.localhost to loopback itself and trusts the edge's local CA,
+// so a certificate error shows its interstitial, not the dashboard.
+func dashBrowser(t *testing.T, edge *e2e.Edge) context.Context {
 	t.Helper()
-	return newBrowserFor(t, chromium(t), 60*time.Second, chromedp.Flag("ignore-certificate-errors", true))
+	root, err := os.ReadFile(edge.LocalCARoot())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newBrowserFor(t, chromium(t), 60*time.Second, chromedp.Env("HOME="+nssHome(t, root)))
 }
 
 // pageText returns where the browser is and the text of its page.
@@ -147,7 +151,7 @@ func TestDashboardOIDCInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := dashboardURL(edge)
-	ctx := dashBrowser(t)
+	ctx := dashBrowser(t, edge)
 
 	provider.QueueUser(&mockoidc.MockUser{Subject: "sub-ann", Email: "ann@example.com", EmailVerified: true})
 	body := browse(t, ctx, `a.button`, chromedp.Navigate(base+"/"))
@@ -195,6 +199,19 @@ func TestDashboardOIDCInChromium(t *testing.T) {
 		t.Errorf("the closed tunnel still serves")
 	}
 
+	// Deleting the key on the dashboard ends the connections made with it.
+	s = runSSHOnceAccepted(t, edge, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	s.URL(t)
+	deleteBtn := `button[aria-label="Delete key ` + fp + `"]`
+	body = browse(t, ctx, `p.flash`, chromedp.Navigate(base+"/"), chromedp.WaitReady(chromedp.CSS(deleteBtn)), chromedp.Click(chromedp.CSS(deleteBtn)))
+	if !strings.Contains(body, "Key deleted.") || strings.Contains(body, fp) {
+		t.Errorf("after deleting the key, the page shows: %q", body)
+	}
+	waitExit(t, s)
+	if keys, err := edge.Store().Keys(context.Background(), "ann"); err != nil || len(keys) != 0 {
+		t.Errorf("ann's keys after the delete: %v %v", keys, err)
+	}
+
 	// Signing out ends what the edge holds for this browser: the next
 	// sign-in goes back to the provider, which now answers with its
 	// default user, an email no member has.
@@ -221,7 +238,7 @@ func TestDashboardLoginLinkInChromium(t *testing.T) {
 	}
 	token := strings.TrimPrefix(link, dashboardURL(edge)+dashboard.LoginPath)
 
-	ctx := dashBrowser(t)
+	ctx := dashBrowser(t, edge)
 	body := browse(t, ctx, `form[action="/keys"]`, chromedp.Navigate(link))
 	if where, _ := pageText(t, ctx); where != dashboardURL(edge)+"/" || !strings.Contains(body, "Signed in as ann") {
 		t.Fatalf("the link led to %s: %q", where, body)
@@ -229,7 +246,7 @@ func TestDashboardLoginLinkInChromium(t *testing.T) {
 
 	// A second use, in another browser (no session cookie to hide the
 	// refusal), and in the first one.
-	for _, b := range []context.Context{dashBrowser(t), ctx} {
+	for _, b := range []context.Context{dashBrowser(t, edge), ctx} {
 		body = browse(t, b, `p[role=alert]`, chromedp.Navigate(link))
 		if !strings.Contains(body, "This sign-in link is not valid") || !strings.Contains(body, "ssh v2@localhost -p "+edge.SSHPort+" login") {
 			t.Errorf("a used link shows: %q", body)
@@ -409,7 +426,7 @@ func TestDashboardOperatorInvite(t *testing.T) {
 	s := edge.RunSSH(t, carol, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
 	carolURL := s.URL(t)
 
-	ctx := dashBrowser(t)
+	ctx := dashBrowser(t, edge)
 	body := browse(t, ctx, `#all-accounts`, chromedp.Navigate(loginLink(t, edge, op)))
 	if !strings.Contains(body, "Signed in as op (operator)") {
 		t.Fatalf("operator's page: %q", body)
