@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/oauth2-proxy/mockoidc"
 
@@ -138,6 +139,24 @@ func waitExit(t *testing.T, s *e2e.SSH) string {
 	return s.Stdout.String() + s.Stderr.String()
 }
 
+// browserCookies returns the cookies Chromium would send to url.
+func browserCookies(t *testing.T, ctx context.Context, url string) []*network.Cookie {
+	t.Helper()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{url}})
+	if err != nil {
+		t.Fatalf("read Chromium's cookies: %v", err)
+	}
+	return res.Cookies
+}
+
+func cookieNames(cs []*network.Cookie) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.Name)
+	}
+	return out
+}
+
 // TestDashboardOIDCInChromium: a member signs in through the real OIDC
 // flow, adds a key on the dashboard, tunnels with it at once, sees the
 // tunnel and closes it from the dashboard.
@@ -162,6 +181,25 @@ func TestDashboardOIDCInChromium(t *testing.T) {
 	where, _ := pageText(t, ctx)
 	if where != base+"/" || !strings.Contains(body, "Signed in as ann") {
 		t.Fatalf("after the OIDC flow at %s: %q", where, body)
+	}
+
+	// The session cookie as Chromium holds it: Secure, HttpOnly (the
+	// page's script cannot read it), SameSite, host-only; never logged.
+	cookies := browserCookies(t, ctx, base)
+	var session *network.Cookie
+	for _, c := range cookies {
+		if c.Name == dashboard.CookieName {
+			session = c
+		}
+	}
+	if session == nil {
+		t.Fatalf("Chromium holds no %s cookie: %v", dashboard.CookieName, cookies)
+	}
+	if !session.Secure || !session.HTTPOnly || session.SameSite != network.CookieSameSiteLax && session.SameSite != network.CookieSameSiteStrict || session.Domain != "dashboard.localhost" || session.Path != "/" {
+		t.Errorf("session cookie: secure %v, httpOnly %v, sameSite %q, domain %q, path %q", session.Secure, session.HTTPOnly, session.SameSite, session.Domain, session.Path)
+	}
+	if js, err := chromedp.Run(ctx, chromedp.Evaluate[string]("document.cookie")); err != nil || strings.Contains(js, session.Value) {
+		t.Errorf("the page's script reads the session cookie (%v): %q", err, js)
 	}
 
 	key := e2e.NewKey(t, t.TempDir(), "laptop")
@@ -218,6 +256,12 @@ func TestDashboardOIDCInChromium(t *testing.T) {
 	body = browse(t, ctx, `a.button`, chromedp.Click(chromedp.CSS(`form[action="/logout"] button[type=submit]`)))
 	if strings.Contains(body, "Signed in as") {
 		t.Fatalf("after signing out: %q", body)
+	}
+	if left := browserCookies(t, ctx, base); len(left) != 0 {
+		t.Errorf("cookies left on the dashboard host after signing out: %v", cookieNames(left))
+	}
+	if strings.Contains(edge.Logs.String(), session.Value) {
+		t.Errorf("the edge logged the session cookie")
 	}
 	body = browse(t, ctx, `p[role=alert]`, chromedp.Click(chromedp.CSS(`a.button`)))
 	if !strings.Contains(body, "No account for this email") || !strings.Contains(body, mockoidc.DefaultUser().Email) {
