@@ -310,6 +310,39 @@ func dashClient(t *testing.T, edge *e2e.Edge) *http.Client {
 	return edge.HTTPSClient(t, e2e.RootPool(t, edge.LocalCARoot()))
 }
 
+// signInWithLink exchanges a one-time link for a session with client and
+// returns the session cookie, the page's CSRF token and the home page.
+func signInWithLink(t *testing.T, client *http.Client, link string) (*http.Cookie, string, string) {
+	t.Helper()
+	resp, err := client.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var session *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == dashboard.CookieName {
+			session = c
+		}
+	}
+	if resp.StatusCode != http.StatusSeeOther || session == nil {
+		t.Fatalf("GET link: %d, cookies %q", resp.StatusCode, resp.Header.Values("Set-Cookie"))
+	}
+	base, _, _ := strings.Cut(link, dashboard.LoginPath)
+	req, _ := http.NewRequest("GET", base+"/", nil)
+	req.AddCookie(session)
+	if resp, err = client.Do(req); err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindSubmatch(b)
+	if resp.StatusCode != 200 || csrf == nil {
+		t.Fatalf("home page: %d\n%s", resp.StatusCode, b)
+	}
+	return session, string(csrf[1]), string(b)
+}
+
 // TestDashboardSecurityHeaders checks the real server: the session cookie's
 // attributes, a strict CSP, CSRF refusal that changes nothing, and no
 // secret in the edge's log.
@@ -508,8 +541,36 @@ func TestDashboardOperatorInvite(t *testing.T) {
 		t.Errorf("the edge logged the invite code")
 	}
 	d := runSSHOnceAccepted(t, edge, dave, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
-	if st, _ := edge.Get(t, d.URL(t)); st != 200 {
+	daveURL := d.URL(t)
+	if st, _ := edge.Get(t, daveURL); st != 200 {
 		t.Errorf("the newcomer's tunnel: %d", st)
+	}
+
+	// A user sees only their own tunnels and cannot close another's,
+	// even with the id the operator's page shows.
+	browse(t, ctx, `button[aria-label="Close tunnel `+daveURL+`"]`, chromedp.Navigate(dashboardURL(edge)+"/"))
+	action, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('button[aria-label="Close tunnel `+daveURL+`"]').form.getAttribute("action")`))
+	if err != nil || !strings.HasPrefix(action, "/tunnels/") {
+		t.Fatalf("the close form of the newcomer's tunnel: %q %v", action, err)
+	}
+	client := dashClient(t, edge)
+	cookie, csrf, page := signInWithLink(t, client, loginLink(t, edge, carol))
+	if !strings.Contains(page, carolURL) || strings.Contains(page, daveURL) || strings.Contains(page, "All accounts") {
+		t.Errorf("carol's page shows other accounts' tunnels, or not her own:\n%s", page)
+	}
+	req, _ := http.NewRequest("POST", dashboardURL(edge)+action, strings.NewReader(url.Values{"csrf": {csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.AddCookie(cookie)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("carol closing the newcomer's tunnel: %d, want 404", resp.StatusCode)
+	}
+	if st, _ := edge.Get(t, daveURL); st != 200 {
+		t.Errorf("the newcomer's tunnel after carol's attempt: %d", st)
 	}
 
 	// The operator closes carol's tunnel; carol's session says who did.
