@@ -204,6 +204,11 @@ func TestDashboardOIDCInChromium(t *testing.T) {
 
 	key := e2e.NewKey(t, t.TempDir(), "laptop")
 	fp := ssh.FingerprintSHA256(key.Signer.PublicKey())
+	_, port := backend(t)
+	// Before it is added, the edge refuses the key.
+	if r := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http"); r.Wait(15*time.Second) != 255 || !strings.Contains(r.Stderr.String(), "Permission denied") {
+		t.Fatalf("a key on no account: %s", r.Stderr)
+	}
 	body = browse(t, ctx, `p.flash`,
 		chromedp.SendKeys(chromedp.CSS(`#public_key`), key.AuthorizedKey),
 		chromedp.SendKeys(chromedp.CSS(`#label`), "work laptop"),
@@ -214,7 +219,6 @@ func TestDashboardOIDCInChromium(t *testing.T) {
 	}
 
 	// The key works for the next ssh connection, without a restart.
-	_, port := backend(t)
 	s := runSSHOnceAccepted(t, edge, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
 	tunnelURL := s.URL(t)
 	if st, got := edge.Get(t, tunnelURL+"/via-dashboard-key"); st != 200 || got != "hello from /via-dashboard-key" {
