@@ -23,24 +23,6 @@ import (
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
-// startOIDC runs mockoidc on loopback until the test ends.
-func startOIDC(t *testing.T) *mockoidc.MockOIDC {
-	t.Helper()
-	provider, err := mockoidc.NewServer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := provider.Start(ln, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { provider.Shutdown() })
-	return provider
-}
-
 // dashboardEdge starts an edge with the dashboard enabled on
 // dashboard.localhost (the TLS port). With a provider, the oauth plugin
 // runs (as a child process of the binary) with the provider as "corp".

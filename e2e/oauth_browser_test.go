@@ -32,11 +32,9 @@ func identityBackend(t *testing.T) string {
 	}))
 }
 
-// TestOAuthLoginInChromium signs in through a real tunnel in headless
-// Chromium against an OIDC provider run by the test.
-func TestOAuthLoginInChromium(t *testing.T) {
-	browser := chromium(t)
-	e2e.RequireSSH(t)
+// startOIDC runs mockoidc on loopback until the test ends.
+func startOIDC(t *testing.T) *mockoidc.MockOIDC {
+	t.Helper()
 	provider, err := mockoidc.NewServer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -49,6 +47,15 @@ func TestOAuthLoginInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { provider.Shutdown() })
+	return provider
+}
+
+// TestOAuthLoginInChromium signs in through a real tunnel in headless
+// Chromium against an OIDC provider run by the test.
+func TestOAuthLoginInChromium(t *testing.T) {
+	browser := chromium(t)
+	e2e.RequireSSH(t)
+	provider := startOIDC(t)
 
 	port := identityBackend(t)
 	edge := e2e.StartEdge(t, e2e.EdgeOptions{
