@@ -519,7 +519,9 @@ func TestDashboardOperatorInvite(t *testing.T) {
 		t.Errorf("the page says to run %q (%v), want %q", shown, err, want)
 	}
 
-	r := edge.RunSSH(t, dave, "v2@127.0.0.1", "register", code)
+	// The new key runs that command as shown (after the harness's own
+	// options: no user config, no host-key prompt).
+	r := edge.RunSSH(t, dave, strings.Fields(strings.TrimPrefix(shown, "ssh "))...)
 	if st := r.Wait(15 * time.Second); st != 0 || !strings.Contains(r.Stdout.String(), "account newcomer") {
 		t.Fatalf("register with the dashboard's invite: exit %d\n%s%s", st, r.Stdout, r.Stderr)
 	}
