@@ -112,11 +112,22 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	s.start(w, r, account, "sign-in middleware")
 }
 
+// logout ends the session on the server and expires every cookie the
+// browser sent to this host: the sign-in middleware runs on this host and
+// keeps its own session in cookies here, and left alone it would sign the
+// browser straight back in on the next "Sign in", without the provider.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ *session) {
 	if c, err := r.Cookie(CookieName); err == nil {
 		s.sessions.end(c.Value)
 	}
 	s.setSession(w, "")
+	seen := map[string]bool{CookieName: true}
+	for _, c := range r.Cookies() {
+		if !seen[c.Name] {
+			seen[c.Name] = true
+			http.SetCookie(w, &http.Cookie{Name: c.Name, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+		}
+	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

@@ -330,7 +330,7 @@ func TestOperator(t *testing.T) {
 		}
 	}
 	res, b := f.post(t, root, "/invites", url.Values{"csrf": {tok}, "account": {"bob"}, "ttl": {"24h"}})
-	if res.StatusCode != http.StatusCreated || !strings.Contains(b, `<code id="invite">code-0</code>`) {
+	if res.StatusCode != http.StatusCreated || !strings.Contains(b, `<code id="invite">code-0</code>`) || !strings.Contains(b, `ssh v2@example.com -p 2222 register code-0`) {
 		t.Errorf("create invite: %d\n%s", res.StatusCode, b)
 	}
 	if again, _ := f.home(t, root); strings.Contains(again, "code-0") {
@@ -389,13 +389,26 @@ func TestSignInMiddleware(t *testing.T) {
 	}
 }
 
-// TestLogout ends the session on the server, not only in the browser.
+// TestLogout ends the session on the server, not only in the browser, and
+// expires the sign-in middleware's cookies on the dashboard host.
 func TestLogout(t *testing.T) {
 	f := newFixture(t)
 	ann := f.signIn(t, "ann")
 	_, tok := f.home(t, ann)
-	if res, _ := f.post(t, ann, "/logout", url.Values{"csrf": {tok}}); res.StatusCode != http.StatusSeeOther {
+	res, _ := f.post(t, ann+"; __Host-sshgress_oauth=sealed; other=1", "/logout", url.Values{"csrf": {tok}})
+	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	expired := map[string]bool{}
+	for _, c := range res.Cookies() {
+		if c.MaxAge < 0 && c.Path == "/" && c.Secure {
+			expired[c.Name] = true
+		}
+	}
+	for _, name := range []string{CookieName, "__Host-sshgress_oauth", "other"} {
+		if !expired[name] {
+			t.Errorf("logout does not expire cookie %s: %q", name, res.Header.Values("Set-Cookie"))
+		}
 	}
 	if b := body(t, f.do(t, "GET", "/", nil, "Cookie", ann)); !strings.Contains(b, "Sign in to") {
 		t.Errorf("old cookie still signed in after logout")

@@ -47,6 +47,7 @@ type homeView struct {
 	Flash    string // what the last action did
 	Error    string // why this action changed nothing
 	Invite   string // a new invite code, shown once
+	SSHHost  string // how users reach the SSH port (Options.SSHHost)
 	Keys     []Key
 	Tunnels  []Tunnel
 	Commands []string
@@ -96,7 +97,7 @@ func (s *Server) showHome(w http.ResponseWriter, r *http.Request, sess *session,
 		s.page(w, r, http.StatusForbidden, "This account no longer exists", "The account you signed in as has been removed.")
 		return
 	}
-	v := homeView{Account: acct, Operator: sess.operator, CSRF: sess.csrf, Flash: flash, Error: errMsg, Invite: invite}
+	v := homeView{Account: acct, Operator: sess.operator, CSRF: sess.csrf, Flash: flash, Error: errMsg, Invite: invite, SSHHost: s.opts.SSHHost}
 	var errs []error
 	v.Keys, err = b.Keys(sess.account)
 	errs = append(errs, err)
