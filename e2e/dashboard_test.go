@@ -463,6 +463,17 @@ func TestDashboardSecurityHeaders(t *testing.T) {
 	if presp.StatusCode == 200 || len(presp.Cookies()) != 0 || strings.Contains(string(pbody), "csrf") {
 		t.Errorf("plain HTTP: %d, cookies %q", presp.StatusCode, presp.Header.Values("Set-Cookie"))
 	}
+	// A page asked for in clear is sent to its https address, with no
+	// cookie and nothing of the query.
+	hreq, _ := http.NewRequest("GET", "http://dashboard.localhost/?next=x", nil)
+	hresp, err := edge.Client().Do(hreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hresp.Body.Close()
+	if loc := hresp.Header.Get("Location"); hresp.StatusCode != http.StatusPermanentRedirect || !strings.HasPrefix(loc, "https://dashboard.localhost") || strings.Contains(loc, "next") || len(hresp.Cookies()) != 0 {
+		t.Errorf("plain HTTP home page: %d to %q, cookies %q; want 308 to the https page", hresp.StatusCode, loc, hresp.Header.Values("Set-Cookie"))
+	}
 
 	logs := edge.Logs.String()
 	for name, secret := range map[string]string{"link token": token, "session cookie": session.Value, "CSRF token": csrf[1]} {

@@ -138,6 +138,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Strict-Transport-Security", "max-age=31536000")
 	if r.TLS == nil {
 		// The cookie is Secure: the dashboard is never served in clear.
+		// A page asked for in clear is sent to its https address; a
+		// sign-in link or a form post is refused (its secret already
+		// crossed the network in clear).
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, LoginPath) {
+			http.Redirect(w, r, strings.TrimSuffix(s.opts.BaseURL, "/")+r.URL.Path, http.StatusPermanentRedirect)
+			return
+		}
 		s.page(w, r, http.StatusForbidden, "The dashboard is served over HTTPS only", "Open it with https://.")
 		return
 	}

@@ -65,14 +65,27 @@ func TestNoInlineScriptOrStyle(t *testing.T) {
 	}
 }
 
-// TestPlainHTTPRefused: the dashboard never serves in clear.
+// TestPlainHTTPRefused: the dashboard never serves in clear: a page is
+// redirected to https, a sign-in link or a form post is refused.
 func TestPlainHTTPRefused(t *testing.T) {
 	f := newFixture(t)
-	r, _ := http.NewRequest("GET", "http://dashboard.example.com/", nil)
-	w := httptest.NewRecorder()
-	f.srv.ServeHTTP(w, r)
-	if w.Code != http.StatusForbidden {
-		t.Errorf("plain http: status %d, want 403", w.Code)
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/", http.StatusPermanentRedirect},
+		{"GET", LoginPath + "secret", http.StatusForbidden},
+		{"POST", "/keys", http.StatusForbidden},
+	} {
+		r, _ := http.NewRequest(tc.method, "http://dashboard.example.com"+tc.path, nil)
+		w := httptest.NewRecorder()
+		f.srv.ServeHTTP(w, r)
+		if w.Code != tc.want || len(w.Result().Cookies()) != 0 {
+			t.Errorf("plain http %s %s: status %d, cookies %v; want %d and none", tc.method, tc.path, w.Code, w.Result().Cookies(), tc.want)
+		}
+		if loc := w.Header().Get("Location"); tc.want == http.StatusPermanentRedirect && !strings.HasPrefix(loc, "https://") {
+			t.Errorf("plain http %s: redirected to %q, want an https address", tc.path, loc)
+		}
 	}
 }
 
