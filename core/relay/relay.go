@@ -181,21 +181,7 @@ func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, answered func()) {
 		}
 	}
 	c, _ := tunnel.Splice(visitor, up)
-	r.note(addr, fmt.Sprintf("%s in, %s out, %s", size(c.In), size(c.Out), time.Since(start).Round(time.Millisecond)))
-}
-
-// size formats a byte count for a console line.
-func size(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	}
+	r.note(addr, fmt.Sprintf("%s in, %s out, %s", tunnel.Size(c.In), tunnel.Size(c.Out), time.Since(start).Round(time.Millisecond)))
 }
 
 // Len returns the number of live connections.

@@ -1,6 +1,9 @@
 package tunnel
 
-import "sync/atomic"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // Stats are one tunnel's live counters, shown by the management API and
 // the dashboard. The paths that carry traffic update them with one atomic
@@ -42,4 +45,18 @@ func (s *Stats) Read() Snapshot {
 		return Snapshot{}
 	}
 	return Snapshot{Requests: s.requests.Load(), BytesIn: s.in.Load(), BytesOut: s.out.Load()}
+}
+
+// Size formats a byte count for people: "512 B", "1.5 KiB", "3.2 MiB".
+func Size(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	default:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	}
 }

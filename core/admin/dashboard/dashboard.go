@@ -109,6 +109,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /keys/{id}/delete", s.signedIn(s.deleteKey))
 	mux.HandleFunc("POST /tunnels/{id}/close", s.signedIn(s.closeTunnel))
 	mux.HandleFunc("POST /invites", s.signedIn(s.createInvite))
+	mux.HandleFunc("POST /tokens", s.signedIn(s.createToken))
 	s.mux = mux
 	return s, nil
 }

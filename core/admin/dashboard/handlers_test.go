@@ -427,3 +427,24 @@ func TestLogout(t *testing.T) {
 		t.Errorf("old cookie still signed in after logout")
 	}
 }
+
+// TestAPIToken: a user mints a management API token for their own account;
+// it is shown once, and a post without the CSRF token mints none.
+func TestAPIToken(t *testing.T) {
+	f := newFixture(t)
+	ann := f.signIn(t, "ann")
+	page, tok := f.home(t, ann)
+	if !strings.Contains(page, `action="/tokens"`) {
+		t.Fatalf("home page has no token form")
+	}
+	if res, _ := f.post(t, ann, "/tokens", url.Values{"csrf": {"wrong"}}); res.StatusCode != http.StatusForbidden || f.mem.tokens != 0 {
+		t.Errorf("token post without the CSRF token: %d, %d tokens minted; want 403 and none", res.StatusCode, f.mem.tokens)
+	}
+	res, b := f.post(t, ann, "/tokens", url.Values{"csrf": {tok}})
+	if res.StatusCode != http.StatusCreated || !strings.Contains(b, `<code id="token">sgt_token-1</code>`) {
+		t.Errorf("create token: %d\n%s", res.StatusCode, b)
+	}
+	if again, _ := f.home(t, ann); strings.Contains(again, "sgt_token-1") {
+		t.Errorf("the token is shown a second time")
+	}
+}
