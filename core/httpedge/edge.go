@@ -244,7 +244,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	status := 0
 	defer func() {
-		ep.con.Request(r.Method, r.URL.Path, status, time.Since(start), visitor.Addr())
+		took := time.Since(start)
+		ep.stats.Response(status, took)
+		ep.con.Request(r.Method, r.URL.Path, status, took, visitor.Addr())
 	}()
 	if hasLoopID(r.Header, e.loopID) {
 		status = PageLoop.Status
