@@ -225,3 +225,64 @@ func TestReadyzFollowsPlugin(t *testing.T) {
 		t.Errorf("%d basicauth processes after the restart, want 1", len(pids))
 	}
 }
+
+// TestStatusCommand runs the real `sshgress status` against an edge with
+// a basic-auth tunnel that answered one 401: its screen shows the edge
+// ready, the open SSH connection, the tunnel by type, the 4xx and the
+// plugin up; --json carries the same.
+func TestStatusCommand(t *testing.T) {
+	be := &counting{}
+	port := serveBackend(t, be)
+	edge := authEdge(t, nil)
+	bin := e2e.SharedBinary(t)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--basic-auth", "ann:correct-horse")
+	if got := curl(t, edge, s.URL(t)); got != http.StatusUnauthorized {
+		t.Fatalf("without credentials: status %d, want 401", got)
+	}
+	status := func(args ...string) string {
+		t.Helper()
+		full := append([]string{"status", "--addr", edge.AdminAddr().String(), "--token-file", edge.Cfg.AdminTokenPath()}, args...)
+		cmd := exec.Command(bin, full...)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		done := make(chan error, 1)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("sshgress status %v: %v\nstderr: %s", args, err, errb.String())
+			}
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("sshgress status %v did not end within 30s", args)
+		}
+		return out.String()
+	}
+	screen := status("--interval", "100ms")
+	t.Logf("sshgress status:\n%s", screen)
+	for _, want := range []string{"(ready)", "Uptime", "SSH ", "1 open", "logins 1 ok", "http 1", "4xx 1", "/s now", "basicauth up, 0 restarts"} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("status screen lacks %q:\n%s", want, screen)
+		}
+	}
+	var st struct {
+		Ready    bool             `json:"ready"`
+		Tunnels  map[string]int64 `json:"tunnels"`
+		Requests map[string]int64 `json:"requests_by_class"`
+		Plugins  []struct {
+			Name string `json:"name"`
+			OK   bool   `json:"ok"`
+		} `json:"plugins"`
+	}
+	raw := status("--interval", "0", "--json")
+	if err := json.Unmarshal([]byte(raw), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, raw)
+	}
+	if !st.Ready || st.Tunnels["http"] != 1 || st.Requests["4xx"] != 1 || len(st.Plugins) != 1 || st.Plugins[0].Name != "basicauth" || !st.Plugins[0].OK {
+		t.Errorf("status --json = %+v, want ready, 1 http tunnel, one 4xx, basicauth up", st)
+	}
+}
