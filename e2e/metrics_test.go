@@ -286,3 +286,20 @@ func TestStatusCommand(t *testing.T) {
 		t.Errorf("status --json = %+v, want ready, 1 http tunnel, one 4xx, basicauth up", st)
 	}
 }
+
+// TestMetricsCountLimitHits: with one tunnel allowed per account, a
+// second forward is refused and counted under its limit.
+func TestMetricsCountLimitHits(t *testing.T) {
+	be := &counting{}
+	port := serveBackend(t, be)
+	edge := authEdge(t, func(c *config.Config) { c.Limits.TunnelsPerAccount = 1 })
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "-R", "443:localhost:"+port, "v2@127.0.0.1", "http")
+	if code := s.Wait(15 * time.Second); code == 0 || code == -1 {
+		t.Fatalf("two forwards with a limit of one tunnel: ssh exit status %d (-1: still running after 15s), want a refusal", code)
+	}
+	_, body := scrape(t, edge, "/metrics")
+	if got := sample(body, `sshgress_limit_hits_total{limit="tunnels_per_account"}`); got < 1 {
+		t.Errorf(`sshgress_limit_hits_total{limit="tunnels_per_account"} = %v, want at least 1`, got)
+	}
+}
