@@ -303,3 +303,32 @@ func TestMetricsCountLimitHits(t *testing.T) {
 		t.Errorf(`sshgress_limit_hits_total{limit="tunnels_per_account"} = %v, want at least 1`, got)
 	}
 }
+
+// TestMetricsCertificateExpiry: an https request to a tunnel sets the
+// expiry series of the name its certificate was served for, at the
+// certificate's own NotAfter.
+func TestMetricsCertificateExpiry(t *testing.T) {
+	be := &counting{}
+	port := serveBackend(t, be)
+	edge := authEdge(t, nil)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "443:localhost:"+port, "v2@127.0.0.1", "http")
+	url := s.URL(t)
+	if !strings.HasPrefix(url, "https://") {
+		t.Fatalf("a forward of port 443 got %s, want an https URL", url)
+	}
+	resp, err := edge.HTTPSClient(t, e2e.RootPool(t, edge.LocalCARoot())).Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.TLS == nil || len(resp.TLS.PeerCertificates) == 0 {
+		t.Fatal("no TLS certificate seen")
+	}
+	host, _, _ := strings.Cut(e2e.Host(url), ":")
+	_, body := scrape(t, edge, "/metrics")
+	series := `sshgress_certificate_expiry_timestamp_seconds{name="` + host + `"}`
+	if got, want := sample(body, series), float64(resp.TLS.PeerCertificates[0].NotAfter.Unix()); got != want {
+		t.Errorf("%s = %v, want the certificate's NotAfter %v", series, got, want)
+	}
+}
