@@ -126,6 +126,8 @@ func TestMetricsCountTraffic(t *testing.T) {
 		{`sshgress_tunnel_received_bytes_total{type="http"}`, 1, false},
 		{`sshgress_tunnel_sent_bytes_total{type="http"}`, float64(len("secret page")), false},
 		{`sshgress_http_request_duration_seconds_count{type="http"}`, 2, false},
+		{`sshgress_http_edge_duration_seconds_count{type="http"}`, 2, false},
+		{`sshgress_http_upstream_duration_seconds_count{type="http"}`, 1, false},
 	}
 	for _, c := range atLeast {
 		before, got := max(sample(before, c.series), 0), sample(after, c.series)
@@ -139,6 +141,11 @@ func TestMetricsCountTraffic(t *testing.T) {
 		case !c.gauge && got-before < c.want:
 			t.Errorf("%s moved by %v, want at least %v", c.series, got-before, c.want)
 		}
+	}
+	// The 401 came from the plugin: only the 200 took upstream time.
+	up := `sshgress_http_upstream_duration_seconds_count{type="http"}`
+	if got := sample(after, up) - max(sample(before, up), 0); got != 1 {
+		t.Errorf("%s moved by %v, want 1 (the 401 never reached the upstream)", up, got)
 	}
 	if got := sample(after, `sshgress_plugin_call_errors_total{method="check",plugin="basicauth"}`); got != 0 {
 		t.Errorf("plugin check errors = %v, want 0", got)

@@ -55,11 +55,11 @@ type Metrics struct {
 
 	ssh SSH
 
-	tunnelsOpened, tunnelsClosed *prometheus.CounterVec
-	tunnelsCurrent               *prometheus.GaugeVec
-	requests, bytesIn, bytesOut  *prometheus.CounterVec
-	httpRequests                 *prometheus.CounterVec
-	httpDuration                 *prometheus.HistogramVec
+	tunnelsOpened, tunnelsClosed           *prometheus.CounterVec
+	tunnelsCurrent                         *prometheus.GaugeVec
+	requests, bytesIn, bytesOut            *prometheus.CounterVec
+	httpRequests                           *prometheus.CounterVec
+	httpDuration, edgeDuration, upDuration *prometheus.HistogramVec
 
 	pluginCalls, pluginErrors, pluginRestarts, cacheHits *prometheus.CounterVec
 	pluginDuration                                       *prometheus.HistogramVec
@@ -125,6 +125,10 @@ func New() *Metrics {
 	m.httpRequests = counter("http_requests_total", "HTTP requests answered on a tunnel's host, by endpoint type and status class (1xx … 5xx).", "type", "class")
 	m.httpDuration = histogram("http_request_duration_seconds", "Time from a tunnel's request head to the end of its answer, middleware and upstream included.",
 		prometheus.DefBuckets, "type")
+	m.edgeDuration = histogram("http_edge_duration_seconds", "The edge's own part of a tunnel's request (routing, middleware, writing the answer): the whole time minus the upstream's.",
+		[]float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}, "type")
+	m.upDuration = histogram("http_upstream_duration_seconds", "Time the user's service took through the tunnel, from dialling it to the end of its answer; only for requests forwarded to it.",
+		prometheus.DefBuckets, "type")
 
 	m.pluginCalls = counter("plugin_calls_total", "Calls the edge made to plugins, by plugin and method.", "plugin", "method")
 	m.pluginErrors = counter("plugin_call_errors_total", "Plugin calls that failed (error, deadline, nonsense answer), by plugin and method.", "plugin", "method")
@@ -173,6 +177,8 @@ func (m *Metrics) Type(name string) *Type {
 		in:       m.bytesIn.WithLabelValues(name),
 		out:      m.bytesOut.WithLabelValues(name),
 		duration: m.httpDuration.WithLabelValues(name),
+		edge:     m.edgeDuration.WithLabelValues(name),
+		upstream: m.upDuration.WithLabelValues(name),
 	}
 	for i := range t.class {
 		t.class[i] = m.httpRequests.WithLabelValues(name, classNames[i])

@@ -41,9 +41,9 @@ func TestEachCounterMoves(t *testing.T) {
 		{"bytes in", func() { typ.In(10) }, typ.in, 10},
 		{"bytes in ignores 0", func() { typ.In(0) }, typ.in, 10},
 		{"bytes out", func() { typ.Out(7) }, typ.out, 7},
-		{"401 is 4xx", func() { typ.Response(401, time.Millisecond) }, typ.class[3], 1},
-		{"status 0 is no class", func() { typ.Response(0, time.Millisecond) }, typ.class[3], 1},
-		{"200 is 2xx", func() { typ.Response(200, time.Millisecond) }, typ.class[1], 1},
+		{"401 is 4xx", func() { typ.Response(401, time.Millisecond, 0) }, typ.class[3], 1},
+		{"status 0 is no class", func() { typ.Response(0, time.Millisecond, 0) }, typ.class[3], 1},
+		{"200 is 2xx", func() { typ.Response(200, time.Millisecond, 0) }, typ.class[1], 1},
 		{"call", func() { call.Done(time.Now(), nil) }, call.calls, 1},
 		{"call error", func() { call.Done(time.Now(), errors.New("down")) }, call.errors, 1},
 		{"calls after error", func() {}, call.calls, 2},
@@ -60,9 +60,39 @@ func TestEachCounterMoves(t *testing.T) {
 	if got := testutil.CollectAndCount(m.httpDuration); got != 1 {
 		t.Errorf("duration histograms: %d series, want 1", got)
 	}
+	// None of the three answers above was forwarded: they observe the
+	// edge's part only. A forwarded one observes upstream time too.
+	if got := observations(t, m, "sshgress_http_upstream_duration_seconds"); got != 0 {
+		t.Errorf("upstream observations before any forwarded answer: %d, want 0", got)
+	}
+	typ.Response(200, 10*time.Millisecond, 8*time.Millisecond)
+	if got := observations(t, m, "sshgress_http_upstream_duration_seconds"); got != 1 {
+		t.Errorf("upstream observations after a forwarded answer: %d, want 1", got)
+	}
+	if got := observations(t, m, "sshgress_http_edge_duration_seconds"); got != 4 {
+		t.Errorf("edge observations: %d, want 4", got)
+	}
 	if got := m.Type("http"); got != typ {
 		t.Error("Type(http) twice: two sets of counters, want the same one")
 	}
+}
+
+// observations is the sample count of histogram family name, summed.
+func observations(t *testing.T, m *Metrics, name string) uint64 {
+	t.Helper()
+	fams, err := m.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, f := range fams {
+		if f.GetName() == name {
+			for _, s := range f.Metric {
+				n += s.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
 }
 
 // TestNilCountsNothing: every part is safe on nil.
@@ -71,7 +101,7 @@ func TestNilCountsNothing(t *testing.T) {
 	m.SSH().Accepted()
 	m.SSH().Refused(RefusedTotal)
 	m.SSH().LimitHit(LimitTunnelsPerAccount)
-	m.Type("http").Response(200, time.Second)
+	m.Type("http").Response(200, time.Second, 0)
 	m.Type("http").In(3)
 	m.Call("p", "check").Done(time.Now(), nil)
 	m.CacheHits("p").Hit()
@@ -94,7 +124,7 @@ func TestCertSeriesCapped(t *testing.T) {
 // `promtool check metrics` runs) over it.
 func TestExpositionLints(t *testing.T) {
 	m := New()
-	m.Type("http").Response(200, time.Millisecond)
+	m.Type("http").Response(200, time.Millisecond, 0)
 	m.Call("basicauth", "check").Done(time.Now(), nil)
 	m.CertExpiry("app.localhost", time.Now())
 	rec := httptest.NewRecorder()
@@ -124,7 +154,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 		typ.Request()
 		typ.In(512)
 		typ.Out(4096)
-		typ.Response(200, time.Millisecond)
+		typ.Response(200, time.Millisecond, 0)
 	}); n != 0 {
 		t.Errorf("%v allocations per request, want 0", n)
 	}
@@ -140,7 +170,7 @@ func BenchmarkRequestPath(b *testing.B) {
 			typ.Request()
 			typ.In(512)
 			typ.Out(4096)
-			typ.Response(200, time.Millisecond)
+			typ.Response(200, time.Millisecond, 0)
 		}
 	})
 }

@@ -84,7 +84,9 @@ type Type struct {
 	requests prometheus.Counter
 	in, out  prometheus.Counter
 	class    [5]prometheus.Counter
-	duration prometheus.Observer
+	duration prometheus.Observer // the whole answer
+	edge     prometheus.Observer // the edge's part: total - upstream
+	upstream prometheus.Observer // the user's service's part, when forwarded
 }
 
 // Opened counts a tunnel of this type opening; it is open until Closed.
@@ -124,17 +126,22 @@ func (t *Type) Out(n int) {
 	}
 }
 
-// Response counts one HTTP answer with its status and how long it took.
-// A status outside 100–599 (0: the visitor went away unanswered) counts
-// only its duration.
-func (t *Type) Response(status int, d time.Duration) {
+// Response counts one HTTP answer with its status, how long it took in
+// all, and the upstream's part of that (0: the edge answered itself, and
+// no upstream time is observed). A status outside 100–599 (0: the visitor
+// went away unanswered) counts only its durations.
+func (t *Type) Response(status int, total, upstream time.Duration) {
 	if t == nil {
 		return
 	}
 	if i := status/100 - 1; i >= 0 && i < len(t.class) {
 		t.class[i].Inc()
 	}
-	t.duration.Observe(d.Seconds())
+	t.duration.Observe(total.Seconds())
+	t.edge.Observe(max(total-upstream, 0).Seconds())
+	if upstream > 0 {
+		t.upstream.Observe(upstream.Seconds())
+	}
 }
 
 // Call is one plugin method's pre-bound counters. Safe on nil.

@@ -22,7 +22,7 @@ type Meter interface {
 	Request()
 	In(n int)
 	Out(n int)
-	Response(status int, d time.Duration)
+	Response(status int, total, upstream time.Duration)
 }
 
 // SetMeter makes s feed m too. It is called once, before the tunnel's
@@ -64,10 +64,11 @@ func (s *Stats) Out(n int) {
 }
 
 // Response counts one HTTP answer: its status (0 when the visitor got
-// none) and how long it took. Only the meter keeps it.
-func (s *Stats) Response(status int, d time.Duration) {
+// none), how long it took in all, and how much of that the user's service
+// took (0 when the edge answered itself). Only the meter keeps it.
+func (s *Stats) Response(status int, total, upstream time.Duration) {
 	if s != nil && s.meter != nil {
-		s.meter.Response(status, d)
+		s.meter.Response(status, total, upstream)
 	}
 }
 

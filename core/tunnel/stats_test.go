@@ -14,7 +14,7 @@ type meterCounts struct {
 func (m *meterCounts) Request()  { m.requests++ }
 func (m *meterCounts) In(n int)  { m.in += n }
 func (m *meterCounts) Out(n int) { m.out += n }
-func (m *meterCounts) Response(status int, _ time.Duration) {
+func (m *meterCounts) Response(status int, _, _ time.Duration) {
 	m.responses++
 	m.lastStatus = status
 }
@@ -25,14 +25,14 @@ func (m *meterCounts) Response(status int, _ time.Duration) {
 func TestStatsFeedMeter(t *testing.T) {
 	var s Stats
 	s.Request()
-	s.Response(200, time.Millisecond) // no meter yet: dropped
+	s.Response(200, time.Millisecond, 0) // no meter yet: dropped
 	m := &meterCounts{}
 	s.SetMeter(m)
 	s.Request()
 	s.In(5)
 	s.Out(7)
 	s.In(0)
-	s.Response(401, time.Millisecond)
+	s.Response(401, time.Millisecond, 0)
 	if got, want := *m, (meterCounts{requests: 1, in: 5, out: 7, responses: 1, lastStatus: 401}); got != want {
 		t.Errorf("meter got %+v, want %+v", got, want)
 	}
@@ -42,5 +42,5 @@ func TestStatsFeedMeter(t *testing.T) {
 	var nilStats *Stats
 	nilStats.SetMeter(m)
 	nilStats.Request()
-	nilStats.Response(200, 0)
+	nilStats.Response(200, 0, 0)
 }
