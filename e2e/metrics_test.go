@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -337,5 +338,41 @@ func TestMetricsCertificateExpiry(t *testing.T) {
 	series := `sshgress_certificate_expiry_timestamp_seconds{name="` + host + `"}`
 	if got, want := sample(body, series), float64(resp.TLS.PeerCertificates[0].NotAfter.Unix()); got != want {
 		t.Errorf("%s = %v, want the certificate's NotAfter %v", series, got, want)
+	}
+}
+
+// TestMetricsCountTCP: a connection through a tcp tunnel (a plugin's
+// endpoint type) counts under type="tcp": the tunnel, the connection, the
+// bytes both ways and the plugin's bind call.
+func TestMetricsCountTCP(t *testing.T) {
+	echo, _ := echoServer(t)
+	edge := endpointEdge(t, nil)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "0:localhost:"+echo, "v2@127.0.0.1", "tcp")
+	url := s.URL(t)
+	c, err := net.Dial("tcp", tcpAddr(t, url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 64 << 10
+	roundTrip(t, c, n)
+	c.Close()
+	s.WaitOutput(t, "TCP  127.0.0.1", 5*time.Second) // the connection has ended
+	_, body := scrape(t, edge, "/metrics")
+	promtoolCheck(t, body)
+	for _, c := range []struct {
+		series string
+		want   float64
+	}{
+		{`sshgress_tunnels{type="tcp"}`, 1},
+		{`sshgress_tunnels_opened_total{type="tcp"}`, 1},
+		{`sshgress_visitor_requests_total{type="tcp"}`, 1},
+		{`sshgress_tunnel_received_bytes_total{type="tcp"}`, n},
+		{`sshgress_tunnel_sent_bytes_total{type="tcp"}`, n},
+		{`sshgress_plugin_calls_total{method="bind",plugin="tcp"}`, 1},
+	} {
+		if got := sample(body, c.series); got < c.want {
+			t.Errorf("%s = %v, want at least %v", c.series, got, c.want)
+		}
 	}
 }
