@@ -91,8 +91,14 @@ func (e *Edge) setupAdmin(systemHosts []string) error {
 		return err
 	}
 	e.adminLn = ln
+	// /metrics, /healthz and /readyz beside the API (observability.go).
+	handler := api.WithProbes(admin.Probes{
+		Metrics:          e.metrics.Handler(),
+		Ready:            e.readiness,
+		MetricsNeedToken: !admin.IsLoopback(cfg.Addr),
+	})
 	e.adminSrv = &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		ReadHeaderTimeout: adminReadHeaderTimeout,
 		ReadTimeout:       adminReadTimeout,
 		WriteTimeout:      adminWriteTimeout,

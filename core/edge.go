@@ -20,6 +20,7 @@ import (
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/httpedge/forward"
+	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/sshserver"
@@ -67,6 +68,9 @@ type Edge struct {
 	adminSrv       *http.Server
 	adminTokenFile string
 	adminCert      *certs.FileCert // admin.cert_file; nil without one
+	// Metrics and health (observability.go).
+	metrics *metrics.Metrics
+	health  listenerHealth
 	// closeDashboard releases the dashboard's sign-in chain.
 	closeDashboard func()
 	wg             sync.WaitGroup
@@ -81,7 +85,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Edge{cfg: cfg, log: log}
+	e := &Edge{cfg: cfg, log: log, metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			e.undoSetup()
@@ -238,6 +242,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 			ChannelsTotal:         cfg.Limits.ChannelsTotal,
 		},
 		DialTimeout: cfg.HTTP.DialTimeout,
+		Metrics:     e.metrics,
 		Logger:      log.With("part", "ssh"),
 	})
 	if err != nil {

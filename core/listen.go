@@ -92,6 +92,7 @@ func (e *Edge) Start() error {
 		e.serve("admin", func() error { return e.adminSrv.Serve(e.adminLn) })
 		adminAddr = e.adminLn.Addr().String()
 	}
+	e.health.started.Store(true)
 	e.log.Info("sshgress edge started", "ssh", e.sshLn.Addr().String(), "http", e.httpLn.Addr().String(), "https", https, "admin", adminAddr, "domain", e.cfg.Domain)
 	if e.adminSrv != nil {
 		e.log.Info("management API: the operator token is in admin.token_file", "addr", adminAddr, "token_file", e.adminTokenFile)
@@ -105,6 +106,7 @@ func (e *Edge) serve(name string, f func() error) {
 		defer e.wg.Done()
 		if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
 			e.log.Error("listener stopped", "listener", name, "err", err)
+			e.health.stopped(name)
 		}
 	}()
 }

@@ -31,6 +31,7 @@ const usage = `Usage:
   sshgress serve [flags]     run the edge (no flags needed on a laptop)
   sshgress plugin NAME       run a bundled plugin (started by the edge itself)
   sshgress admin COMMAND     manage accounts, keys and tunnels (docs/admin.md)
+  sshgress status            one screen about a running edge (docs/observability.md)
   sshgress version           print the version
 
 Run "sshgress serve --help" for the serve flags.
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "admin":
 		return runAdmin(args[1:], os.Stdin, stdout, stderr)
+	case "status":
+		return runStatus(args[1:], stdout, stderr)
 	case "plugin":
 		if len(args) != 2 {
 			fmt.Fprintln(stderr, "sshgress plugin: need exactly one plugin name")

@@ -243,8 +243,11 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	visitor, _ := netip.ParseAddrPort(r.RemoteAddr)
 	start := time.Now()
 	status := 0
+	var upstream time.Duration // the user's service's part, once forwarded
 	defer func() {
-		ep.con.Request(r.Method, r.URL.Path, status, time.Since(start), visitor.Addr())
+		took := time.Since(start)
+		ep.stats.Response(status, took, upstream)
+		ep.con.Request(r.Method, r.URL.Path, status, took, visitor.Addr())
 	}()
 	if hasLoopID(r.Header, e.loopID) {
 		status = PageLoop.Status
@@ -275,7 +278,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	SetForwarded(r.Header, visitor, proto, r.Host)
 	addLoopID(r.Header, e.loopHeader)
+	upStart := time.Now()
 	status, err = ep.upstream.Forward(w, r, visitor)
+	upstream = time.Since(upStart)
 	if err != nil {
 		e.log.Debug("upstream request failed", "host", host, "err", err)
 	}

@@ -3,6 +3,7 @@ package tunnel
 import (
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // Stats are one tunnel's live counters, shown by the management API and
@@ -11,12 +12,35 @@ import (
 // which counts nothing (test dialers need not keep any).
 type Stats struct {
 	requests, in, out atomic.Int64
+	// meter, when set, is fed the same counts (edge-wide metrics).
+	meter Meter
+}
+
+// Meter receives what a tunnel's Stats count, summed edge-wide by
+// endpoint type (core/metrics.Type). Its methods are called on the
+// request and byte paths: they must not allocate or take a shared lock.
+type Meter interface {
+	Request()
+	In(n int)
+	Out(n int)
+	Response(status int, total, upstream time.Duration)
+}
+
+// SetMeter makes s feed m too. It is called once, before the tunnel's
+// endpoint is bound, so before any traffic counts.
+func (s *Stats) SetMeter(m Meter) {
+	if s != nil {
+		s.meter = m
+	}
 }
 
 // Request counts one visitor request (HTTP) or connection (TCP, TLS).
 func (s *Stats) Request() {
 	if s != nil {
 		s.requests.Add(1)
+		if s.meter != nil {
+			s.meter.Request()
+		}
 	}
 }
 
@@ -24,6 +48,9 @@ func (s *Stats) Request() {
 func (s *Stats) In(n int) {
 	if s != nil && n > 0 {
 		s.in.Add(int64(n))
+		if s.meter != nil {
+			s.meter.In(n)
+		}
 	}
 }
 
@@ -31,6 +58,18 @@ func (s *Stats) In(n int) {
 func (s *Stats) Out(n int) {
 	if s != nil && n > 0 {
 		s.out.Add(int64(n))
+		if s.meter != nil {
+			s.meter.Out(n)
+		}
+	}
+}
+
+// Response counts one HTTP answer: its status (0 when the visitor got
+// none), how long it took in all, and how much of that the user's service
+// took (0 when the edge answered itself). Only the meter keeps it.
+func (s *Stats) Response(status int, total, upstream time.Duration) {
+	if s != nil && s.meter != nil {
+		s.meter.Response(status, total, upstream)
 	}
 }
 
