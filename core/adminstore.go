@@ -109,8 +109,10 @@ func (s *adminStore) mapErr(account string, err error) error {
 		return nil
 	case s.configAccount(account) != nil:
 		return errors.Join(err, admin.ErrReadOnly)
-	case errors.Is(err, store.ErrConflict):
+	case errors.Is(err, store.ErrConflict), errors.Is(err, store.ErrTaken):
 		return errors.Join(err, admin.ErrConflict)
+	case errors.Is(err, store.ErrNotFound):
+		return errors.Join(err, admin.ErrNotFound)
 	}
 	return err
 }

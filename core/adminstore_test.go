@@ -12,6 +12,7 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/admin"
 	"github.com/sshgress/sshgress/core/store"
+	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
@@ -55,6 +56,37 @@ func TestAdminStoreOverRecords(t *testing.T) {
 	if err != nil || k.ID == "" || !strings.HasPrefix(k.Fingerprint, "SHA256:") || k.Type != "ssh-ed25519" {
 		t.Fatalf("add key: got %+v, %v", k, err)
 	}
+	// The records' refusals keep their user sentence and pick the status.
+	if _, err := s.CreateAccount(ctx, "dave"); err != nil {
+		t.Fatal(err)
+	}
+	refusals := []struct {
+		name string
+		err  error
+		want error
+		msg  string
+	}{
+		{"existing account", func() error { _, err := s.CreateAccount(ctx, "carol"); return err }(), admin.ErrConflict, `"carol" already exists`},
+		{"key of another account", func() error { _, err := s.AddKey(ctx, "dave", admin.Key{PublicKey: k.PublicKey}); return err }(), admin.ErrConflict, "another account"},
+		{"key to an unknown account", func() error { _, err := s.AddKey(ctx, "nobody", admin.Key{PublicKey: newKeyLine(t)}); return err }(), admin.ErrNotFound, `no account "nobody"`},
+		{"unknown key", s.DeleteKey(ctx, "carol", "nokey"), admin.ErrNotFound, `has no key "nokey"`},
+		{"domain of another account", func() error {
+			if err := s.Reserve(ctx, "dave", admin.Reservation{Kind: admin.KindDomain, Value: "daveapp.localhost"}); err != nil {
+				t.Fatal(err)
+			}
+			return s.Reserve(ctx, "carol", admin.Reservation{Kind: admin.KindDomain, Value: "daveapp.localhost"})
+		}(), admin.ErrConflict, "reserved by another account"},
+		{"domain not reserved", s.Unreserve(ctx, "carol", admin.Reservation{Kind: admin.KindDomain, Value: "daveapp.localhost"}), admin.ErrNotFound, "has not reserved"},
+	}
+	for _, r := range refusals {
+		if !errors.Is(r.err, r.want) || !strings.Contains(usererr.Message(r.err, ""), r.msg) {
+			t.Errorf("%s: got %v, want %v with a sentence saying %q", r.name, r.err, r.want, r.msg)
+		}
+	}
+	if err := s.DeleteAccount(ctx, "dave"); err != nil {
+		t.Fatal(err)
+	}
+
 	accts, err := s.Accounts(ctx)
 	if err != nil || len(accts) != 2 || accts[0].Source != "config" || accts[1].Keys != 1 {
 		t.Errorf("accounts: got %+v, %v; want ann (config) and carol with 1 key", accts, err)

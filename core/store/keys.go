@@ -80,9 +80,9 @@ func (r *Records) AddKey(ctx context.Context, account, line, label string) (Key,
 
 func keyTaken(fp, owner, account string) error {
 	if owner == account {
-		return usererr.Errorf("the key %s is already a key of account %q", fp, owner)
+		return usererr.Wrap(ErrTaken, fmt.Sprintf("the key %s is already a key of account %q", fp, owner))
 	}
-	return usererr.Errorf("the key %s is already a key of another account; a key can belong to one account only", fp)
+	return usererr.Wrap(ErrTaken, fmt.Sprintf("the key %s is already a key of another account; a key can belong to one account only", fp))
 }
 
 // Keys lists the live keys of a store account ("" for every account's).
@@ -116,7 +116,7 @@ func (r *Records) RemoveKey(ctx context.Context, account, id string) error {
 		return err
 	}
 	if kv == nil || k.Account != account {
-		return usererr.Errorf("account %q has no key %q", account, id)
+		return usererr.Wrap(ErrNotFound, fmt.Sprintf("account %q has no key %q", account, id))
 	}
 	_, err = r.KV.Txn(ctx, Txn{If: []Compare{Unchanged(kv.Key, kv.ModRevision)}, Then: []Op{Delete(kv.Key)}})
 	if errors.Is(err, ErrConflict) {

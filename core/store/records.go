@@ -12,6 +12,16 @@ import (
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
 
+// Errors the Records methods wrap (under a user sentence) so callers can
+// tell a refusal's kind apart; match them with errors.Is.
+var (
+	// ErrNotFound: no such account, key or reservation of the account.
+	ErrNotFound = errors.New("store: not found")
+	// ErrTaken: the account name, key or reservation already belongs to
+	// an account.
+	ErrTaken = errors.New("store: taken")
+)
+
 // Origin says where an account comes from.
 type Origin string
 
@@ -144,7 +154,7 @@ func (r *Records) CreateAccount(ctx context.Context, name string) (Account, erro
 	data, _ := json.Marshal(a)
 	_, err := r.KV.Txn(ctx, Txn{If: []Compare{Absent(AccountsPrefix + name)}, Then: []Op{Put(AccountsPrefix+name, data)}})
 	if errors.Is(err, ErrConflict) {
-		return Account{}, usererr.Errorf("account %q already exists", name)
+		return Account{}, usererr.Wrap(ErrTaken, fmt.Sprintf("account %q already exists", name))
 	}
 	return a, err
 }
@@ -160,7 +170,7 @@ func (r *Records) account(ctx context.Context, name string) (Account, *KV, error
 		return Account{}, nil, err
 	}
 	if kv == nil {
-		return Account{}, nil, usererr.Errorf("there is no account %q", name)
+		return Account{}, nil, usererr.Wrap(ErrNotFound, fmt.Sprintf("there is no account %q", name))
 	}
 	return a, kv, nil
 }

@@ -56,7 +56,7 @@ func (r *Records) ReserveTCP(ctx context.Context, account, raw string) (Reservat
 
 func (r *Records) reserve(ctx context.Context, prefix, account, name, cfgOwner string) (Reservation, error) {
 	if cfgOwner != "" {
-		return Reservation{}, usererr.Errorf("%s is already reserved by another account", name)
+		return Reservation{}, usererr.Wrap(ErrTaken, fmt.Sprintf("%s is already reserved by another account", name))
 	}
 	for range txnTries {
 		_, akv, err := r.account(ctx, account)
@@ -78,7 +78,7 @@ func (r *Records) reserve(ctx context.Context, prefix, account, name, cfgOwner s
 				return prev, nil
 			}
 			if ok {
-				return Reservation{}, usererr.Errorf("%s is already reserved by another account", name)
+				return Reservation{}, usererr.Wrap(ErrTaken, fmt.Sprintf("%s is already reserved by another account", name))
 			}
 			t.If = append(t.If, Unchanged(pkv.Key, pkv.ModRevision))
 		} else {
@@ -122,7 +122,7 @@ func (r *Records) release(ctx context.Context, prefix, account, name string) err
 		return err
 	}
 	if kv == nil || res.Account != account {
-		return usererr.Errorf("account %q has not reserved %s", account, name)
+		return usererr.Wrap(ErrNotFound, fmt.Sprintf("account %q has not reserved %s", account, name))
 	}
 	_, err = r.KV.Txn(ctx, Txn{If: []Compare{Unchanged(kv.Key, kv.ModRevision)}, Then: []Op{Delete(kv.Key)}})
 	return err
