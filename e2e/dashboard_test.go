@@ -112,15 +112,6 @@ func loginLink(t *testing.T, edge *e2e.Edge, key *e2e.Key) string {
 	return link
 }
 
-// waitExit waits for ssh to end and returns its stderr.
-func waitExit(t *testing.T, s *e2e.SSH) string {
-	t.Helper()
-	if st := s.Wait(15 * time.Second); st < 0 {
-		t.Fatalf("ssh still running 15s after its tunnel was closed\nstdout:\n%s\nstderr:\n%s", s.Stdout, s.Stderr)
-	}
-	return s.Stdout.String() + s.Stderr.String()
-}
-
 // browserCookies returns the cookies Chromium would send to url.
 func browserCookies(t *testing.T, ctx context.Context, url string) []*network.Cookie {
 	t.Helper()
@@ -216,7 +207,7 @@ func TestDashboardOIDCInChromium(t *testing.T) {
 	if !strings.Contains(body, "Tunnel closed.") || strings.Contains(body, tunnelURL) {
 		t.Errorf("after closing, the page shows: %q", body)
 	}
-	if out := waitExit(t, s); !strings.Contains(out, "you closed this tunnel on the dashboard") {
+	if out := exitOutput(t, s); !strings.Contains(out, "you closed this tunnel on the dashboard") {
 		t.Errorf("the ssh session does not say why it ended:\n%s", out)
 	}
 	if st, _ := edge.Get(t, tunnelURL+"/"); st == 200 {
@@ -231,7 +222,7 @@ func TestDashboardOIDCInChromium(t *testing.T) {
 	if !strings.Contains(body, "Key deleted.") || strings.Contains(body, fp) {
 		t.Errorf("after deleting the key, the page shows: %q", body)
 	}
-	waitExit(t, s)
+	exitOutput(t, s)
 	if keys, err := edge.Store().Keys(context.Background(), "ann"); err != nil || len(keys) != 0 {
 		t.Errorf("ann's keys after the delete: %v %v", keys, err)
 	}
@@ -575,7 +566,14 @@ func TestDashboardOperatorInvite(t *testing.T) {
 	// The operator closes carol's tunnel; carol's session says who did.
 	closeBtn := `section[aria-labelledby=all-accounts] button[aria-label="Close tunnel ` + carolURL + `"]`
 	browse(t, ctx, `p.flash`, chromedp.Navigate(dashboardURL(edge)+"/"), chromedp.WaitReady(chromedp.CSS(closeBtn)), chromedp.Click(chromedp.CSS(closeBtn)))
-	if out := waitExit(t, s); !strings.Contains(out, "the operator closed this tunnel on the dashboard") {
+	if out := exitOutput(t, s); !strings.Contains(out, "the operator closed this tunnel on the dashboard") {
 		t.Errorf("carol's session does not say why it ended:\n%s", out)
 	}
+}
+
+// exitOutput waits (bounded) for ssh to exit and returns what it printed.
+func exitOutput(t *testing.T, s *e2e.SSH) string {
+	t.Helper()
+	waitExit(t, s, time.Now(), "the closed tunnel's ssh")
+	return s.Stdout.String() + s.Stderr.String()
 }
