@@ -186,7 +186,7 @@ func (l *Log) Request(r *Request) {
 	if l == nil {
 		return
 	}
-	rec := slog.NewRecord(time.Now(), slog.LevelInfo, Message, 0)
+	rec := slog.NewRecord(time.Now().UTC(), slog.LevelInfo, Message, 0)
 	// The edge's own fields come first and visitor-chosen strings
 	// last, so a filter anchored at the start of the line (fail2ban)
 	// cannot be fooled by a path or user agent that looks like a field.
@@ -245,7 +245,7 @@ func (l *Log) Conn(c *Conn) {
 	if l == nil {
 		return
 	}
-	rec := slog.NewRecord(time.Now(), slog.LevelInfo, Message, 0)
+	rec := slog.NewRecord(time.Now().UTC(), slog.LevelInfo, Message, 0)
 	rec.AddAttrs(
 		slog.String("kind", "connection"),
 		slog.String("visitor", visitor(c.Visitor)),
