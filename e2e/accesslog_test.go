@@ -3,6 +3,8 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -206,4 +208,50 @@ func TestAccessLogFileReopen(t *testing.T) {
 	if !strings.Contains(string(old), "path=/before-rotation") || strings.Contains(string(old), "after-rotation") {
 		t.Errorf("rotated file holds:\n%s", old)
 	}
+}
+
+// TestAccessLogTCP opens a tcp tunnel with the real ssh client and echoes
+// through it: the connection is one JSON line with its tunnel, the
+// visitor's address and the bytes each way, written when it ends.
+func TestAccessLogTCP(t *testing.T) {
+	echo, _ := echoServer(t)
+	edge := endpointEdge(t, func(c *config.Config) { c.Log.Format = "json" })
+	key := e2e.NewKey(t, t.TempDir(), "ann")
+	s := edge.RunSSH(t, key, "-R", "0:localhost:"+echo, "v2@127.0.0.1", "tcp")
+	url := s.URL(t)
+	c, err := net.DialTimeout("tcp", tcpAddr(t, url), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	const msg = "ping through the tunnel\n"
+	io.WriteString(c, msg)
+	c.(*net.TCPConn).CloseWrite()
+	got, err := io.ReadAll(c)
+	c.Close()
+	if err != nil || string(got) != msg {
+		t.Fatalf("echo: %q, %v", got, err)
+	}
+	l := accessLines(t, edge.Access, 1)[0]
+	_, port, _ := net.SplitHostPort(tcpAddr(t, url))
+	for k, want := range map[string]any{
+		"msg": "access", "kind": "connection", "type": "tcp", "visitor": "127.0.0.1", "verdict": "continue",
+		"bytes_in": float64(len(msg)), "bytes_out": float64(len(msg)), "port": float64(mustAtoi(t, port)),
+	} {
+		if l[k] != want {
+			t.Errorf("%s = %#v, want %#v", k, l[k], want)
+		}
+	}
+	if id, _ := l["tunnel"].(string); id == "" {
+		t.Errorf("no tunnel id: %v", l)
+	}
+}
+
+func mustAtoi(t *testing.T, s string) int {
+	t.Helper()
+	var n int
+	if _, err := fmt.Sscanf(s, "%d", &n); err != nil {
+		t.Fatalf("%q: %v", s, err)
+	}
+	return n
 }
