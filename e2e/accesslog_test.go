@@ -53,6 +53,9 @@ func accessLines(t *testing.T, buf *e2e.SyncBuffer, n int) []map[string]any {
 // the tunnel at url, through the edge's HTTP port; it returns the status.
 func curlPath(t *testing.T, edge *e2e.Edge, url, path string, args ...string) int {
 	t.Helper()
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Fatalf("curl missing: %v", err)
+	}
 	host := e2e.Host(url)
 	name, port, _ := strings.Cut(host, ":")
 	full := append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
