@@ -154,3 +154,62 @@ func TestProxyProtocol(t *testing.T) {
 		}
 	})
 }
+
+// TestProxyProtocolTLSPassthrough: behind a trusted balancer, a tls
+// (passthrough) tunnel's CIDR rules and access lines see the PROXY
+// header's source: a visitor from a denied range is refused though the
+// TCP peer (loopback) is allowed, and one from elsewhere is relayed.
+func TestProxyProtocolTLSPassthrough(t *testing.T) {
+	port, roots := tlsEchoServer(t, "app.localhost")
+	edge := endpointEdge(t, func(c *config.Config) {
+		c.Log.Format = "json"
+		c.ProxyProtocol.Trusted = []string{"127.0.0.1"}
+	})
+	key := e2e.NewKey(t, t.TempDir(), "ann")
+	s := edge.RunSSH(t, key, "-R", "app:443:localhost:"+port, "v2@127.0.0.1", "tls", "--cidr-deny", "203.0.113.0/24")
+	s.URL(t)
+	dial := func(src string) error {
+		t.Helper()
+		c, err := net.DialTimeout("tcp", edge.HTTPSAddr().String(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		from, _ := net.ResolveTCPAddr("tcp", src)
+		if _, err := proxyproto.HeaderProxyFromAddrs(2, from, c.RemoteAddr()).WriteTo(c); err != nil {
+			t.Fatal(err)
+		}
+		tc := tls.Client(c, &tls.Config{ServerName: "app.localhost", RootCAs: roots})
+		if err := tc.Handshake(); err != nil {
+			return err
+		}
+		const msg = "hello\n"
+		io.WriteString(tc, msg)
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(tc, got); err != nil || string(got) != msg {
+			t.Fatalf("echo through passthrough: %q, %v", got, err)
+		}
+		return nil
+	}
+	if err := dial("198.51.100.7:5000"); err != nil {
+		t.Fatalf("allowed visitor: %v", err)
+	}
+	if err := dial("203.0.113.7:5000"); err == nil {
+		t.Fatal("a visitor in --cidr-deny (by its PROXY source) got through")
+	}
+	lines := accessLines(t, edge.Access, 2)
+	got := map[string]any{}
+	for _, l := range lines {
+		if l["kind"] != "connection" || l["type"] != "tls" || l["host"] != "app.localhost" {
+			t.Errorf("line %v: want a tls connection to app.localhost", l)
+		}
+		got[l["visitor"].(string)] = l["verdict"]
+	}
+	want := map[string]any{"198.51.100.7": "continue", "203.0.113.7": "refused by cidr rules"}
+	for v, verdict := range want {
+		if got[v] != verdict {
+			t.Errorf("visitor %s: verdict %v, want %v (lines %v)", v, got[v], verdict, lines)
+		}
+	}
+}
