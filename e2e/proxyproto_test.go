@@ -213,3 +213,35 @@ func TestProxyProtocolTLSPassthrough(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyProtocolIdleUntrusted: an untrusted visitor's connection that
+// stays silent past the header timeout (a browser's pre-opened
+// connection) is not taken for a missing header: its request, once sent,
+// is served.
+func TestProxyProtocolIdleUntrusted(t *testing.T) {
+	e2e.RequireSSH(t)
+	_, port := backend(t)
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{Configure: func(c *config.Config) {
+		c.ProxyProtocol.Trusted = []string{"10.0.0.0/8"}
+		c.HTTP.ReadHeaderTimeout = 300 * time.Millisecond
+	}})
+	key := e2e.NewKey(t, t.TempDir(), "ann")
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	host, _, _ := strings.Cut(e2e.Host(s.URL(t)), ":")
+	c, err := net.DialTimeout("tcp", edge.HTTPAddr().String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	time.Sleep(3 * edge.Cfg.HTTP.ReadHeaderTimeout) // silent past the header timeout
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: "+host+"\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("a request after a silent start: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200", resp.StatusCode)
+	}
+}
