@@ -27,10 +27,19 @@ func (e *Edge) listen() error {
 	}
 	// Visitors' connections are capped per address and overall on each
 	// public port, before any byte is read.
+	// A trusted load balancer's connections count against the total cap
+	// only: each carries another visitor.
 	lim := e.cfg.Limits
-	e.httpLn = connlimit.Wrap(e.httpLn, lim.VisitorConnsPerIP, lim.VisitorConnsTotal, e.log.With("part", "http"))
+	trusted := trustedPrefixes(e.cfg)
+	e.httpLn = connlimit.Wrap(e.httpLn, lim.VisitorConnsPerIP, lim.VisitorConnsTotal, e.log.With("part", "http")).SharedAddrs(trusted)
 	if e.httpsLn != nil {
-		e.httpsLn = connlimit.Wrap(e.httpsLn, lim.VisitorConnsPerIP, lim.VisitorConnsTotal, e.log.With("part", "https"))
+		e.httpsLn = connlimit.Wrap(e.httpsLn, lim.VisitorConnsPerIP, lim.VisitorConnsTotal, e.log.With("part", "https")).SharedAddrs(trusted)
+	}
+	// Behind a trusted load balancer the visitor's address comes from its
+	// PROXY header (proxyproto.go).
+	e.httpLn = proxyProtocol(e.httpLn, trusted, e.cfg.HTTP.ReadHeaderTimeout)
+	if e.httpsLn != nil {
+		e.httpsLn = proxyProtocol(e.httpsLn, trusted, e.cfg.HTTP.ReadHeaderTimeout)
 	}
 	return nil
 }

@@ -118,6 +118,9 @@ func serve(args []string, stderr io.Writer) int {
 	for ctx.Err() == nil {
 		select {
 		case <-hup:
+			// The access log file first, so logrotate's postrotate works
+			// even when the config file does not load.
+			edge.ReopenLogs()
 			log.Info("SIGHUP: re-reading the config file")
 			next, err := config.Load(fs, os.Environ())
 			if err != nil {

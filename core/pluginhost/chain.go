@@ -170,6 +170,10 @@ type Decision struct {
 	// Identity is who a middleware authenticated, if any (the last
 	// middleware that named one wins).
 	Identity *sdk.Identity
+
+	// Cached means every verdict behind the decision came from the
+	// edge's verdict cache: no plugin was asked.
+	Cached bool
 }
 
 // Apply applies a continue decision's header edits to r.Header: first
@@ -229,7 +233,7 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 	// must be asked: a cached verdict for the visitor's own headers, the
 	// common case with basic auth, needs none.
 	var head *sdk.Request
-	var d Decision
+	d := Decision{Cached: true}
 	for i, l := range c.links {
 		var v sdk.Verdict
 		hit := false
@@ -240,6 +244,7 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 			l.p.meters.cacheHits.Hit()
 		}
 		if !hit {
+			d.Cached = false
 			if head == nil {
 				head = requestHead(c.tunnelID, r, client, tlsFacts)
 			}
@@ -254,6 +259,7 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 				Status:  resp.Status,
 				Header:  http.Header(resp.Header).Clone(),
 				Body:    slices.Clone(resp.Body),
+				Cached:  d.Cached,
 			}, nil
 		}
 		d.addContinue(v.Continue)
