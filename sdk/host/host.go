@@ -126,7 +126,7 @@ func (c *Client) OpenTunnel(ctx context.Context, t sdk.Tunnel) (sdk.OpenResult, 
 	if err != nil {
 		return sdk.OpenResult{}, fromStatus("open tunnel", err)
 	}
-	return sdk.OpenResult{Protection: resp.GetProtection()}, nil
+	return sdk.OpenResult{Protection: resp.GetProtection(), Rules: staticRulesFromProto(resp.GetStaticRules())}, nil
 }
 
 // CloseTunnel closes the tunnel with the given ID in the plugin.
