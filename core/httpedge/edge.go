@@ -271,6 +271,10 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if d.Respond {
 			status = d.Status
+			if d.Refused {
+				ep.refused(w, r, d, host)
+				return
+			}
 			writeVerdict(w, d)
 			return
 		}
