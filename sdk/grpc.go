@@ -125,6 +125,13 @@ func (s *pluginServer) OpenTunnel(ctx context.Context, req *pluginv1.OpenTunnelR
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if res.Rules != nil && !res.Rules.Empty() && !req.GetEnforcesStaticRules() {
+		// An edge older than static rules would drop them: fail closed.
+		if cerr := hooks.CloseTunnel(ctx, t.ID); cerr != nil {
+			s.logger.Warn("close tunnel after refusing it", "tunnel", t.ID, "error", cerr)
+		}
+		return nil, toStatus(UserErrorf("this edge is too old to enforce the request rules these flags set; ask its operator to upgrade sshgress"))
+	}
 	return &pluginv1.OpenTunnelResponse{Protection: res.Protection, StaticRules: staticRulesToProto(res.Rules)}, nil
 }
 

@@ -19,6 +19,8 @@ import (
 // plugin restart does not change them. Rules returned for a tunnel of
 // another command (tcp, tls) refuse that tunnel, since only http requests
 // carry them; endpoint types have Binding.CIDRAllow and CIDRDeny instead.
+// An edge older than static rules would drop them, so Serve refuses such
+// a tunnel for the plugin (the edge announces that it enforces them).
 type StaticRules struct {
 	// CIDRAllow, when not empty, admits only visitors inside one of these
 	// prefixes, e.g. "203.0.113.0/24" (the same engine as

@@ -712,9 +712,14 @@ type OpenTunnelRequest struct {
 	RemotePort uint32 `protobuf:"varint,6,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
 	// values holds the parsed values of this plugin's flags that were set,
 	// keyed by flag name, in the order given. Bool flags carry "true"/"false".
-	Values        map[string]*StringList `protobuf:"bytes,7,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Values map[string]*StringList `protobuf:"bytes,7,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// enforces_static_rules is set by edges that enforce
+	// OpenTunnelResponse.static_rules. An older edge leaves it false and
+	// would ignore rules, so the SDK refuses a tunnel whose plugin returns
+	// rules to such an edge (fail closed).
+	EnforcesStaticRules bool `protobuf:"varint,8,opt,name=enforces_static_rules,json=enforcesStaticRules,proto3" json:"enforces_static_rules,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *OpenTunnelRequest) Reset() {
@@ -794,6 +799,13 @@ func (x *OpenTunnelRequest) GetValues() map[string]*StringList {
 		return x.Values
 	}
 	return nil
+}
+
+func (x *OpenTunnelRequest) GetEnforcesStaticRules() bool {
+	if x != nil {
+		return x.EnforcesStaticRules
+	}
+	return false
 }
 
 type OpenTunnelResponse struct {
@@ -2025,7 +2037,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fserved_hosts\x18\x01 \x03(\tR\vservedHosts\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xd1\x02\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\x85\x03\n" +
 	"\x11OpenTunnelRequest\x12\x1b\n" +
 	"\ttunnel_id\x18\x01 \x01(\tR\btunnelId\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x18\n" +
@@ -2034,7 +2046,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x03url\x18\x05 \x01(\tR\x03url\x12\x1f\n" +
 	"\vremote_port\x18\x06 \x01(\rR\n" +
 	"remotePort\x12I\n" +
-	"\x06values\x18\a \x03(\v21.sshgress.plugin.v1.OpenTunnelRequest.ValuesEntryR\x06values\x1aY\n" +
+	"\x06values\x18\a \x03(\v21.sshgress.plugin.v1.OpenTunnelRequest.ValuesEntryR\x06values\x122\n" +
+	"\x15enforces_static_rules\x18\b \x01(\bR\x13enforcesStaticRules\x1aY\n" +
 	"\vValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
 	"\x05value\x18\x02 \x01(\v2\x1e.sshgress.plugin.v1.StringListR\x05value:\x028\x01\"x\n" +
