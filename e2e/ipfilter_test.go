@@ -169,3 +169,29 @@ func TestIPFilterRefusals(t *testing.T) {
 	s := edge.RunSSH(t, key, "-R", "0:localhost:"+port, "v2@127.0.0.1", "tcp", "--cidr-allow", "127.0.0.0/8")
 	s.WaitOutput(t, "tcp://", 10*time.Second)
 }
+
+// TestIPFilterDisabled: with ipfilter off and tcp on, --cidr-allow on http
+// names the plugin it needs (not "works with tcp endpoints"), and tcp's
+// own --cidr-allow still works.
+func TestIPFilterDisabled(t *testing.T) {
+	e2e.RequireSSH(t)
+	_, port := backend(t)
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{
+		Binary:  e2e.SharedBinary(t),
+		Bundled: []sdk.Manifest{ipfilter.New().Manifest(), tcp.New().Manifest()},
+		Configure: func(c *config.Config) {
+			yes := true
+			c.Plugins = map[string]config.Plugin{tcp.Name: {Enabled: &yes}}
+		},
+	})
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--cidr-allow", "127.0.0.0/8")
+	if code := s.Wait(10 * time.Second); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, s.Stderr)
+	}
+	if want := "--cidr-allow on http endpoints needs the ipfilter plugin, which is not enabled on this server."; !strings.Contains(s.Stderr.String(), want) {
+		t.Errorf("stderr %q lacks %q", s.Stderr, want)
+	}
+	tcpTunnel := edge.RunSSH(t, key, "-R", "0:localhost:"+port, "v2@127.0.0.1", "tcp", "--cidr-allow", "127.0.0.0/8")
+	tcpTunnel.WaitOutput(t, "tcp://", 10*time.Second)
+}
