@@ -60,17 +60,27 @@ func (p *plugin) Manifest() sdk.Manifest {
 	return sdk.Manifest{
 		Name:    Name,
 		Version: version,
-		Flags: []sdk.FlagSpec{
-			{Name: FlagCIDRAllow, Type: sdk.FlagString, Repeatable: true, ValueName: "CIDR", Commands: http,
-				Help: "Accept visitors only from this IP range (repeatable), e.g. 203.0.113.0/24."},
-			{Name: FlagCIDRDeny, Type: sdk.FlagString, Repeatable: true, ValueName: "CIDR", Commands: http,
-				Help: "Refuse visitors from this IP range with 403 (repeatable); deny wins over allow."},
-			{Name: FlagUAAllow, Type: sdk.FlagString, Repeatable: true, ValueName: "REGEX", Commands: http,
+		// --cidr-allow and --cidr-deny as the endpoint types declare them
+		// (sdk.ConnectionFlags), for http; --proxy-proto is not for http.
+		Flags: append(cidrFlags(),
+			sdk.FlagSpec{Name: FlagUAAllow, Type: sdk.FlagString, Repeatable: true, ValueName: "REGEX", Commands: http,
 				Help: "Accept only requests whose User-Agent matches this RE2 expression (repeatable)."},
-			{Name: FlagUADeny, Type: sdk.FlagString, Repeatable: true, ValueName: "REGEX", Commands: http,
+			sdk.FlagSpec{Name: FlagUADeny, Type: sdk.FlagString, Repeatable: true, ValueName: "REGEX", Commands: http,
 				Help: "Refuse requests whose User-Agent matches this RE2 expression with 403 (repeatable); deny wins."},
-		},
+		),
 	}
+}
+
+// cidrFlags returns sdk.ConnectionFlags' --cidr-allow and --cidr-deny for
+// http.
+func cidrFlags() []sdk.FlagSpec {
+	var out []sdk.FlagSpec
+	for _, f := range sdk.ConnectionFlags(command) {
+		if f.Name == FlagCIDRAllow || f.Name == FlagCIDRDeny {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // Configure accepts an empty section only: the plugin has no settings.
@@ -95,22 +105,13 @@ func (p *plugin) CloseTunnel(context.Context, string) error { return nil }
 // ParseRules turns the plugin's flag values into static rules. Errors are
 // sdk.UserErrors fit for the tunnel's owner.
 func ParseRules(values map[string][]string) (sdk.StaticRules, error) {
-	var r sdk.StaticRules
-	for _, f := range []struct {
-		name string
-		dst  *[]string
-	}{{FlagCIDRAllow, &r.CIDRAllow}, {FlagCIDRDeny, &r.CIDRDeny}} {
-		for _, v := range values[f.name] {
-			pfx, err := sdk.ParseCIDR(f.name, v)
-			if err != nil {
-				return sdk.StaticRules{}, err
-			}
-			*f.dst = append(*f.dst, pfx.String())
-		}
+	// The CIDR values parse as the endpoint types' connection rules do.
+	var b sdk.Binding
+	cidrs := map[string][]string{FlagCIDRAllow: values[FlagCIDRAllow], FlagCIDRDeny: values[FlagCIDRDeny]}
+	if err := sdk.ParseConnectionFlags(cidrs, &b); err != nil {
+		return sdk.StaticRules{}, err
 	}
-	if n := len(r.CIDRAllow) + len(r.CIDRDeny); n > sdk.MaxCIDRs {
-		return sdk.StaticRules{}, sdk.UserErrorf("%d CIDR ranges given with --%s and --%s; at most %d", n, FlagCIDRAllow, FlagCIDRDeny, sdk.MaxCIDRs)
-	}
+	r := sdk.StaticRules{CIDRAllow: b.CIDRAllow, CIDRDeny: b.CIDRDeny}
 	for _, f := range []struct {
 		name string
 		dst  *[]string
