@@ -108,9 +108,9 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 	}
 	// The tcp plugin is bundled: an edge that does not start with it is a
 	// failure of the run, never a step to skip.
-	plugEdge, err := e.startEdge(ctx, "edge-plugins", gressBin, []string{"SSHGRESS_PLUGINS_BASICAUTH_ENABLED=true", "SSHGRESS_PLUGINS_TCP_ENABLED=true"}, false)
+	plugEdge, err := e.startEdge(ctx, "edge-plugins", gressBin, []string{"SSHGRESS_PLUGINS_BASICAUTH_ENABLED=true", "SSHGRESS_PLUGINS_TCP_ENABLED=true", "SSHGRESS_PLUGINS_IPFILTER_ENABLED=true"}, false)
 	if err != nil {
-		return nil, fmt.Errorf("bench: the edge with the basicauth and tcp plugins enabled: %w", err)
+		return nil, fmt.Errorf("bench: the edge with the basicauth, ipfilter and tcp plugins enabled: %w", err)
 	}
 
 	// The long-lived tunnels, one per (side, cipher).
@@ -138,14 +138,17 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 	}
 	direct := &httpTarget{name: tDirect, base: "http://" + e.back.httpAddr}
 	authTargets := map[string]*httpTarget{}
-	for _, on := range []bool{false, true} {
+	for _, key := range []string{"auth_off", "auth_on", "cidr_on"} {
 		cmd := []string{"http"}
-		key := "auth_off"
 		var hdr []string
-		if on {
+		switch key {
+		case "auth_on":
 			cmd = append(cmd, "--basic-auth", authUser+":"+authPass)
-			key = "auth_on"
 			hdr = []string{"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(authUser+":"+authPass))}
+		case "cidr_on":
+			// Static rules the edge checks per request: wrk's loopback
+			// address is allowed, and its User-Agent matches no deny.
+			cmd = append(cmd, "--cidr-allow", "127.0.0.0/8", "--cidr-deny", "192.0.2.0/24", "--ua-filter-deny", "'^curl/'")
 		}
 		g, err := e.startGressTunnel(ctx, "ssh-"+key, plugEdge, "", cmd...)
 		if err != nil {
@@ -167,7 +170,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 	for _, c := range []string{"", cipherChaCha, cipherAES} {
 		all = append(all, sshdH[c], gressT[c])
 	}
-	all = append(all, authTargets["auth_off"], authTargets["auth_on"])
+	all = append(all, authTargets["auth_off"], authTargets["auth_on"], authTargets["cidr_on"])
 	for _, t := range all {
 		if t.err != nil {
 			continue
@@ -275,8 +278,8 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 			}
 		}
 
-		e.logf("  basic auth off/on")
-		for _, key := range when(o.steps["auth"], rotate([]string{"auth_off", "auth_on"}, i)) {
+		e.logf("  basic auth off/on, cidr rules on")
+		for _, key := range when(o.steps["auth"], rotate([]string{"auth_off", "auth_on", "cidr_on"}, i)) {
 			r, err := wrkStep(authTargets[key], o.conns, o.dur)
 			if err != nil {
 				res.fail(key, tGress, err)
@@ -320,21 +323,28 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 		}
 	}
 	r, err := finish(ctx.Err())
-	// The auth row's ratio is on/off, not against sshd.
-	var off, on *Figure
+	// The auth and cidr rows' ratios are on/off, not against sshd.
+	var off, on, cidr *Figure
 	for _, f := range r.Figures {
 		switch f.Key {
 		case "auth_off":
 			off = f
 		case "auth_on":
 			on = f
+		case "cidr_on":
+			cidr = f
 		}
 	}
-	if off != nil && on != nil && off.Values[tGress] != nil && on.Values[tGress] != nil {
-		v := on.Values[tGress].Median / off.Values[tGress].Median
-		on.Ratio, on.RatioOf = &v, "on/off"
-		ok := v >= 0.9
-		on.Met = &ok
+	for _, f := range []struct {
+		fig *Figure
+		min float64
+	}{{on, 0.9}, {cidr, 0.95}} {
+		if off != nil && f.fig != nil && off.Values[tGress] != nil && f.fig.Values[tGress] != nil {
+			v := f.fig.Values[tGress].Median / off.Values[tGress].Median
+			f.fig.Ratio, f.fig.RatioOf = &v, "on/off"
+			ok := v >= f.min
+			f.fig.Met = &ok
+		}
 	}
 	return r, err
 }

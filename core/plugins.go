@@ -95,6 +95,9 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 		Disabled:      disabled,
 		DisabledFlags: disabledFlags,
 		MaxExecBytes:  e.cfg.Limits.MaxExecBytes,
+		// One flag name may belong to different plugins per command
+		// (--cidr-allow of the tcp and tls types, and of an http filter).
+		DisabledCommandFlags: command.UnavailableFlags(off),
 	}, cmds...)
 }
 

@@ -125,7 +125,14 @@ func (s *pluginServer) OpenTunnel(ctx context.Context, req *pluginv1.OpenTunnelR
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pluginv1.OpenTunnelResponse{Protection: res.Protection}, nil
+	if res.Rules != nil && !res.Rules.Empty() && !req.GetEnforcesStaticRules() {
+		// An edge older than static rules would drop them: fail closed.
+		if cerr := hooks.CloseTunnel(ctx, t.ID); cerr != nil {
+			s.logger.Warn("close tunnel after refusing it", "tunnel", t.ID, "error", cerr)
+		}
+		return nil, toStatus(UserErrorf("this edge is too old to enforce the request rules these flags set; ask its operator to upgrade sshgress"))
+	}
+	return &pluginv1.OpenTunnelResponse{Protection: res.Protection, StaticRules: staticRulesToProto(res.Rules)}, nil
 }
 
 func (s *pluginServer) CloseTunnel(ctx context.Context, req *pluginv1.CloseTunnelRequest) (resp *pluginv1.CloseTunnelResponse, err error) {
@@ -255,6 +262,18 @@ func requestFromProto(pr *pluginv1.CheckRequest) *Request {
 		r.TLS = &TLSFacts{ServerName: t.GetServerName(), Version: uint16(t.GetVersion())}
 	}
 	return r
+}
+
+func staticRulesToProto(r *StaticRules) *pluginv1.StaticRules {
+	if r == nil || r.Empty() {
+		return nil
+	}
+	return &pluginv1.StaticRules{
+		CidrAllow:      r.CIDRAllow,
+		CidrDeny:       r.CIDRDeny,
+		UserAgentAllow: r.UserAgentAllow,
+		UserAgentDeny:  r.UserAgentDeny,
+	}
 }
 
 func identityToProto(id *Identity) *pluginv1.Identity {

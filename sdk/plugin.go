@@ -269,6 +269,10 @@ type OpenResult struct {
 	// plugin does for the tunnel, e.g. "basic auth (2 users)". Never a
 	// secret. Empty adds no line.
 	Protection string
+	// Rules, when set, are per-request rules of an http tunnel the edge
+	// enforces itself, with no call to the plugin (see StaticRules). Nil
+	// means none.
+	Rules *StaticRules
 }
 
 // MaxPluginNameLength is the longest plugin name, in bytes.

@@ -77,6 +77,13 @@ type Options struct {
 	// would provide it, for plugins known but not enabled, e.g.
 	// "basic-auth": "basicauth". Using it gets an error naming the plugin.
 	DisabledFlags map[string]string
+	// DisabledCommandFlags maps a command to the flags of plugins known but
+	// not enabled that would apply to it, and each to its plugin, e.g.
+	// "http": {"cidr-allow": "ipfilter"} (UnavailableFlags). It is what lets
+	// one flag name belong to different plugins for different commands:
+	// --cidr-allow on http, with its plugin off, names that plugin even
+	// while tcp offers a --cidr-allow of its own.
+	DisabledCommandFlags map[string]map[string]string
 	// MaxExecBytes is the longest exec string accepted, in bytes.
 	// 0 means the package's MaxExecBytes (4096).
 	MaxExecBytes int
@@ -92,10 +99,13 @@ type Set struct {
 	domain        string
 	maxExec       int
 	byName        map[string]*entry
-	names         []string            // enabled command names, sorted
-	disabled      map[string]string   // command -> plugin, only names not enabled
-	disabledFlags map[string]string   // flag -> plugin, only names offered nowhere
-	flagCommands  map[string][]string // flag -> sorted commands offering it
+	names         []string          // enabled command names, sorted
+	disabled      map[string]string // command -> plugin, only names not enabled
+	disabledFlags map[string]string // flag -> plugin, only names offered nowhere
+	// disabledCmdFlags: command -> flag -> plugin, only flags the command
+	// does not offer.
+	disabledCmdFlags map[string]map[string]string
+	flagCommands     map[string][]string // flag -> sorted commands offering it
 }
 
 // entry is one enabled command with its flags indexed by name.
@@ -166,6 +176,22 @@ func NewSet(opts Options, cmds ...Command) (*Set, error) {
 	for name, plugin := range opts.DisabledFlags {
 		if _, on := s.flagCommands[name]; !on {
 			s.disabledFlags[name] = plugin
+		}
+	}
+	for cmd, flags := range opts.DisabledCommandFlags {
+		for name, plugin := range flags {
+			if e, on := s.byName[cmd]; on {
+				if _, offered := e.flags[name]; offered {
+					continue
+				}
+			}
+			if s.disabledCmdFlags == nil {
+				s.disabledCmdFlags = map[string]map[string]string{}
+			}
+			if s.disabledCmdFlags[cmd] == nil {
+				s.disabledCmdFlags[cmd] = map[string]string{}
+			}
+			s.disabledCmdFlags[cmd][name] = plugin
 		}
 	}
 	return s, nil

@@ -29,3 +29,23 @@ func Unavailable(off []sdk.Manifest) (commands, flags map[string]string) {
 	}
 	return commands, flags
 }
+
+// UnavailableFlags maps each command to the flags the given plugins (known
+// to the server but not enabled) declare for it by name
+// (FlagSpec.Commands), and each flag to its plugin, for
+// Options.DisabledCommandFlags. Flags for every command (no Commands) are
+// left to Unavailable.
+func UnavailableFlags(off []sdk.Manifest) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	for _, m := range off {
+		for _, f := range m.Flags {
+			for _, cmd := range f.Commands {
+				if out[cmd] == nil {
+					out[cmd] = map[string]string{}
+				}
+				out[cmd][f.Name] = m.Name
+			}
+		}
+	}
+	return out
+}

@@ -60,3 +60,43 @@ func TestCommandsFromManifests(t *testing.T) {
 		t.Errorf("Parse(game) with arcade disabled = %v, want it to name the plugin", err)
 	}
 }
+
+// TestSameFlagDifferentCommands: one flag name owned by different plugins
+// for different commands (--cidr-allow of tcp and of an http filter)
+// parses for each command with its own owner, and with the http plugin
+// off, the http flag names that plugin instead of pointing at tcp.
+func TestSameFlagDifferentCommands(t *testing.T) {
+	cidr := func(cmd string) sdk.FlagSpec {
+		return sdk.FlagSpec{Name: "cidr-allow", Type: sdk.FlagString, Repeatable: true, Commands: []string{cmd}}
+	}
+	filter := sdk.Manifest{Name: "filter", Flags: []sdk.FlagSpec{cidr("http")}}
+	tcp := Command{Name: "tcp", Flags: []Flag{{FlagSpec: cidr("tcp"), Owner: "tcpp"}}}
+
+	set, err := NewSet(Options{}, Command{Name: "http", Flags: []Flag{{FlagSpec: cidr("http"), Owner: "filter"}}}, tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for cmd, owner := range map[string]string{"http": "filter", "tcp": "tcpp"} {
+		inv, err := set.Parse(Latest, cmd+" --cidr-allow 10.0.0.0/8", cmd)
+		if err != nil {
+			t.Fatalf("Parse(%s): %v", cmd, err)
+		}
+		if got := set.GroupByOwner(inv); !reflect.DeepEqual(got, map[string]map[string][]string{owner: {"cidr-allow": {"10.0.0.0/8"}}}) {
+			t.Errorf("%s: values by owner %v, want all for %s", cmd, got, owner)
+		}
+	}
+
+	off := []sdk.Manifest{filter}
+	_, flags := Unavailable(off)
+	set, err = NewSet(Options{DisabledFlags: flags, DisabledCommandFlags: UnavailableFlags(off)}, Command{Name: "http"}, tcp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = set.Parse(Latest, "http --cidr-allow 10.0.0.0/8", "http")
+	if want := "--cidr-allow on http endpoints needs the filter plugin, which is not enabled on this server."; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Parse(http --cidr-allow) with filter off = %v, want %q", err, want)
+	}
+	if _, err := set.Parse(Latest, "tcp --cidr-allow 10.0.0.0/8", "tcp"); err != nil {
+		t.Errorf("Parse(tcp --cidr-allow) = %v, want it accepted", err)
+	}
+}

@@ -333,6 +333,9 @@ func (s *Set) singleDash(e *entry, w string) error {
 // other commands, a flag of a disabled plugin, or an unknown flag.
 func (s *Set) notOffered(cmd, name string) error {
 	hint := fmt.Sprintf("Run \"%s --help\" to see the flags this server offers.", cmd)
+	if plugin, ok := s.disabledCmdFlags[cmd][name]; ok {
+		return usererr.Errorf("--%s on %s endpoints needs the %s plugin, which is not enabled on this server. %s", name, cmd, plugin, hint)
+	}
 	if cmds, ok := s.flagCommands[name]; ok {
 		return usererr.Errorf("--%s does not apply to %s endpoints; it works with %s endpoints. %s", name, cmd, joinAnd(cmds), hint)
 	}

@@ -280,6 +280,13 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = d.Status
 			if access != nil {
 				verdict = accesslog.RespondVerdict(d.Status, d.Cached)
+				if d.Refused {
+					verdict = "refused by static rules"
+				}
+			}
+			if d.Refused {
+				ep.refused(w, r, d, host)
+				return
 			}
 			writeVerdict(w, d)
 			return

@@ -111,6 +111,16 @@ var PageLoop = Page{
 	Detail: "The tunnel at %s forwards requests back to this edge instead of to a service, so they would go round forever. If this is your tunnel, point ssh -R at your local service (e.g. -R 80:localhost:3000), not at the edge's own port.",
 }
 
+// PageForbidden answers a visitor the tunnel's static rules refuse
+// (--cidr-deny, --ua-filter-deny and the like): 403, without asking a
+// plugin or the upstream.
+var PageForbidden = Page{
+	Status: http.StatusForbidden,
+	Code:   "ERR_SSHGRESS_FORBIDDEN",
+	Title:  "Access denied",
+	Detail: "The owner of the tunnel at %s does not accept requests from your address or client.",
+}
+
 // pageMethodNotAllowed answers CONNECT, which the edge never forwards (405).
 var pageMethodNotAllowed = Page{
 	Status: http.StatusMethodNotAllowed,

@@ -92,6 +92,20 @@ func (h *Host) Open(ctx context.Context, t Tunnel, notify func(string)) (*Chain,
 		if line := userText(res.Protection); line != "" {
 			c.protection = append(c.protection, line)
 		}
+		if res.Rules != nil && !res.Rules.Empty() {
+			if t.Command != builtinCommand {
+				c.Close()
+				return nil, usererr.Errorf("the %s plugin sets request rules, which only %s endpoints take; leave its flags out of a %s command", name, builtinCommand, t.Command)
+			}
+			rr, err := compileRules(name, res.Rules)
+			if err != nil {
+				c.Close()
+				err = fmt.Errorf("pluginhost: plugin %q: open tunnel %s: nonsense static rules: %w", name, t.ID, err)
+				return nil, usererr.Wrap(err, fmt.Sprintf("the %s plugin answered nonsense; tell the operator", name))
+			}
+			c.rules = append(c.rules, rr)
+			c.protection = append(c.protection, rr.protection()...)
+		}
 		if p.manifest.HTTPMiddleware {
 			c.links = append(c.links, &link{p: p, cache: newVerdictCache(h.opts.CacheEntries)})
 		}
@@ -126,6 +140,7 @@ type Chain struct {
 	tunnelID   string
 	opened     []opened
 	links      []*link
+	rules      []*requestRules // plugins' static rules, enforced before links
 	protection []string
 	closed     atomic.Bool
 	closeOnce  sync.Once
@@ -146,9 +161,9 @@ type link struct {
 // e.g. "basic auth (2 users)", in chain order.
 func (c *Chain) Protection() []string { return slices.Clone(c.protection) }
 
-// Empty reports whether the chain has no HTTP middleware, so the HTTP edge
-// can skip Check entirely.
-func (c *Chain) Empty() bool { return len(c.links) == 0 }
+// Empty reports whether the chain has no HTTP middleware and no static
+// rules, so the HTTP edge can skip Check entirely.
+func (c *Chain) Empty() bool { return len(c.links) == 0 && len(c.rules) == 0 }
 
 // Decision is the outcome of Check.
 type Decision struct {
@@ -174,6 +189,13 @@ type Decision struct {
 	// Cached means every verdict behind the decision came from the
 	// edge's verdict cache: no plugin was asked.
 	Cached bool
+	// Refused marks a respond decision (403) made by a plugin's static
+	// rules, without asking any plugin: the HTTP edge shows its own 403
+	// page instead of Body.
+	Refused bool
+	// Notice, with Refused, is a line for the tunnel owner's session
+	// saying why, set only the first time each rule refuses; "" otherwise.
+	Notice string
 }
 
 // Apply applies a continue decision's header edits to r.Header: first
@@ -214,20 +236,26 @@ func (d *Decision) addContinue(c *sdk.Continue) {
 	}
 }
 
-// Check runs the middleware in order for r's head. The first respond
-// verdict wins; continue edits are applied to the head the next plugin
-// sees. Each plugin call is bounded by Options.CallTimeout and by r's
+// Check runs the middleware in order for r's head. Static rules come
+// first: a request any of them refuses gets a Refused 403 decision and no
+// plugin is asked. The first respond verdict wins; continue edits are
+// applied to the head the next plugin sees. Each plugin call is bounded by Options.CallTimeout and by r's
 // context. Verdicts with a cache hint are reused while they are valid.
 //
 // A non-nil error means fail closed: a plugin is down, late or answered
 // nonsense, and the caller must answer 503 (with Retry-After), never
 // forward the request. tlsFacts is nil for plain HTTP.
 func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSFacts) (Decision, error) {
-	if len(c.links) == 0 {
+	if len(c.links) == 0 && len(c.rules) == 0 {
 		return Decision{}, nil
 	}
 	if c.closed.Load() {
 		return Decision{}, errors.New("pluginhost: check: tunnel is closed")
+	}
+	for _, rr := range c.rules {
+		if refused, why := rr.refuse(r.Header, client.Addr()); refused {
+			return refusal(why), nil
+		}
 	}
 	// The request head (a copy of every header) is built only when a plugin
 	// must be asked: a cached verdict for the visitor's own headers, the

@@ -13,7 +13,10 @@
 // restarts a crashed plugin with backoff, configures it again and replays
 // the open tunnels into it, so tunnels survive the crash. Verdicts that
 // carry a cache hint are cached per tunnel and plugin, keyed by a sha256 of
-// the header values they depended on.
+// the header values they depended on. Static rules a plugin returns from
+// OpenTunnel (visitor CIDR and User-Agent allow/deny, sdk.StaticRules)
+// are compiled into the chain when the tunnel opens and checked before
+// any plugin is asked, with no call per request.
 package pluginhost
 
 import (

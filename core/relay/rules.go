@@ -24,25 +24,36 @@ type Rules struct {
 // RulesFrom parses a plugin's binding into Rules. The plugin validated it;
 // a failure here means a broken plugin.
 func RulesFrom(b sdk.Binding) (Rules, error) {
+	r, err := CIDRRules(b.CIDRAllow, b.CIDRDeny)
+	if err != nil {
+		return Rules{}, err
+	}
+	if b.ProxyProtocol < 0 || b.ProxyProtocol > 2 {
+		return Rules{}, fmt.Errorf("relay: proxy protocol version %d", b.ProxyProtocol)
+	}
+	r.ProxyProtocol = b.ProxyProtocol
+	return r, nil
+}
+
+// CIDRRules parses allow and deny prefixes ("203.0.113.0/24") into Rules
+// without a PROXY header: the one parser behind a binding's connection
+// rules and an http tunnel's static rules (sdk.StaticRules).
+func CIDRRules(allow, deny []string) (Rules, error) {
 	var r Rules
-	for _, c := range b.CIDRAllow {
+	for _, c := range allow {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
 			return Rules{}, fmt.Errorf("relay: cidr allow: %w", err)
 		}
 		r.Allow = append(r.Allow, p.Masked())
 	}
-	for _, c := range b.CIDRDeny {
+	for _, c := range deny {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
 			return Rules{}, fmt.Errorf("relay: cidr deny: %w", err)
 		}
 		r.Deny = append(r.Deny, p.Masked())
 	}
-	if b.ProxyProtocol < 0 || b.ProxyProtocol > 2 {
-		return Rules{}, fmt.Errorf("relay: proxy protocol version %d", b.ProxyProtocol)
-	}
-	r.ProxyProtocol = b.ProxyProtocol
 	return r, nil
 }
 
@@ -52,21 +63,29 @@ func RulesFrom(b sdk.Binding) (Rules, error) {
 // (::ffff:10.0.0.0/104) means its IPv4 form (10.0.0.0/8); shorter IPv6
 // prefixes (::/0) hold IPv6 visitors only. Deny wins over allow.
 func (r *Rules) Admit(addr netip.Addr) bool {
+	ok, _ := r.Refusal(addr)
+	return ok
+}
+
+// Refusal is Admit that also says which rule refused: the deny prefix
+// that holds addr (its index in Deny), or -1 when addr is outside every
+// allow prefix. The index is -1 too when addr is admitted.
+func (r *Rules) Refusal(addr netip.Addr) (admit bool, deny int) {
 	addr = addr.WithZone("").Unmap()
-	for _, p := range r.Deny {
+	for i, p := range r.Deny {
 		if v4Prefix(p).Contains(addr) {
-			return false
+			return false, i
 		}
 	}
 	if len(r.Allow) == 0 {
-		return true
+		return true, -1
 	}
 	for _, p := range r.Allow {
 		if v4Prefix(p).Contains(addr) {
-			return true
+			return true, -1
 		}
 	}
-	return false
+	return false, -1
 }
 
 // v4Prefix returns the IPv4 form of an IPv4-mapped prefix of /96 or

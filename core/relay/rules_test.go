@@ -183,3 +183,32 @@ func TestProtection(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestRefusal: Refusal names the deny prefix that refused, or -1 for
+// "outside every allow prefix", and agrees with Admit.
+func TestRefusal(t *testing.T) {
+	r, err := CIDRRules([]string{"10.0.0.0/8"}, []string{"192.0.2.0/24", "10.0.0.7/32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		addr  string
+		admit bool
+		deny  int
+	}{
+		{"10.1.2.3", true, -1},
+		{"10.0.0.7", false, 1},
+		{"::ffff:10.0.0.7", false, 1},
+		{"192.0.2.9", false, 0},
+		{"198.51.100.1", false, -1},
+	} {
+		a := netip.MustParseAddr(tc.addr)
+		admit, deny := r.Refusal(a)
+		if admit != tc.admit || deny != tc.deny || r.Admit(a) != admit {
+			t.Errorf("Refusal(%s) = %v, %d (Admit %v); want %v, %d", tc.addr, admit, deny, r.Admit(a), tc.admit, tc.deny)
+		}
+	}
+	if _, err := CIDRRules(nil, []string{"10.0.0.300/8"}); err == nil {
+		t.Error("CIDRRules accepted a bad prefix")
+	}
+}

@@ -47,6 +47,23 @@ func manifestFromProto(pm *pluginv1.Manifest) sdk.Manifest {
 	return m
 }
 
+// staticRulesFromProto converts a plugin's rules; nil when it sent none.
+func staticRulesFromProto(pr *pluginv1.StaticRules) *sdk.StaticRules {
+	if pr == nil {
+		return nil
+	}
+	r := &sdk.StaticRules{
+		CIDRAllow:      pr.GetCidrAllow(),
+		CIDRDeny:       pr.GetCidrDeny(),
+		UserAgentAllow: pr.GetUserAgentAllow(),
+		UserAgentDeny:  pr.GetUserAgentDeny(),
+	}
+	if r.Empty() {
+		return nil
+	}
+	return r
+}
+
 func requestToProto(r *sdk.Request) *pluginv1.CheckRequest {
 	pr := &pluginv1.CheckRequest{
 		TunnelId: r.TunnelID,

@@ -118,6 +118,8 @@ func (c *Client) OpenTunnel(ctx context.Context, t sdk.Tunnel) (sdk.OpenResult, 
 		Url:        t.URL,
 		RemotePort: t.RemotePort,
 		Values:     make(map[string]*pluginv1.StringList, len(t.Values)),
+		// The edge's pluginhost enforces every rule sdk.StaticRules has.
+		EnforcesStaticRules: true,
 	}
 	for k, v := range t.Values {
 		req.Values[k] = &pluginv1.StringList{Values: v}
@@ -126,7 +128,7 @@ func (c *Client) OpenTunnel(ctx context.Context, t sdk.Tunnel) (sdk.OpenResult, 
 	if err != nil {
 		return sdk.OpenResult{}, fromStatus("open tunnel", err)
 	}
-	return sdk.OpenResult{Protection: resp.GetProtection()}, nil
+	return sdk.OpenResult{Protection: resp.GetProtection(), Rules: staticRulesFromProto(resp.GetStaticRules())}, nil
 }
 
 // CloseTunnel closes the tunnel with the given ID in the plugin.

@@ -254,11 +254,19 @@ func (h *Harness) Open(id string, values map[string][]string) (sdk.OpenResult, e
 	})
 }
 
-// OpenTunnel opens t in the plugin.
+// OpenTunnel opens t in the plugin. Static rules in the answer are
+// validated the way the edge does (sdk.StaticRules.Validate): invalid
+// ones are returned as an error.
 func (h *Harness) OpenTunnel(t sdk.Tunnel) (sdk.OpenResult, error) {
 	ctx, cancel := h.ctx()
 	defer cancel()
-	return h.rpc.OpenTunnel(ctx, t)
+	res, err := h.rpc.OpenTunnel(ctx, t)
+	if err == nil && res.Rules != nil {
+		if verr := res.Rules.Validate(); verr != nil {
+			return res, fmt.Errorf("plugintest: open tunnel: the edge would refuse these rules: %w", verr)
+		}
+	}
+	return res, err
 }
 
 // CloseTunnel closes the tunnel with the given ID in the plugin.

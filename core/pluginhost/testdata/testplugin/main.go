@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/plugins/basicauth"
+	"github.com/sshgress/sshgress/plugins/ipfilter"
 	"github.com/sshgress/sshgress/sdk"
 )
 
@@ -24,6 +25,8 @@ func main() {
 	switch name {
 	case "basicauth":
 		p = basicauth.New()
+	case "ipfilter":
+		p = ipfilter.New()
 	case "conflict":
 		p = &testPlugin{name: "conflict", flag: "basic-auth"}
 	case "misbehave":

@@ -712,9 +712,14 @@ type OpenTunnelRequest struct {
 	RemotePort uint32 `protobuf:"varint,6,opt,name=remote_port,json=remotePort,proto3" json:"remote_port,omitempty"`
 	// values holds the parsed values of this plugin's flags that were set,
 	// keyed by flag name, in the order given. Bool flags carry "true"/"false".
-	Values        map[string]*StringList `protobuf:"bytes,7,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Values map[string]*StringList `protobuf:"bytes,7,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// enforces_static_rules is set by edges that enforce
+	// OpenTunnelResponse.static_rules. An older edge leaves it false and
+	// would ignore rules, so the SDK refuses a tunnel whose plugin returns
+	// rules to such an edge (fail closed).
+	EnforcesStaticRules bool `protobuf:"varint,8,opt,name=enforces_static_rules,json=enforcesStaticRules,proto3" json:"enforces_static_rules,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *OpenTunnelRequest) Reset() {
@@ -796,11 +801,25 @@ func (x *OpenTunnelRequest) GetValues() map[string]*StringList {
 	return nil
 }
 
+func (x *OpenTunnelRequest) GetEnforcesStaticRules() bool {
+	if x != nil {
+		return x.EnforcesStaticRules
+	}
+	return false
+}
+
 type OpenTunnelResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// protection is a short line for the user's banner describing what the
 	// plugin does for this tunnel, e.g. "basic auth (2 users)". Never a secret.
-	Protection    string `protobuf:"bytes,1,opt,name=protection,proto3" json:"protection,omitempty"`
+	Protection string `protobuf:"bytes,1,opt,name=protection,proto3" json:"protection,omitempty"`
+	// static_rules, when set, are per-request rules of an http tunnel that
+	// the edge enforces itself, before any Check and with no call to the
+	// plugin. Absent means none (plugins older than this field send none).
+	// The edge keeps the rules of the first OpenTunnel; a replay after a
+	// restart does not change them. Rules for a tunnel of another command
+	// refuse the tunnel: only http requests carry them.
+	StaticRules   *StaticRules `protobuf:"bytes,2,opt,name=static_rules,json=staticRules,proto3" json:"static_rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -842,6 +861,90 @@ func (x *OpenTunnelResponse) GetProtection() string {
 	return ""
 }
 
+func (x *OpenTunnelResponse) GetStaticRules() *StaticRules {
+	if x != nil {
+		return x.StaticRules
+	}
+	return nil
+}
+
+// StaticRules are the per-request rules a plugin returns for an http
+// tunnel. A request is refused (403) when any rule refuses it; deny wins
+// over allow.
+type StaticRules struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// cidr_allow, when not empty, admits only visitors inside one of these
+	// prefixes ("203.0.113.0/24"); cidr_deny refuses visitors inside any of
+	// them. The same rule engine as a Binding's cidr_allow / cidr_deny.
+	CidrAllow []string `protobuf:"bytes,1,rep,name=cidr_allow,json=cidrAllow,proto3" json:"cidr_allow,omitempty"`
+	CidrDeny  []string `protobuf:"bytes,2,rep,name=cidr_deny,json=cidrDeny,proto3" json:"cidr_deny,omitempty"`
+	// user_agent_allow, when not empty, admits only requests whose
+	// User-Agent matches one of these RE2 expressions (unanchored);
+	// user_agent_deny refuses requests whose User-Agent matches any of them.
+	UserAgentAllow []string `protobuf:"bytes,3,rep,name=user_agent_allow,json=userAgentAllow,proto3" json:"user_agent_allow,omitempty"`
+	UserAgentDeny  []string `protobuf:"bytes,4,rep,name=user_agent_deny,json=userAgentDeny,proto3" json:"user_agent_deny,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *StaticRules) Reset() {
+	*x = StaticRules{}
+	mi := &file_plugin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StaticRules) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StaticRules) ProtoMessage() {}
+
+func (x *StaticRules) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StaticRules.ProtoReflect.Descriptor instead.
+func (*StaticRules) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StaticRules) GetCidrAllow() []string {
+	if x != nil {
+		return x.CidrAllow
+	}
+	return nil
+}
+
+func (x *StaticRules) GetCidrDeny() []string {
+	if x != nil {
+		return x.CidrDeny
+	}
+	return nil
+}
+
+func (x *StaticRules) GetUserAgentAllow() []string {
+	if x != nil {
+		return x.UserAgentAllow
+	}
+	return nil
+}
+
+func (x *StaticRules) GetUserAgentDeny() []string {
+	if x != nil {
+		return x.UserAgentDeny
+	}
+	return nil
+}
+
 type CloseTunnelRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TunnelId      string                 `protobuf:"bytes,1,opt,name=tunnel_id,json=tunnelId,proto3" json:"tunnel_id,omitempty"`
@@ -851,7 +954,7 @@ type CloseTunnelRequest struct {
 
 func (x *CloseTunnelRequest) Reset() {
 	*x = CloseTunnelRequest{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +966,7 @@ func (x *CloseTunnelRequest) String() string {
 func (*CloseTunnelRequest) ProtoMessage() {}
 
 func (x *CloseTunnelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +979,7 @@ func (x *CloseTunnelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseTunnelRequest.ProtoReflect.Descriptor instead.
 func (*CloseTunnelRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CloseTunnelRequest) GetTunnelId() string {
@@ -894,7 +997,7 @@ type CloseTunnelResponse struct {
 
 func (x *CloseTunnelResponse) Reset() {
 	*x = CloseTunnelResponse{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -906,7 +1009,7 @@ func (x *CloseTunnelResponse) String() string {
 func (*CloseTunnelResponse) ProtoMessage() {}
 
 func (x *CloseTunnelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -919,7 +1022,7 @@ func (x *CloseTunnelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseTunnelResponse.ProtoReflect.Descriptor instead.
 func (*CloseTunnelResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 // Header is one header field with all its values, name in canonical form.
@@ -933,7 +1036,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -945,7 +1048,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -958,7 +1061,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Header) GetName() string {
@@ -988,7 +1091,7 @@ type TLSFacts struct {
 
 func (x *TLSFacts) Reset() {
 	*x = TLSFacts{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1103,7 @@ func (x *TLSFacts) String() string {
 func (*TLSFacts) ProtoMessage() {}
 
 func (x *TLSFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1116,7 @@ func (x *TLSFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSFacts.ProtoReflect.Descriptor instead.
 func (*TLSFacts) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TLSFacts) GetServerName() string {
@@ -1053,7 +1156,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1168,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1181,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CheckRequest) GetTunnelId() string {
@@ -1149,7 +1252,7 @@ type Identity struct {
 
 func (x *Identity) Reset() {
 	*x = Identity{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1161,7 +1264,7 @@ func (x *Identity) String() string {
 func (*Identity) ProtoMessage() {}
 
 func (x *Identity) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1174,7 +1277,7 @@ func (x *Identity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Identity.ProtoReflect.Descriptor instead.
 func (*Identity) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Identity) GetId() string {
@@ -1212,7 +1315,7 @@ type Continue struct {
 
 func (x *Continue) Reset() {
 	*x = Continue{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1327,7 @@ func (x *Continue) String() string {
 func (*Continue) ProtoMessage() {}
 
 func (x *Continue) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1340,7 @@ func (x *Continue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Continue.ProtoReflect.Descriptor instead.
 func (*Continue) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Continue) GetSetHeaders() []*Header {
@@ -1275,7 +1378,7 @@ type Respond struct {
 
 func (x *Respond) Reset() {
 	*x = Respond{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1390,7 @@ func (x *Respond) String() string {
 func (*Respond) ProtoMessage() {}
 
 func (x *Respond) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1403,7 @@ func (x *Respond) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Respond.ProtoReflect.Descriptor instead.
 func (*Respond) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Respond) GetStatus() int32 {
@@ -1340,7 +1443,7 @@ type CacheHint struct {
 
 func (x *CacheHint) Reset() {
 	*x = CacheHint{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1352,7 +1455,7 @@ func (x *CacheHint) String() string {
 func (*CacheHint) ProtoMessage() {}
 
 func (x *CacheHint) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1365,7 +1468,7 @@ func (x *CacheHint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheHint.ProtoReflect.Descriptor instead.
 func (*CacheHint) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CacheHint) GetDependsOn() []string {
@@ -1397,7 +1500,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1512,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1525,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CheckResponse) GetVerdict() isCheckResponse_Verdict {
@@ -1490,7 +1593,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1605,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1618,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Account) GetName() string {
@@ -1566,7 +1669,7 @@ type BindRequest struct {
 
 func (x *BindRequest) Reset() {
 	*x = BindRequest{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1681,7 @@ func (x *BindRequest) String() string {
 func (*BindRequest) ProtoMessage() {}
 
 func (x *BindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1694,7 @@ func (x *BindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
 func (*BindRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BindRequest) GetTunnelId() string {
@@ -1667,7 +1770,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1679,7 +1782,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1692,7 +1795,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Binding) GetKind() string {
@@ -1767,7 +1870,7 @@ type BindResponse struct {
 
 func (x *BindResponse) Reset() {
 	*x = BindResponse{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1779,7 +1882,7 @@ func (x *BindResponse) String() string {
 func (*BindResponse) ProtoMessage() {}
 
 func (x *BindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1792,7 +1895,7 @@ func (x *BindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
 func (*BindResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *BindResponse) GetBinding() *Binding {
@@ -1811,7 +1914,7 @@ type UnbindRequest struct {
 
 func (x *UnbindRequest) Reset() {
 	*x = UnbindRequest{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1823,7 +1926,7 @@ func (x *UnbindRequest) String() string {
 func (*UnbindRequest) ProtoMessage() {}
 
 func (x *UnbindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1836,7 +1939,7 @@ func (x *UnbindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbindRequest.ProtoReflect.Descriptor instead.
 func (*UnbindRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UnbindRequest) GetTunnelId() string {
@@ -1854,7 +1957,7 @@ type UnbindResponse struct {
 
 func (x *UnbindResponse) Reset() {
 	*x = UnbindResponse{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +1969,7 @@ func (x *UnbindResponse) String() string {
 func (*UnbindResponse) ProtoMessage() {}
 
 func (x *UnbindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +1982,7 @@ func (x *UnbindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbindResponse.ProtoReflect.Descriptor instead.
 func (*UnbindResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 var File_plugin_proto protoreflect.FileDescriptor
@@ -1934,7 +2037,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fserved_hosts\x18\x01 \x03(\tR\vservedHosts\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xd1\x02\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\x85\x03\n" +
 	"\x11OpenTunnelRequest\x12\x1b\n" +
 	"\ttunnel_id\x18\x01 \x01(\tR\btunnelId\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x18\n" +
@@ -1943,14 +2046,22 @@ const file_plugin_proto_rawDesc = "" +
 	"\x03url\x18\x05 \x01(\tR\x03url\x12\x1f\n" +
 	"\vremote_port\x18\x06 \x01(\rR\n" +
 	"remotePort\x12I\n" +
-	"\x06values\x18\a \x03(\v21.sshgress.plugin.v1.OpenTunnelRequest.ValuesEntryR\x06values\x1aY\n" +
+	"\x06values\x18\a \x03(\v21.sshgress.plugin.v1.OpenTunnelRequest.ValuesEntryR\x06values\x122\n" +
+	"\x15enforces_static_rules\x18\b \x01(\bR\x13enforcesStaticRules\x1aY\n" +
 	"\vValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
-	"\x05value\x18\x02 \x01(\v2\x1e.sshgress.plugin.v1.StringListR\x05value:\x028\x01\"4\n" +
+	"\x05value\x18\x02 \x01(\v2\x1e.sshgress.plugin.v1.StringListR\x05value:\x028\x01\"x\n" +
 	"\x12OpenTunnelResponse\x12\x1e\n" +
 	"\n" +
 	"protection\x18\x01 \x01(\tR\n" +
-	"protection\"1\n" +
+	"protection\x12B\n" +
+	"\fstatic_rules\x18\x02 \x01(\v2\x1f.sshgress.plugin.v1.StaticRulesR\vstaticRules\"\x9b\x01\n" +
+	"\vStaticRules\x12\x1d\n" +
+	"\n" +
+	"cidr_allow\x18\x01 \x03(\tR\tcidrAllow\x12\x1b\n" +
+	"\tcidr_deny\x18\x02 \x03(\tR\bcidrDeny\x12(\n" +
+	"\x10user_agent_allow\x18\x03 \x03(\tR\x0euserAgentAllow\x12&\n" +
+	"\x0fuser_agent_deny\x18\x04 \x03(\tR\ruserAgentDeny\"1\n" +
 	"\x12CloseTunnelRequest\x12\x1b\n" +
 	"\ttunnel_id\x18\x01 \x01(\tR\btunnelId\"\x15\n" +
 	"\x13CloseTunnelResponse\"4\n" +
@@ -2057,7 +2168,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_plugin_proto_goTypes = []any{
 	(FlagType)(0),               // 0: sshgress.plugin.v1.FlagType
 	(*DescribeRequest)(nil),     // 1: sshgress.plugin.v1.DescribeRequest
@@ -2071,24 +2182,25 @@ var file_plugin_proto_goTypes = []any{
 	(*StringList)(nil),          // 9: sshgress.plugin.v1.StringList
 	(*OpenTunnelRequest)(nil),   // 10: sshgress.plugin.v1.OpenTunnelRequest
 	(*OpenTunnelResponse)(nil),  // 11: sshgress.plugin.v1.OpenTunnelResponse
-	(*CloseTunnelRequest)(nil),  // 12: sshgress.plugin.v1.CloseTunnelRequest
-	(*CloseTunnelResponse)(nil), // 13: sshgress.plugin.v1.CloseTunnelResponse
-	(*Header)(nil),              // 14: sshgress.plugin.v1.Header
-	(*TLSFacts)(nil),            // 15: sshgress.plugin.v1.TLSFacts
-	(*CheckRequest)(nil),        // 16: sshgress.plugin.v1.CheckRequest
-	(*Identity)(nil),            // 17: sshgress.plugin.v1.Identity
-	(*Continue)(nil),            // 18: sshgress.plugin.v1.Continue
-	(*Respond)(nil),             // 19: sshgress.plugin.v1.Respond
-	(*CacheHint)(nil),           // 20: sshgress.plugin.v1.CacheHint
-	(*CheckResponse)(nil),       // 21: sshgress.plugin.v1.CheckResponse
-	(*Account)(nil),             // 22: sshgress.plugin.v1.Account
-	(*BindRequest)(nil),         // 23: sshgress.plugin.v1.BindRequest
-	(*Binding)(nil),             // 24: sshgress.plugin.v1.Binding
-	(*BindResponse)(nil),        // 25: sshgress.plugin.v1.BindResponse
-	(*UnbindRequest)(nil),       // 26: sshgress.plugin.v1.UnbindRequest
-	(*UnbindResponse)(nil),      // 27: sshgress.plugin.v1.UnbindResponse
-	nil,                         // 28: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
-	nil,                         // 29: sshgress.plugin.v1.BindRequest.ValuesEntry
+	(*StaticRules)(nil),         // 12: sshgress.plugin.v1.StaticRules
+	(*CloseTunnelRequest)(nil),  // 13: sshgress.plugin.v1.CloseTunnelRequest
+	(*CloseTunnelResponse)(nil), // 14: sshgress.plugin.v1.CloseTunnelResponse
+	(*Header)(nil),              // 15: sshgress.plugin.v1.Header
+	(*TLSFacts)(nil),            // 16: sshgress.plugin.v1.TLSFacts
+	(*CheckRequest)(nil),        // 17: sshgress.plugin.v1.CheckRequest
+	(*Identity)(nil),            // 18: sshgress.plugin.v1.Identity
+	(*Continue)(nil),            // 19: sshgress.plugin.v1.Continue
+	(*Respond)(nil),             // 20: sshgress.plugin.v1.Respond
+	(*CacheHint)(nil),           // 21: sshgress.plugin.v1.CacheHint
+	(*CheckResponse)(nil),       // 22: sshgress.plugin.v1.CheckResponse
+	(*Account)(nil),             // 23: sshgress.plugin.v1.Account
+	(*BindRequest)(nil),         // 24: sshgress.plugin.v1.BindRequest
+	(*Binding)(nil),             // 25: sshgress.plugin.v1.Binding
+	(*BindResponse)(nil),        // 26: sshgress.plugin.v1.BindResponse
+	(*UnbindRequest)(nil),       // 27: sshgress.plugin.v1.UnbindRequest
+	(*UnbindResponse)(nil),      // 28: sshgress.plugin.v1.UnbindResponse
+	nil,                         // 29: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	nil,                         // 30: sshgress.plugin.v1.BindRequest.ValuesEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	3,  // 0: sshgress.plugin.v1.DescribeResponse.manifest:type_name -> sshgress.plugin.v1.Manifest
@@ -2096,39 +2208,40 @@ var file_plugin_proto_depIdxs = []int32{
 	4,  // 2: sshgress.plugin.v1.Manifest.endpoint_type_specs:type_name -> sshgress.plugin.v1.EndpointTypeSpec
 	5,  // 3: sshgress.plugin.v1.Manifest.served_hosts:type_name -> sshgress.plugin.v1.ServedHost
 	0,  // 4: sshgress.plugin.v1.FlagSpec.type:type_name -> sshgress.plugin.v1.FlagType
-	28, // 5: sshgress.plugin.v1.OpenTunnelRequest.values:type_name -> sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
-	14, // 6: sshgress.plugin.v1.CheckRequest.headers:type_name -> sshgress.plugin.v1.Header
-	15, // 7: sshgress.plugin.v1.CheckRequest.tls:type_name -> sshgress.plugin.v1.TLSFacts
-	14, // 8: sshgress.plugin.v1.Continue.set_headers:type_name -> sshgress.plugin.v1.Header
-	17, // 9: sshgress.plugin.v1.Continue.identity:type_name -> sshgress.plugin.v1.Identity
-	14, // 10: sshgress.plugin.v1.Respond.headers:type_name -> sshgress.plugin.v1.Header
-	18, // 11: sshgress.plugin.v1.CheckResponse.continue:type_name -> sshgress.plugin.v1.Continue
-	19, // 12: sshgress.plugin.v1.CheckResponse.respond:type_name -> sshgress.plugin.v1.Respond
-	20, // 13: sshgress.plugin.v1.CheckResponse.cache:type_name -> sshgress.plugin.v1.CacheHint
-	22, // 14: sshgress.plugin.v1.BindRequest.account:type_name -> sshgress.plugin.v1.Account
-	29, // 15: sshgress.plugin.v1.BindRequest.values:type_name -> sshgress.plugin.v1.BindRequest.ValuesEntry
-	24, // 16: sshgress.plugin.v1.BindResponse.binding:type_name -> sshgress.plugin.v1.Binding
-	9,  // 17: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
-	9,  // 18: sshgress.plugin.v1.BindRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
-	1,  // 19: sshgress.plugin.v1.Plugin.Describe:input_type -> sshgress.plugin.v1.DescribeRequest
-	7,  // 20: sshgress.plugin.v1.Plugin.Configure:input_type -> sshgress.plugin.v1.ConfigureRequest
-	10, // 21: sshgress.plugin.v1.Plugin.OpenTunnel:input_type -> sshgress.plugin.v1.OpenTunnelRequest
-	12, // 22: sshgress.plugin.v1.Plugin.CloseTunnel:input_type -> sshgress.plugin.v1.CloseTunnelRequest
-	16, // 23: sshgress.plugin.v1.Middleware.Check:input_type -> sshgress.plugin.v1.CheckRequest
-	23, // 24: sshgress.plugin.v1.Endpoint.Bind:input_type -> sshgress.plugin.v1.BindRequest
-	26, // 25: sshgress.plugin.v1.Endpoint.Unbind:input_type -> sshgress.plugin.v1.UnbindRequest
-	2,  // 26: sshgress.plugin.v1.Plugin.Describe:output_type -> sshgress.plugin.v1.DescribeResponse
-	8,  // 27: sshgress.plugin.v1.Plugin.Configure:output_type -> sshgress.plugin.v1.ConfigureResponse
-	11, // 28: sshgress.plugin.v1.Plugin.OpenTunnel:output_type -> sshgress.plugin.v1.OpenTunnelResponse
-	13, // 29: sshgress.plugin.v1.Plugin.CloseTunnel:output_type -> sshgress.plugin.v1.CloseTunnelResponse
-	21, // 30: sshgress.plugin.v1.Middleware.Check:output_type -> sshgress.plugin.v1.CheckResponse
-	25, // 31: sshgress.plugin.v1.Endpoint.Bind:output_type -> sshgress.plugin.v1.BindResponse
-	27, // 32: sshgress.plugin.v1.Endpoint.Unbind:output_type -> sshgress.plugin.v1.UnbindResponse
-	26, // [26:33] is the sub-list for method output_type
-	19, // [19:26] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	29, // 5: sshgress.plugin.v1.OpenTunnelRequest.values:type_name -> sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	12, // 6: sshgress.plugin.v1.OpenTunnelResponse.static_rules:type_name -> sshgress.plugin.v1.StaticRules
+	15, // 7: sshgress.plugin.v1.CheckRequest.headers:type_name -> sshgress.plugin.v1.Header
+	16, // 8: sshgress.plugin.v1.CheckRequest.tls:type_name -> sshgress.plugin.v1.TLSFacts
+	15, // 9: sshgress.plugin.v1.Continue.set_headers:type_name -> sshgress.plugin.v1.Header
+	18, // 10: sshgress.plugin.v1.Continue.identity:type_name -> sshgress.plugin.v1.Identity
+	15, // 11: sshgress.plugin.v1.Respond.headers:type_name -> sshgress.plugin.v1.Header
+	19, // 12: sshgress.plugin.v1.CheckResponse.continue:type_name -> sshgress.plugin.v1.Continue
+	20, // 13: sshgress.plugin.v1.CheckResponse.respond:type_name -> sshgress.plugin.v1.Respond
+	21, // 14: sshgress.plugin.v1.CheckResponse.cache:type_name -> sshgress.plugin.v1.CacheHint
+	23, // 15: sshgress.plugin.v1.BindRequest.account:type_name -> sshgress.plugin.v1.Account
+	30, // 16: sshgress.plugin.v1.BindRequest.values:type_name -> sshgress.plugin.v1.BindRequest.ValuesEntry
+	25, // 17: sshgress.plugin.v1.BindResponse.binding:type_name -> sshgress.plugin.v1.Binding
+	9,  // 18: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
+	9,  // 19: sshgress.plugin.v1.BindRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
+	1,  // 20: sshgress.plugin.v1.Plugin.Describe:input_type -> sshgress.plugin.v1.DescribeRequest
+	7,  // 21: sshgress.plugin.v1.Plugin.Configure:input_type -> sshgress.plugin.v1.ConfigureRequest
+	10, // 22: sshgress.plugin.v1.Plugin.OpenTunnel:input_type -> sshgress.plugin.v1.OpenTunnelRequest
+	13, // 23: sshgress.plugin.v1.Plugin.CloseTunnel:input_type -> sshgress.plugin.v1.CloseTunnelRequest
+	17, // 24: sshgress.plugin.v1.Middleware.Check:input_type -> sshgress.plugin.v1.CheckRequest
+	24, // 25: sshgress.plugin.v1.Endpoint.Bind:input_type -> sshgress.plugin.v1.BindRequest
+	27, // 26: sshgress.plugin.v1.Endpoint.Unbind:input_type -> sshgress.plugin.v1.UnbindRequest
+	2,  // 27: sshgress.plugin.v1.Plugin.Describe:output_type -> sshgress.plugin.v1.DescribeResponse
+	8,  // 28: sshgress.plugin.v1.Plugin.Configure:output_type -> sshgress.plugin.v1.ConfigureResponse
+	11, // 29: sshgress.plugin.v1.Plugin.OpenTunnel:output_type -> sshgress.plugin.v1.OpenTunnelResponse
+	14, // 30: sshgress.plugin.v1.Plugin.CloseTunnel:output_type -> sshgress.plugin.v1.CloseTunnelResponse
+	22, // 31: sshgress.plugin.v1.Middleware.Check:output_type -> sshgress.plugin.v1.CheckResponse
+	26, // 32: sshgress.plugin.v1.Endpoint.Bind:output_type -> sshgress.plugin.v1.BindResponse
+	28, // 33: sshgress.plugin.v1.Endpoint.Unbind:output_type -> sshgress.plugin.v1.UnbindResponse
+	27, // [27:34] is the sub-list for method output_type
+	20, // [20:27] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2136,7 +2249,7 @@ func file_plugin_proto_init() {
 	if File_plugin_proto != nil {
 		return
 	}
-	file_plugin_proto_msgTypes[20].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[21].OneofWrappers = []any{
 		(*CheckResponse_Continue)(nil),
 		(*CheckResponse_Respond)(nil),
 	}
@@ -2146,7 +2259,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
