@@ -70,6 +70,9 @@ type Config struct {
 
 	// Dashboard configures the self-service web dashboard (dashboard.go).
 	Dashboard Dashboard `koanf:"dashboard"`
+
+	// Events configures the event webhook (events.go).
+	Events Events `koanf:"events"`
 }
 
 // Log configures logging.

@@ -99,6 +99,7 @@ func (c *Config) normaliseAndValidate() error {
 	c.validateAccounts(v)
 	c.validatePlugins(v)
 	c.validateDashboard(v)
+	c.validateEvents(v)
 	return v.err()
 }
 
