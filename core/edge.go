@@ -18,6 +18,7 @@ import (
 	"github.com/sshgress/sshgress/core/admin/dashboard"
 	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/config"
+	"github.com/sshgress/sshgress/core/events"
 	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/httpedge/forward"
 	"github.com/sshgress/sshgress/core/metrics"
@@ -71,6 +72,10 @@ type Edge struct {
 	// Metrics and health (observability.go).
 	metrics *metrics.Metrics
 	health  listenerHealth
+	// Events and the operator's webhook (eventbus.go); webhook is nil
+	// without events.webhook.url.
+	events  *events.Bus
+	webhook *events.Webhook
 	// closeDashboard releases the dashboard's sign-in chain.
 	closeDashboard func()
 	wg             sync.WaitGroup
@@ -124,6 +129,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		log.Warn("no accounts configured: any SSH key may open tunnels (allowed because ssh.addr is on loopback only)")
 	}
 
+	if err := e.setupEvents(); err != nil {
+		return nil, err
+	}
 	if err := e.listen(); err != nil {
 		return nil, err
 	}
@@ -243,6 +251,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		},
 		DialTimeout: cfg.HTTP.DialTimeout,
 		Metrics:     e.metrics,
+		Events:      e.events,
 		Logger:      log.With("part", "ssh"),
 	})
 	if err != nil {
@@ -264,6 +273,9 @@ func (e *Edge) undoSetup() {
 		e.log.Warn("stopping plugins after a failed start", "err", err)
 	}
 	e.closeStore()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	e.closeEvents(ctx)
 }
 
 // SSHAddr is the SSH listener's address (after Start).
