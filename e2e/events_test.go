@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,11 @@ type event struct {
 	ClientAddr string    `json:"client_addr"`
 	Key        string    `json:"key"`
 	Reason     string    `json:"reason"`
+	Source     string    `json:"source"`
+	Failures   int       `json:"failures"`
+	Plugin     string    `json:"plugin"`
+	OpenTuns   int       `json:"open_tunnels"`
+	Restarts   int       `json:"restarts"`
 }
 
 // eventWait bounds every wait for an event.
@@ -346,5 +352,65 @@ func TestEventsStreamEndsOnShutdown(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("the event stream still runs %s after Shutdown returned", eventWait)
 		}
+	}
+}
+
+// TestEventsAuthFailures: a source whose failed logins (unknown keys,
+// with the real OpenSSH client) reach limits.failures_before_penalty is
+// reported once as auth.failures with its address and the threshold —
+// no key, no user name.
+func TestEventsAuthFailures(t *testing.T) {
+	t.Parallel()
+	edge, _ := adminEdge(t, func(c *config.Config) { c.Limits.FailuresBeforePenalty = 2 })
+	op := operatorAPI(t, edge)
+	all := sseStream(t, edge, op.token)
+	stranger := e2e.NewKey(t, t.TempDir(), "stranger")
+	for i := range 2 {
+		s := edge.RunSSH(t, stranger, "-R", "80:localhost:1", "v2@127.0.0.1", "http")
+		if code := s.Wait(10 * time.Second); code == 0 {
+			t.Fatalf("login %d with an unknown key succeeded", i+1)
+		}
+	}
+	ev := all.await(t, "after 2 failed logins", "auth.failures", "")
+	if ev.Source != "127.0.0.1" || ev.Failures != 2 || ev.Account != "" || ev.Key != "" {
+		t.Errorf("auth.failures is %+v, want source 127.0.0.1 over the threshold 2, with no account or key", ev)
+	}
+}
+
+// TestEventsPluginCrash: killing the basic-auth plugin's process, with a
+// tunnel it protects open, shows plugin.crashed (with that tunnel counted)
+// and then plugin.restarted on the operator's stream. Not parallel: it
+// finds the plugin's process by its command line.
+func TestEventsPluginCrash(t *testing.T) {
+	edge := authEdge(t, nil)
+	bin := e2e.SharedBinary(t)
+	op := operatorAPI(t, edge)
+	all := sseStream(t, edge, op.token)
+	_, port := backend(t)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--basic-auth", "ann:correct-horse")
+	s.URL(t)
+	pids := e2e.Processes(bin, "plugin", "basicauth")
+	if len(pids) != 1 {
+		t.Fatalf("%d basicauth processes, want 1", len(pids))
+	}
+	syscall.Kill(pids[0], syscall.SIGKILL)
+	crashed := all.await(t, "after killing the plugin", "plugin.crashed", "")
+	restarted := all.await(t, "after the plugin's restart", "plugin.restarted", "")
+	if crashed.Plugin != "basicauth" || crashed.OpenTuns != 1 {
+		t.Errorf("plugin.crashed is %+v, want basicauth with 1 open tunnel", crashed)
+	}
+	if restarted.Plugin != "basicauth" || restarted.Restarts != 1 {
+		t.Errorf("plugin.restarted is %+v, want basicauth's first restart", restarted)
+	}
+	var order []string
+	evs, _ := all.snapshot()
+	for _, ev := range evs {
+		if strings.HasPrefix(ev.Type, "plugin.") {
+			order = append(order, ev.Type)
+		}
+	}
+	if strings.Join(order, " ") != "plugin.crashed plugin.restarted" {
+		t.Errorf("plugin events in order: %q, want crashed then restarted", order)
 	}
 }
