@@ -414,3 +414,33 @@ func TestEventsPluginCrash(t *testing.T) {
 		t.Errorf("plugin events in order: %q, want crashed then restarted", order)
 	}
 }
+
+// TestEventsTakeover: a newer connection with the same key that binds
+// the name an older one holds takes it over; the older tunnel's
+// tunnel.closed says taken_over, and the newer one's tunnel.opened
+// carries the same URL.
+func TestEventsTakeover(t *testing.T) {
+	t.Parallel()
+	e2e.RequireSSH(t)
+	_, port := backend(t)
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{})
+	op := operatorAPI(t, edge)
+	all := sseStream(t, edge, op.token)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	old := edge.RunSSH(t, key, "-R", "dup:80:localhost:"+port, "v2@127.0.0.1", "http")
+	url := old.URL(t)
+	first := all.await(t, "the first connection", "tunnel.opened", "")
+	s := edge.RunSSH(t, key, "-R", "dup:80:localhost:"+port, "v2@127.0.0.1", "http")
+	if got := s.URL(t); got != url {
+		t.Fatalf("the newer connection got %s, want the name back: %s", got, url)
+	}
+	if ev := all.await(t, "the takeover", "tunnel.closed", first.TunnelID); ev.Reason != "taken_over" {
+		t.Errorf("the older tunnel's tunnel.closed: reason %q, want taken_over", ev.Reason)
+	}
+	second := all.awaitFn(t, "the newer tunnel's tunnel.opened", func(ev event) bool {
+		return ev.Type == "tunnel.opened" && ev.TunnelID != first.TunnelID
+	})
+	if second.URL != url {
+		t.Errorf("the newer tunnel.opened has URL %q, want %q", second.URL, url)
+	}
+}
