@@ -49,7 +49,10 @@ type Config struct {
 	// StreamDropped, if set, counts an event a stream's full queue
 	// dropped; it must not block.
 	StreamDropped func()
-	Logger        *slog.Logger
+	// StreamHeartbeat is how often a quiet event stream gets a comment
+	// line. Default StreamHeartbeat.
+	StreamHeartbeat time.Duration
+	Logger          *slog.Logger
 }
 
 // API serves the management API.
@@ -98,6 +101,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.StreamHeartbeat <= 0 {
+		cfg.StreamHeartbeat = StreamHeartbeat
 	}
 	a := &API{cfg: cfg, mux: http.NewServeMux(), streams: streams{stop: make(chan struct{})}}
 	for _, rt := range routes {

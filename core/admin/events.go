@@ -14,7 +14,7 @@ import (
 // GET /api/v1/events streams the edge's events as server-sent events
 // (text/event-stream): per event "id:", "event:" (its type) and "data:"
 // (the same JSON the webhook receives), and a ": heartbeat" comment every
-// StreamHeartbeat so a client and the proxies between can tell a quiet
+// Config.StreamHeartbeat so a client and the proxies between can tell a quiet
 // edge from a dead one. An account token's stream holds only its own
 // account's events.
 //
@@ -27,7 +27,8 @@ import (
 
 // Stream bounds.
 const (
-	// StreamHeartbeat is how often a quiet stream gets a comment line.
+	// StreamHeartbeat is how often a quiet stream gets a comment line
+	// (Config.StreamHeartbeat's default).
 	StreamHeartbeat = 15 * time.Second
 	// StreamWriteTimeout bounds one write to a stream's client.
 	StreamWriteTimeout = 30 * time.Second
@@ -104,7 +105,7 @@ func (a *API) streamEvents(w http.ResponseWriter, r *http.Request, s Scope) erro
 	if !send(": sshgress events\n\n") {
 		return nil
 	}
-	tick := time.NewTicker(StreamHeartbeat)
+	tick := time.NewTicker(a.cfg.StreamHeartbeat)
 	defer tick.Stop()
 	for {
 		var ok bool
