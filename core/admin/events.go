@@ -18,10 +18,11 @@ import (
 // edge from a dead one. An account token's stream holds only its own
 // account's events.
 //
-// The admin server's read and write timeouts would end a stream after
-// 30 s: this handler lifts the read deadline and moves the write deadline
-// forward before each write instead, so a client that stops reading is
-// dropped after StreamWriteTimeout. Streams end when the server shuts
+// The admin server's write timeout would end a stream 30 s in: this
+// handler moves the write deadline forward before each write instead, so
+// only a client that stops reading is dropped, after StreamWriteTimeout.
+// (net/http clears the read deadline itself once a request without a
+// body is read; the handler clears it too, in case one carried a body.) Streams end when the server shuts
 // down (EndStreams, registered with http.Server.RegisterOnShutdown), so
 // they never hold Shutdown up.
 
