@@ -444,3 +444,50 @@ func TestEventsTakeover(t *testing.T) {
 		t.Errorf("the newer tunnel.opened has URL %q, want %q", second.URL, url)
 	}
 }
+
+// TestEventsWebhookQueueFullCounts: a receiver that does not answer holds
+// the webhook's one sender; with events.webhook.queue 1 the events beyond
+// are dropped, tunnels keep opening and closing, and /metrics counts the
+// drops.
+func TestEventsWebhookQueueFullCounts(t *testing.T) {
+	t.Parallel()
+	e2e.RequireSSH(t)
+	_, port := backend(t)
+	hold := make(chan struct{})
+	stuck := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(stuck.Close)
+	key := e2e.NewKey(t, t.TempDir(), "ann")
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{Configure: func(c *config.Config) {
+		c.Events.Webhook.URL = stuck.URL
+		c.Events.Webhook.Secret = hookSecret
+		c.Events.Webhook.Queue = 1
+	}})
+	t.Cleanup(func() { close(hold) }) // before the edge's shutdown, which drains the webhook
+	const series = `sshgress_events_dropped_total{reason="queue_full",sink="webhook"}`
+	for i := range 3 {
+		s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+		url := s.URL(t)
+		if st, _ := edge.Get(t, url+"/"); st != 200 {
+			t.Fatalf("tunnel %d: GET %s: %d with the webhook stuck", i, url, st)
+		}
+		s.Kill()
+		waitExit(t, s, time.Now(), "after kill")
+	}
+	// 6 events: one held by the stuck receiver, one queued, the rest
+	// dropped; the last close may still be on its way, so wait (bounded).
+	deadline := time.Now().Add(eventWait)
+	for {
+		_, body := scrape(t, edge, "/metrics")
+		if got := sample(body, series); got >= 3 {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%s = %v after 6 events with the receiver stuck and a queue of 1, want at least 3", series, got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
