@@ -62,8 +62,9 @@ type WebhookConfig struct {
 	// doubles it (up to a minute), with up to 50 % of random jitter added.
 	// Default DefaultWebhookBackoff.
 	Backoff time.Duration
-	// Client sends the requests. Default: one with Timeout that does not
-	// follow redirects.
+	// Client sends the requests. Default: one of the webhook's own, with
+	// Timeout, that does not follow redirects; Close closes its idle
+	// connections.
 	Client *http.Client
 	// OnDrop counts an event dropped, with why: "queue_full" or
 	// "undeliverable". It must not block.
@@ -115,6 +116,7 @@ func StartWebhook(bus *Bus, cfg WebhookConfig) (*Webhook, error) {
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{
+			Transport:     http.DefaultTransport.(*http.Transport).Clone(),
 			Timeout:       cfg.Timeout,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
@@ -257,4 +259,5 @@ func (w *Webhook) Close(ctx context.Context) {
 		<-w.done
 	}
 	w.cancel()
+	w.cfg.Client.CloseIdleConnections()
 }
