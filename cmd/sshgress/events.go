@@ -70,37 +70,49 @@ func (c *adminCLI) events(parent context.Context) error {
 		}
 		return fmt.Errorf("the admin API answered %s", resp.Status)
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 4096), maxEventLine)
-	var data strings.Builder
-	for sc.Scan() {
-		watchdog.Reset(eventsIdle)
-		line := sc.Text()
-		switch {
-		case line == "":
-			if data.Len() > 0 {
-				if err := c.printEvent(data.String()); err != nil {
-					return err
-				}
-				data.Reset()
-			}
-		case strings.HasPrefix(line, "data:"):
-			if data.Len() > 0 {
-				data.WriteByte('\n')
-			}
-			data.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
-		}
-		// "id:", "event:" and ": comment" lines: the data says it all.
-	}
+	err = scanEvents(resp.Body, func() { watchdog.Reset(eventsIdle) }, c.printEvent)
 	switch {
 	case parent.Err() != nil:
 		return nil
 	case idle.Load():
 		return fmt.Errorf("the edge sent nothing for %s, not even a heartbeat; giving up", eventsIdle)
-	case sc.Err() != nil && !errors.Is(sc.Err(), context.Canceled):
-		return fmt.Errorf("reading the event stream: %w", sc.Err())
+	case err != nil && !errors.Is(err, context.Canceled):
+		return err
 	}
 	return errStreamEnded
+}
+
+// scanEvents reads a server-sent event stream from r until it ends: line
+// is called for every line read (a heartbeat included), event with each
+// event's data (its data: lines joined by newlines). "id:", "event:" and
+// comment lines are skipped: the data says it all. A line longer than
+// maxEventLine is an error.
+func scanEvents(r io.Reader, line func(), event func(data string) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), maxEventLine)
+	var data strings.Builder
+	for sc.Scan() {
+		line()
+		l := sc.Text()
+		switch {
+		case l == "":
+			if data.Len() > 0 {
+				if err := event(data.String()); err != nil {
+					return err
+				}
+				data.Reset()
+			}
+		case strings.HasPrefix(l, "data:"):
+			if data.Len() > 0 {
+				data.WriteByte('\n')
+			}
+			data.WriteString(strings.TrimPrefix(strings.TrimPrefix(l, "data:"), " "))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading the event stream: %w", err)
+	}
+	return nil
 }
 
 // printEvent prints one event's data: as is with --json, else one line.

@@ -141,3 +141,26 @@ func TestAdminEventsCLIJSON(t *testing.T) {
 		t.Fatal("sshgress admin events with a bad token still runs after 10s")
 	}
 }
+
+// FuzzScanEvents: any stream is read without a panic, and an event's
+// data written as data: lines comes back whole, whatever surrounds it.
+func FuzzScanEvents(f *testing.F) {
+	f.Add(": sshgress events\n\n: heartbeat\n\n", `{"type":"tunnel.opened"}`)
+	f.Add("id: 1\nevent: x\ndata:\n\n", "a")
+	f.Add("data: a\r\ndata: b\n", "{}")
+	f.Fuzz(func(t *testing.T, before, data string) {
+		if len(before) > maxEventLine || len(data) > maxEventLine {
+			return
+		}
+		scanEvents(strings.NewReader(before), func() {}, func(string) error { return nil })
+		if strings.ContainsAny(data, "\r\n") || data == "" {
+			return
+		}
+		var got []string
+		err := scanEvents(strings.NewReader(": heartbeat\n\nid: 7\nevent: e\ndata: "+data+"\n\n"), func() {},
+			func(d string) error { got = append(got, d); return nil })
+		if err != nil || len(got) != 1 || got[0] != strings.TrimPrefix(data, " ") && got[0] != data {
+			t.Fatalf("data %q came back as %q, %v", data, got, err)
+		}
+	})
+}
