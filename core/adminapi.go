@@ -11,6 +11,7 @@ import (
 
 	"github.com/sshgress/sshgress/core/admin"
 	"github.com/sshgress/sshgress/core/certs"
+	"github.com/sshgress/sshgress/core/events"
 	"github.com/sshgress/sshgress/core/usererr"
 )
 
@@ -71,6 +72,8 @@ func (e *Edge) setupAdmin(systemHosts []string) error {
 		OperatorToken: token,
 		BaseDomain:    e.cfg.Domain,
 		SystemHosts:   systemHosts,
+		Events:        e.events,
+		StreamDropped: e.metrics.EventsDropped("stream", events.DropQueueFull),
 		Logger:        e.log.With("part", "admin"),
 	})
 	if err != nil {
@@ -107,6 +110,8 @@ func (e *Edge) setupAdmin(systemHosts []string) error {
 		MaxHeaderBytes:    adminMaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(e.log.With("part", "admin").Handler(), slog.LevelDebug),
 	}
+	// Event streams end as Shutdown starts, so they never hold it up.
+	e.adminSrv.RegisterOnShutdown(api.EndStreams)
 	e.adminTokenFile = path
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/sshgress/sshgress/core/admin/dashboard"
 	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/config"
+	"github.com/sshgress/sshgress/core/events"
 	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/httpedge/forward"
 	"github.com/sshgress/sshgress/core/metrics"
@@ -77,6 +78,10 @@ type Edge struct {
 	health  listenerHealth
 	// access is the access log (accesslog.go); nil when it is off.
 	access *accesslog.Log
+	// Events and the operator's webhook (eventbus.go); webhook is nil
+	// without events.webhook.url.
+	events  *events.Bus
+	webhook *events.Webhook
 	// closeDashboard releases the dashboard's sign-in chain.
 	closeDashboard func()
 	wg             sync.WaitGroup
@@ -131,6 +136,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	}
 
 	if err := e.openAccessLog(opts.AccessStderr); err != nil {
+		return nil, err
+	}
+	if err := e.setupEvents(); err != nil {
 		return nil, err
 	}
 	if err := e.listen(); err != nil {
@@ -255,6 +263,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		},
 		DialTimeout: cfg.HTTP.DialTimeout,
 		Metrics:     e.metrics,
+		Events:      e.events,
 		Logger:      log.With("part", "ssh"),
 	})
 	if err != nil {
@@ -277,6 +286,9 @@ func (e *Edge) undoSetup() {
 	}
 	e.closeStore()
 	e.access.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	e.closeEvents(ctx)
 }
 
 // SSHAddr is the SSH listener's address (after Start).

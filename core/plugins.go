@@ -41,6 +41,7 @@ func (e *Edge) startPlugins(ctx context.Context, opts Options) error {
 		BaseDomain: e.cfg.Domain,
 		DataDir:    e.cfg.DataDir,
 		Metrics:    e.metrics,
+		Events:     e.events,
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,7 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 			e.closeDashboard()
 		}
 		errs = append(errs, e.closePlugins())
+		e.closeEvents(ctx)
 		e.wg.Wait()
 		e.closeStore()
 		e.access.Close() // after the listeners: no request is left to log

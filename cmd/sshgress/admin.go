@@ -29,6 +29,7 @@ const adminUsage = `Usage: sshgress admin [flags] COMMAND
   tunnels list | end ID
   invites create ACCOUNT [--ttl 24h]
   tokens create ACCOUNT
+  events                                  (follows the edge's events until Ctrl+C)
 Flags: --config FILE --addr HOST:PORT --token-file FILE --token T
        (or SSHGRESS_ADMIN_TOKEN) --ca-file PEM --json
 See docs/admin.md.
@@ -93,6 +94,9 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 
 	rest := fs.Args()
+	if len(rest) >= 1 && rest[0] == "events" {
+		return runEvents(cli, conn, rest, stderr)
+	}
 	if len(rest) < 2 {
 		fmt.Fprintf(stderr, "sshgress admin: need a command\n\n%s", adminUsage)
 		return 2

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sshgress/sshgress/core/events"
 	"github.com/sshgress/sshgress/core/route/dnsname"
 	"github.com/sshgress/sshgress/core/sshkey"
 	"github.com/sshgress/sshgress/core/usererr"
@@ -43,13 +44,22 @@ type Config struct {
 	BaseDomain string
 	// SystemHosts are names the edge serves itself; never reservable.
 	SystemHosts []string
-	Logger      *slog.Logger
+	// Events feeds GET /api/v1/events (events.go); nil answers 404.
+	Events *events.Bus
+	// StreamDropped, if set, counts an event a stream's full queue
+	// dropped; it must not block.
+	StreamDropped func()
+	// StreamHeartbeat is how often a quiet event stream gets a comment
+	// line. Default StreamHeartbeat.
+	StreamHeartbeat time.Duration
+	Logger          *slog.Logger
 }
 
 // API serves the management API.
 type API struct {
-	cfg Config
-	mux *http.ServeMux
+	cfg     Config
+	mux     *http.ServeMux
+	streams streams // open event streams (events.go)
 }
 
 // route is one operation: pattern, whether an account token may call it
@@ -78,6 +88,7 @@ var routes = []route{
 	{"GET /api/v1/tunnels", true, (*API).listTunnels},
 	{"DELETE /api/v1/tunnels/{id}", true, (*API).endTunnel},
 	{"POST /api/v1/invites", false, (*API).createInvite},
+	{"GET /api/v1/events", true, (*API).streamEvents},
 }
 
 // New returns the API handler.
@@ -91,7 +102,10 @@ func New(cfg Config) (*API, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	a := &API{cfg: cfg, mux: http.NewServeMux()}
+	if cfg.StreamHeartbeat <= 0 {
+		cfg.StreamHeartbeat = StreamHeartbeat
+	}
+	a := &API{cfg: cfg, mux: http.NewServeMux(), streams: streams{stop: make(chan struct{})}}
 	for _, rt := range routes {
 		a.mux.Handle(rt.pattern, a.wrap(rt))
 	}

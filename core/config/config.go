@@ -74,6 +74,9 @@ type Config struct {
 	// ProxyProtocol configures the PROXY protocol on the public HTTP and
 	// HTTPS listeners, for an edge behind a load balancer.
 	ProxyProtocol ProxyProtocol `koanf:"proxy_protocol"`
+
+	// Events configures the event webhook (events.go).
+	Events Events `koanf:"events"`
 }
 
 // ProxyProtocol configures reading PROXY protocol headers (v1 and v2)

@@ -90,6 +90,7 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			VisitorConnsTotal:     20000,
 		},
 		Dashboard: dashboardDefaults(),
+		Events:    eventsDefaults(),
 	}
 }
 

@@ -101,6 +101,7 @@ func (c *Config) normaliseAndValidate() error {
 	c.validatePlugins(v)
 	c.validateDashboard(v)
 	c.validateProxyProtocol(v)
+	c.validateEvents(v)
 	return v.err()
 }
 

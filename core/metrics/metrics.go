@@ -66,6 +66,8 @@ type Metrics struct {
 
 	certExpiry *prometheus.GaugeVec
 
+	eventsDropped *prometheus.CounterVec
+
 	mu    sync.Mutex
 	types map[string]*Type
 	certs map[string]int64 // name → the expiry last set
@@ -137,6 +139,7 @@ func New() *Metrics {
 	m.cacheHits = counter("plugin_verdict_cache_hits_total", "Middleware verdicts answered from the edge's verdict cache instead of a plugin call, by plugin.", "plugin")
 	m.pluginRestarts = counter("plugin_restarts_total", "Times a plugin process was restarted after it exited, by plugin.", "plugin")
 
+	m.eventsDropped = counter("events_dropped_total", "Events (tunnel, auth, plugin) a subscriber lost, by sink (webhook, stream) and reason (queue_full, undeliverable).", "sink", "reason")
 	m.certExpiry = gauge("certificate_expiry_timestamp_seconds", "When the certificate the edge holds for a name expires (Unix time), by name; at most MaxCertSeries names.", "name")
 	return m
 }
@@ -236,4 +239,14 @@ func (m *Metrics) CertExpiry(name string, notAfter time.Time) {
 	}
 	m.certs[name] = at
 	m.certExpiry.WithLabelValues(name).Set(float64(at))
+}
+
+// EventsDropped returns the pre-bound counter of events a sink ("webhook",
+// "stream") dropped for reason ("queue_full", "undeliverable"), as a
+// function that adds one; a no-op for a nil *Metrics.
+func (m *Metrics) EventsDropped(sink, reason string) func() {
+	if m == nil {
+		return func() {}
+	}
+	return m.eventsDropped.WithLabelValues(sink, reason).Inc
 }

@@ -37,6 +37,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sshgress/sshgress/core/events"
 	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/sdk"
 )
@@ -87,6 +88,9 @@ type Options struct {
 	// Metrics counts plugin calls, verdict-cache hits and restarts. Nil
 	// counts nothing.
 	Metrics *metrics.Metrics
+	// Events receives plugin.crashed when a plugin process exits and
+	// plugin.restarted when its replacement serves. Nil publishes nothing.
+	Events *events.Bus
 }
 
 const (

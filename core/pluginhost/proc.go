@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/sshgress/sshgress/core/events"
 	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/sdk"
 	"github.com/sshgress/sshgress/sdk/host"
@@ -214,8 +215,9 @@ func (p *proc) supervise(ctx context.Context) {
 			failures++
 			err := p.restart(ctx)
 			if err == nil {
-				p.restarts.Add(1)
+				n := p.restarts.Add(1)
 				p.host.opts.Metrics.PluginRestarted(p.spec.Name)
+				p.host.opts.Events.Publish(events.Event{Type: events.PluginRestarted, Plugin: p.spec.Name, Restarts: n})
 				break
 			}
 			if ctx.Err() != nil {
@@ -260,8 +262,10 @@ func (p *proc) crashed(inst *instance) {
 	p.cur.CompareAndSwap(inst, nil)
 	p.gen.Add(1)
 	owners := p.notifiersLocked()
+	open := len(p.tunnels)
 	p.mu.Unlock()
 	p.logger.Error("plugin process exited; restarting it", "pid", inst.pid, "open_tunnels", len(owners))
+	p.host.opts.Events.Publish(events.Event{Type: events.PluginCrashed, Plugin: p.spec.Name, OpenTunnels: open})
 	inst.client.Kill()
 	for _, notify := range owners {
 		notify(p.spec.Name + " plugin stopped; visitors get 503 until it is back")

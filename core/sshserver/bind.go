@@ -97,6 +97,7 @@ func (c *conn) decide(cmdline string, s *session) {
 	c.mu.Unlock()
 	con.Lines(c.banner(c.pending)...)
 	for _, f := range c.pending {
+		c.announce(f)
 		c.resolve(f, true)
 	}
 	c.pending = nil
@@ -182,6 +183,7 @@ func (c *conn) bindLate(f *fwd) {
 	c.active = append(c.active, f)
 	c.mu.Unlock()
 	c.con.Lines(c.forwardLines(f)...)
+	c.announce(f)
 	c.resolve(f, true)
 }
 

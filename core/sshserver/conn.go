@@ -14,6 +14,7 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/console"
+	"github.com/sshgress/sshgress/core/events"
 	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/core/tunnel"
 )
@@ -68,6 +69,9 @@ type conn struct {
 	lost    []lostName    // names newer connections took over, for the control loop
 	// lostSig wakes the control loop when lost grows (capacity 1).
 	lostSig chan struct{}
+	// endWhy is why the connection ends, for tunnel.closed (events.go);
+	// "" is its client.
+	endWhy string
 }
 
 type connState int
@@ -173,8 +177,9 @@ func (c *conn) teardown() {
 	c.active = nil
 	con := c.con
 	c.mu.Unlock()
+	why := c.endReason()
 	for _, f := range active {
-		f.ep.Close()
+		closeFwd(f, why)
 		c.log.Info("tunnel closed", "url", f.ep.URL())
 	}
 	for _, f := range c.pending {
@@ -203,18 +208,33 @@ func (c *conn) acquireChannel() (release func(), ok bool) {
 	return func() { c.channels.release(); c.srv.channels.release() }, true
 }
 
-// countedEndpoint gives back its account's tunnel slot when closed.
+// countedEndpoint gives back its account's tunnel slot when closed, and
+// publishes its tunnel.closed once it was announced open (events.go).
 type countedEndpoint struct {
 	tunnel.Endpoint
 	once    sync.Once
 	release func()
+	// ended publishes tunnel.closed with why; nil until announced. Set
+	// under the connection's mu before any close can run.
+	ended func(reason string)
 }
 
-func (e *countedEndpoint) Close() {
+// Close closes the endpoint for its client (events.ReasonClientClosed).
+func (e *countedEndpoint) Close() { e.closeFor(events.ReasonClientClosed) }
+
+// closeFor closes the endpoint; its tunnel.closed says reason.
+func (e *countedEndpoint) closeFor(reason string) {
 	e.Endpoint.Close()
-	e.releaseSlot()
+	e.releaseSlot(reason)
 }
 
 // releaseSlot gives the tunnel slot back without closing the endpoint: after
 // a takeover its endpoint type closes it.
-func (e *countedEndpoint) releaseSlot() { e.once.Do(e.release) }
+func (e *countedEndpoint) releaseSlot(reason string) {
+	e.once.Do(func() {
+		e.release()
+		if e.ended != nil {
+			e.ended(reason)
+		}
+	})
+}

@@ -81,6 +81,10 @@ func (l *Limits) setDefaults() {
 type gate struct {
 	lim Limits
 	now func() time.Time
+	// penalized, if set, is told of each source put in the penalty box:
+	// the offences allowed, and the penalty. It runs under mu and must
+	// not block.
+	penalized func(ip netip.Addr, limit int, penalty time.Duration)
 
 	mu      sync.Mutex
 	total   int
@@ -158,7 +162,7 @@ func (g *gate) done(ip netip.Addr, failed bool) {
 	g.total--
 	now := g.now()
 	if failed {
-		g.strike(s, &s.failures, &s.windowEnd, g.lim.FailuresBeforePenalty, now)
+		g.strike(ip, s, &s.failures, &s.windowEnd, g.lim.FailuresBeforePenalty, now)
 	}
 	g.forget(ip, s, now)
 }
@@ -166,7 +170,7 @@ func (g *gate) done(ip netip.Addr, failed bool) {
 // strike counts one offence in *n, a count that restarts each
 // PenaltyWindow (ending at *end), and puts s in the penalty box when it
 // reaches limit.
-func (g *gate) strike(s *source, n *int, end *time.Time, limit int, now time.Time) {
+func (g *gate) strike(ip netip.Addr, s *source, n *int, end *time.Time, limit int, now time.Time) {
 	if now.After(*end) {
 		*n, *end = 0, now.Add(g.lim.PenaltyWindow)
 	}
@@ -174,6 +178,9 @@ func (g *gate) strike(s *source, n *int, end *time.Time, limit int, now time.Tim
 	if *n >= limit {
 		g.penalize(s, now)
 		*n = 0
+		if g.penalized != nil {
+			g.penalized(ip, limit, s.penalty)
+		}
 	}
 }
 
@@ -203,7 +210,7 @@ func (g *gate) wrongCode(ip netip.Addr) {
 		g.sources[ip] = s
 	}
 	now := g.now()
-	g.strike(s, &s.codes, &s.codesEnd, g.lim.WrongCodesBeforePenalty, now)
+	g.strike(ip, s, &s.codes, &s.codesEnd, g.lim.WrongCodesBeforePenalty, now)
 	g.forget(ip, s, now)
 }
 

@@ -1,6 +1,9 @@
 package sshserver
 
-import "github.com/sshgress/sshgress/core/account"
+import (
+	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/events"
+)
 
 // Revoke ends, at once, the live connections whose access ch takes away:
 // those of ch.Key (a "SHA256:…" fingerprint) on account ch.Account, or,
@@ -31,6 +34,7 @@ func (s *Server) Revoke(ch account.Change) {
 		c.log.Info("ssh connection ended: its access was removed", "key", ch.Key)
 		go func() {
 			defer s.wg.Done()
+			c.ending(events.ReasonRevoked)
 			c.goodbye(ch.Reason)
 		}()
 	}

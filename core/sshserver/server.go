@@ -29,6 +29,7 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/cryptopolicy"
+	"github.com/sshgress/sshgress/core/events"
 	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/tunnel"
@@ -104,6 +105,9 @@ type Config struct {
 	// Metrics counts connections, logins, tunnels, channels and limit
 	// hits. Nil counts nothing.
 	Metrics *metrics.Metrics
+	// Events receives tunnel.opened, tunnel.closed and auth.failures
+	// (events.go). Nil publishes nothing.
+	Events *events.Bus
 	// Logger receives operator logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -206,6 +210,7 @@ func New(cfg Config) (*Server, error) {
 		gate:      newGate(cfg.Limits),
 		channels:  &counter{max: int64(cfg.Limits.ChannelsTotal)},
 	}
+	s.gate.penalized = s.publishPenalty
 	sc := &ssh.ServerConfig{
 		Config: ssh.Config{
 			KeyExchanges: cfg.KeyExchanges,
@@ -436,6 +441,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
+		c.ending(events.ReasonShutdown)
 		c.goodbye("The edge is shutting down; your tunnels are closed. Reconnect in a moment.")
 	}
 	done := make(chan struct{})

@@ -1,7 +1,6 @@
 package sshserver
 
 import (
-	"net/netip"
 	"sort"
 	"time"
 )
@@ -27,10 +26,7 @@ type TunnelInfo struct {
 func (s *Server) Tunnels() []TunnelInfo {
 	var out []TunnelInfo
 	for _, c := range s.liveConns() {
-		client := c.sc.RemoteAddr().String()
-		if ap, err := netip.ParseAddrPort(client); err == nil {
-			client = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()).String()
-		}
+		client := c.clientAddr()
 		c.mu.Lock()
 		for _, f := range c.active {
 			n := f.stats.Read()

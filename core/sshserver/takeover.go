@@ -1,6 +1,10 @@
 package sshserver
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/sshgress/sshgress/core/events"
+)
 
 // A newer connection of the same owner (the account; for the anonymous
 // account, the same key) that binds a name this connection holds takes it
@@ -60,7 +64,7 @@ func (c *conn) takenOver() bool {
 	for _, l := range dropped {
 		if l.reason != "" {
 			ended = true
-			l.f.ep.Close()
+			closeFwd(l.f, events.ReasonEnded)
 			c.log.Info("tunnel ended through the management API or the dashboard", "url", l.f.ep.URL(), "reason", l.reason)
 			con.Line(fmt.Sprintf("%s: %s.", l.name, l.reason))
 			continue
@@ -69,7 +73,7 @@ func (c *conn) takenOver() bool {
 		// stuck writing to this frozen client until farewell closes it):
 		// only the tunnel slot is given back here.
 		if ce, ok := l.f.ep.(*countedEndpoint); ok {
-			ce.releaseSlot()
+			ce.releaseSlot(events.ReasonTakenOver)
 		}
 		c.log.Info("tunnel taken over by a newer connection", "url", l.f.ep.URL())
 		con.Line(fmt.Sprintf("%s was taken over by %s; this tunnel no longer receives traffic.", l.name, by))
