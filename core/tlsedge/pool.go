@@ -1,0 +1,55 @@
+package tlsedge
+
+import (
+	"net"
+
+	"github.com/sshgress/sshgress/core/route"
+)
+
+// poolNeedsName refuses --pooling-enabled on a forward that names nothing:
+// a random name cannot be shared.
+const poolNeedsName = "--pooling-enabled shares one name among several tunnels, so it needs a name: give one in -R, e.g. -R app:443:localhost:8443"
+
+// pick returns the member of ms (a name's members in the registry) to
+// serve the next connection, skipping skip: the one with the fewest open
+// connections (least outstanding), ties broken in turn, so sequential
+// connections go round the pool. nil when there is none.
+func (e *Edge) pick(ms []route.Member, skip *endpoint) *endpoint {
+	if len(ms) == 1 && skip == nil {
+		ep, _ := ms[0].(*endpoint)
+		return ep
+	}
+	n := len(ms)
+	if n == 0 {
+		return nil
+	}
+	start := int(e.poolTurn.Add(1) % uint32(n))
+	var best *endpoint
+	bestLen := 0
+	for i := range n {
+		ep, ok := ms[(start+i)%n].(*endpoint)
+		if !ok || ep == skip {
+			continue
+		}
+		if l := ep.relay.Len(); best == nil || l < bestLen {
+			best, bestLen = ep, l
+		}
+	}
+	return best
+}
+
+// retryElsewhere sends a visitor ep could not dial for, with the
+// ClientHello it sent, to another member of its pool
+// (relay.Relay.RetryElsewhere).
+func (ep *endpoint) retryElsewhere(visitor net.Conn, hello []byte) bool {
+	alt := ep.edge.pick(ep.edge.names.Members(ep.name, route.KindTLS), ep)
+	if alt == nil {
+		return false
+	}
+	alt.relay.ServeRetried(visitor, hello)
+	return true
+}
+
+// PoolSize is how many tunnels served the name when ep joined its pool
+// (tunnel.PoolMember); 0 for an endpoint opened without --pooling-enabled.
+func (ep *endpoint) PoolSize() int { return ep.poolSize }
