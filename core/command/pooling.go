@@ -13,7 +13,7 @@ func PoolingFlag() Flag {
 	return Flag{FlagSpec: sdk.FlagSpec{
 		Name: Pooling,
 		Type: sdk.FlagBool,
-		Help: "Share the name with your other tunnels that bind it with this flag (and the same flags); visitors are spread over them",
+		Help: "Share the name with your other tunnels opened with this flag and the same flags; visitors are spread over them",
 	}}
 }
 
