@@ -1,6 +1,9 @@
 package e2e_test
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -81,6 +84,12 @@ func TestPoolHTTP(t *testing.T) {
 		}
 	}
 
+	t.Run("tunnels lists every member", func(t *testing.T) {
+		s := edge.RunSSH(t, k1, "v2@127.0.0.1", "tunnels")
+		if code := s.Wait(10 * time.Second); code != 0 || strings.Count(s.Stdout.String(), url) != 3 {
+			t.Errorf("tunnels: exit %d, want 0 and the three members of %s listed:\n%s", code, url, s.Stdout)
+		}
+	})
 	t.Run("another account", func(t *testing.T) {
 		s := edge.RunSSH(t, bob, "-R", "pool:80:localhost:1", "v2@127.0.0.1", "http", "--pooling-enabled")
 		if code := s.Wait(10 * time.Second); code <= 0 {
@@ -272,5 +281,53 @@ func TestPoolTCPReserved(t *testing.T) {
 			t.Fatalf("the last member left 10s ago, but %s still accepts connections", addr)
 		}
 		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+// TestPoolTLS: two clients pool a tls passthrough name; each connection
+// reaches one member's own service (its certificate verifies against that
+// member's CA alone), and connections are spread over both.
+func TestPoolTLS(t *testing.T) {
+	pa, rootsA := tlsEchoServer(t, "app.localhost")
+	pb, rootsB := tlsEchoServer(t, "app.localhost")
+	edge := endpointEdge(t, nil)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	for i, port := range []string{pa, pb} {
+		s := edge.RunSSH(t, key, "-R", "app:443:localhost:"+port, "v2@127.0.0.1", "tls", "--pooling-enabled")
+		if url := s.URL(t); !strings.HasPrefix(url, "tls://app.localhost:") {
+			t.Fatalf("member %d url %q, want tls://app.localhost:PORT", i+1, url)
+		}
+		s.WaitOutput(t, "pool of "+string(rune('1'+i)), 5*time.Second)
+	}
+	got := map[string]int{}
+	for i := range 20 {
+		var which string
+		cfg := &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(cs tls.ConnectionState) error {
+			for name, roots := range map[string]*x509.CertPool{"a": rootsA, "b": rootsB} {
+				if _, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, DNSName: "app.localhost"}); err == nil {
+					which = name
+					return nil
+				}
+			}
+			return errors.New("the certificate is neither member's")
+		}}
+		c, err := edge.DialTLS("app.localhost", cfg)
+		if err != nil {
+			t.Fatalf("connection %d: handshake through the pool: %v", i+1, err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		buf := make([]byte, 4)
+		if _, err := io.WriteString(c, "ping"); err != nil {
+			t.Fatalf("connection %d: write: %v", i+1, err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
+			t.Fatalf("connection %d: echo %q, %v from member %s; want \"ping\"", i+1, buf, err, which)
+		}
+		c.Close()
+		got[which]++
+	}
+	t.Logf("20 connections over a pool of 2: %v", got)
+	if got["a"] < 4 || got["b"] < 4 {
+		t.Errorf("20 connections: %v, want each member at least 20%% (4)", got)
 	}
 }
