@@ -362,7 +362,7 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 func (e *Edge) claim(ctx context.Context, ep *endpoint, who route.Claimant, remote string, values map[string]map[string][]string) error {
 	want := route.Claim{Kind: route.KindHTTP, Tunnel: ep.id, Member: ep}
 	if ep.pooled {
-		want.Pool, want.PoolTerms = true, route.PoolTerms(values, "http", strconv.FormatBool(ep.https))
+		want.Pool, want.PoolTerms = true, route.PoolTerms(values, route.KindHTTP.String(), strconv.FormatBool(ep.https))
 	}
 	name, prev, err := route.Bind(ctx, e.names, e.namer, who, remote, want, func(name string) error {
 		if e.isSystemHost(name) {

@@ -107,7 +107,7 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	case req.Pool && b.Port == 0:
 		return nil, usererr.New(poolNeedsAddress)
 	case req.Pool:
-		ep.lis, err = e.joinReserved(req.Owner, host, int(b.Port), ep, route.PoolTerms(req.PluginValues, "tcp"))
+		ep.lis, err = e.joinReserved(req.Owner, host, int(b.Port), ep, route.PoolTerms(req.PluginValues, route.KindTCP.String()))
 	case b.Port != 0:
 		ln, err = e.listenReserved(req.Owner, host, int(b.Port), ep)
 	default:

@@ -287,7 +287,7 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	if ep.pooled {
 		ep.relay.RetryElsewhere(ep.retryElsewhere)
 	}
-	if err := e.claim(ctx, ep, req.TunnelID, route.ClaimantOf(req.Owner), b.SNIName, route.PoolTerms(req.PluginValues, "tls")); err != nil {
+	if err := e.claim(ctx, ep, req.TunnelID, route.ClaimantOf(req.Owner), b.SNIName, route.PoolTerms(req.PluginValues, route.KindTLS.String())); err != nil {
 		ep.relay.Close()
 		return nil, err
 	}
