@@ -31,20 +31,16 @@ type portListener struct {
 // joinReserved claims the reserved host:port of o's account for a pool
 // member: the first member listens, the others share its listener.
 func (e *Edge) joinReserved(o tunnel.Owner, host string, port int, ep *endpoint, terms string) (*portListener, error) {
-	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	owner := e.opts.Accounts.TCPOwner(addr)
-	if o.Account == "" || o.Anonymous || owner == nil || owner.Name != o.Account {
-		return nil, usererr.Errorf("tcp endpoints listen on remote port 0 (a random port) or on a TCP address reserved for your account; %s is not reserved for you", addr)
-	}
-	if e.own(port) {
-		return nil, usererr.Errorf("%s is one of the edge's own ports and cannot be published; ask the operator to fix the reservation", addr)
+	addr, err := e.reservedFor(o, host, port)
+	if err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
 		return nil, usererr.New("the edge is shutting down")
 	}
-	_, err := e.names.Claim(context.Background(), route.Claim{
+	_, err = e.names.Claim(context.Background(), route.Claim{
 		Name: e.key(port), Kind: route.KindTCP, Owner: ep.owner, Pool: true, PoolTerms: terms, Tunnel: ep.tunnel, Member: ep,
 	})
 	if err != nil {

@@ -159,15 +159,25 @@ func (e *Edge) reservedLive(port int) bool {
 	return false
 }
 
-// listenReserved binds the reserved host:port of o's account.
-func (e *Edge) listenReserved(o tunnel.Owner, host string, port int, ep *endpoint) (net.Listener, error) {
+// reservedFor returns host:port if o's account reserved it and it is not
+// one of the edge's own ports, else a user error saying which.
+func (e *Edge) reservedFor(o tunnel.Owner, host string, port int) (string, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	owner := e.opts.Accounts.TCPOwner(addr)
 	if o.Account == "" || o.Anonymous || owner == nil || owner.Name != o.Account {
-		return nil, usererr.Errorf("tcp endpoints listen on remote port 0 (a random port) or on a TCP address reserved for your account; %s is not reserved for you", addr)
+		return "", usererr.Errorf("tcp endpoints listen on remote port 0 (a random port) or on a TCP address reserved for your account; %s is not reserved for you", addr)
 	}
 	if e.own(port) {
-		return nil, usererr.Errorf("%s is one of the edge's own ports and cannot be published; ask the operator to fix the reservation", addr)
+		return "", usererr.Errorf("%s is one of the edge's own ports and cannot be published; ask the operator to fix the reservation", addr)
+	}
+	return addr, nil
+}
+
+// listenReserved binds the reserved host:port of o's account.
+func (e *Edge) listenReserved(o tunnel.Owner, host string, port int, ep *endpoint) (net.Listener, error) {
+	addr, err := e.reservedFor(o, host, port)
+	if err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	if e.closed {
