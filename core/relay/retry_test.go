@@ -22,29 +22,9 @@ func TestRelayRetryElsewhere(t *testing.T) {
 		failed.Add(1)
 		return nil, errors.New("channel refused")
 	}
-	serveOn := func(r *Relay) string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				r.Serve(c)
-			}
-		}()
-		t.Cleanup(func() { ln.Close(); <-done; r.Close() })
-		return ln.Addr().String()
-	}
-
 	bad := New(Rules{}, down, 0, nil)
 	bad.RetryElsewhere(func(v net.Conn, hello []byte) bool { good.ServeRetried(v, hello); return true })
-	c := dialFrom(t, "127.0.0.1", serveOn(bad))
+	c := dialFrom(t, "127.0.0.1", serveOn(t, "127.0.0.1:0", bad).String())
 	if !echoes(c, "through the other member") {
 		t.Fatalf("a visitor of a relay whose dial fails was not served by the other relay")
 	}
@@ -59,7 +39,7 @@ func TestRelayRetryElsewhere(t *testing.T) {
 	b.RetryElsewhere(func(v net.Conn, h []byte) bool { a.ServeRetried(v, h); return true })
 	t.Cleanup(b.Close)
 	failed.Store(0)
-	c = dialFrom(t, "127.0.0.1", serveOn(a))
+	c = dialFrom(t, "127.0.0.1", serveOn(t, "127.0.0.1:0", a).String())
 	if !refused(t, c) {
 		t.Errorf("a visitor no relay could dial for was served, want it closed")
 	}
