@@ -90,33 +90,29 @@ func TestPoolHTTP(t *testing.T) {
 			t.Errorf("tunnels: exit %d, want 0 and the three members of %s listed:\n%s", code, url, s.Stdout)
 		}
 	})
-	t.Run("another account", func(t *testing.T) {
-		s := edge.RunSSH(t, bob, "-R", "pool:80:localhost:1", "v2@127.0.0.1", "http", "--pooling-enabled")
-		if code := s.Wait(10 * time.Second); code <= 0 {
-			t.Fatalf("exit %d, want refused", code)
-		}
-		if !strings.Contains(s.Stderr.String(), "pool.localhost is in use by another tunnel") {
-			t.Errorf("stderr %q, want the in-use refusal", s.Stderr)
-		}
-	})
-	t.Run("same account without the flag", func(t *testing.T) {
-		s := edge.RunSSH(t, k1, "-R", "pool:80:localhost:1", "v2@127.0.0.1", "http")
-		if code := s.Wait(10 * time.Second); code <= 0 {
-			t.Fatalf("exit %d, want refused", code)
-		}
-		if !strings.Contains(s.Stderr.String(), "pool.localhost is served by a pool of your tunnels (--pooling-enabled); add --pooling-enabled to join the pool") {
-			t.Errorf("stderr %q, want the sentence about joining the pool", s.Stderr)
-		}
-	})
-	t.Run("same account with other flags", func(t *testing.T) {
-		s := edge.RunSSH(t, k1, "-R", "pool:443:localhost:1", "v2@127.0.0.1", "http", "--pooling-enabled")
-		if code := s.Wait(10 * time.Second); code <= 0 {
-			t.Fatalf("exit %d, want refused", code)
-		}
-		if !strings.Contains(s.Stderr.String(), "must be opened with the same flags") {
-			t.Errorf("stderr %q, want the sentence about the same flags", s.Stderr)
-		}
-	})
+	for _, tc := range []struct {
+		name string
+		key  *e2e.Key
+		args []string
+		want string
+	}{
+		{"another account", bob, []string{"-R", "pool:80:localhost:1", "v2@127.0.0.1", "http", "--pooling-enabled"},
+			"pool.localhost is in use by another tunnel"},
+		{"same account without the flag", k1, []string{"-R", "pool:80:localhost:1", "v2@127.0.0.1", "http"},
+			"pool.localhost is served by a pool of your tunnels (--pooling-enabled); add --pooling-enabled to join the pool"},
+		{"same account with other flags", k1, []string{"-R", "pool:443:localhost:1", "v2@127.0.0.1", "http", "--pooling-enabled"},
+			"must be opened with the same flags"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := edge.RunSSH(t, tc.key, tc.args...)
+			if code := s.Wait(10 * time.Second); code <= 0 {
+				t.Fatalf("exit %d, want refused", code)
+			}
+			if !strings.Contains(s.Stderr.String(), tc.want) {
+				t.Errorf("stderr %q, want %q", s.Stderr, tc.want)
+			}
+		})
+	}
 
 	// A member whose local service stopped stays in the pool, but its
 	// dials fail: every request is retried on another member.
