@@ -306,6 +306,9 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 		return nil, usererr.New(poolNeedsName)
 	}
 	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, fwd: req.Forward, stats: req.Forward.Stats(), port: uint32(e.opts.PublicPort), pooled: req.Pool}
+	if ep.pooled {
+		ep.notes.Line = req.Console.Line
+	}
 	if e.opts.HTTPSPort != 0 && req.RemotePort != 80 {
 		ep.https = true
 		ep.port = uint32(e.opts.HTTPSPort)
@@ -375,7 +378,7 @@ func (e *Edge) claim(ctx context.Context, ep *endpoint, who route.Claimant, remo
 	}
 	ep.host = name
 	if ep.pooled {
-		ep.poolSize = len(e.names.Members(name, route.KindHTTP))
+		ep.poolSize = e.tellPool(name, ep, true)
 	}
 	e.routes.Add(1)
 	for _, p := range prev {
@@ -410,6 +413,7 @@ type endpoint struct {
 	pooled   bool         // a member of a pool (--pooling-enabled)
 	poolSize int          // members of the pool at bind
 	inflight atomic.Int64 // requests being forwarded by a pool member (pool.go)
+	notes    tunnel.PoolNotices
 }
 
 func (ep *endpoint) URL() string  { return ep.url }
@@ -428,6 +432,9 @@ func (ep *endpoint) Close() {
 	ep.once.Do(func() {
 		if ep.host != "" && ep.edge.names.Release(ep.host, ep) {
 			ep.edge.routes.Add(-1)
+			if ep.pooled {
+				ep.edge.tellPool(ep.host, ep, false)
+			}
 		}
 		ep.upstream.Close()
 		if ep.chain != nil {

@@ -70,6 +70,18 @@ func (ep *endpoint) forward(w http.ResponseWriter, r *http.Request, visitor neti
 	return alt.upstream.Forward(w, r, visitor)
 }
 
+// tellPool tells the members of host's pool but self that self joined (or
+// left) it, and returns the pool's size now.
+func (e *Edge) tellPool(host string, self *endpoint, joined bool) int {
+	ms := e.names.Members(host, route.KindHTTP)
+	for _, m := range ms {
+		if o, ok := m.(*endpoint); ok && o != self && o.pooled {
+			o.notes.Changed(host, joined, len(ms))
+		}
+	}
+	return len(ms)
+}
+
 // PoolSize is how many tunnels served the name when ep joined its pool
 // (tunnel.PoolMember); 0 for an endpoint opened without --pooling-enabled.
 func (ep *endpoint) PoolSize() int { return ep.poolSize }

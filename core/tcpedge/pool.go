@@ -62,8 +62,20 @@ func (e *Edge) joinReserved(o tunnel.Owner, host string, port int, ep *endpoint,
 	}
 	pl.refs++
 	e.eps[ep] = true
-	ep.poolSize = len(e.names.Members(e.key(port), route.KindTCP))
+	ep.poolSize = e.tellPool(port, ep, true)
 	return pl, nil
+}
+
+// tellPool tells the members of port's pool but self that self joined (or
+// left) it, and returns the pool's size now.
+func (e *Edge) tellPool(port int, self *endpoint, joined bool) int {
+	ms := e.names.Members(e.key(port), route.KindTCP)
+	for _, m := range ms {
+		if o, ok := m.(*endpoint); ok && o != self && o.pooled {
+			o.notes.Changed(net.JoinHostPort(o.host, strconv.Itoa(port)), joined, len(ms))
+		}
+	}
+	return len(ms)
 }
 
 // pick returns the endpoint to serve pl's next visitor: its own for an

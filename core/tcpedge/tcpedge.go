@@ -102,6 +102,9 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 		host = e.opts.BaseDomain
 	}
 	ep := &endpoint{edge: e, owner: route.ClaimantOf(req.Owner).Owner(), tunnel: req.TunnelID, host: host, fwd: req.Forward, pooled: req.Pool}
+	if ep.pooled {
+		ep.notes.Line = req.Console.Line
+	}
 	var ln net.Listener
 	switch {
 	case req.Pool && b.Port == 0:
@@ -327,6 +330,7 @@ type endpoint struct {
 	fwd      tunnel.Dialer // told when a newer connection takes the address
 	pooled   bool          // a member of a pool (--pooling-enabled)
 	poolSize int           // members of the pool at bind
+	notes    tunnel.PoolNotices
 }
 
 // URL returns the tcp:// URL.
@@ -367,7 +371,9 @@ func (ep *endpoint) Close() {
 	ep.once.Do(func() {
 		e := ep.edge
 		e.mu.Lock()
-		e.names.Release(e.key(ep.port), ep)
+		if e.names.Release(e.key(ep.port), ep) && ep.pooled {
+			e.tellPool(ep.port, ep, false)
+		}
 		delete(e.eps, ep)
 		pl := ep.lis
 		pl.refs--

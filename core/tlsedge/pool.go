@@ -50,6 +50,18 @@ func (ep *endpoint) retryElsewhere(visitor net.Conn, hello []byte) bool {
 	return true
 }
 
+// tellPool tells the members of name's pool but self that self joined (or
+// left) it, and returns the pool's size now.
+func (e *Edge) tellPool(name string, self *endpoint, joined bool) int {
+	ms := e.names.Members(name, route.KindTLS)
+	for _, m := range ms {
+		if o, ok := m.(*endpoint); ok && o != self && o.pooled {
+			o.notes.Changed(name, joined, len(ms))
+		}
+	}
+	return len(ms)
+}
+
 // PoolSize is how many tunnels served the name when ep joined its pool
 // (tunnel.PoolMember); 0 for an endpoint opened without --pooling-enabled.
 func (ep *endpoint) PoolSize() int { return ep.poolSize }

@@ -281,6 +281,9 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	f := req.Forward
 	f.SetPublicPort(uint32(e.opts.PublicPort))
 	ep := &endpoint{edge: e, fwd: f, pooled: req.Pool}
+	if ep.pooled {
+		ep.notes.Line = req.Console.Line
+	}
 	ep.relay = relay.New(rules, f.Dial, 0, e.log)
 	ep.relay.CountInto(f.Stats())
 	ep.relay.ReportTo(req.Console.Line)
@@ -317,7 +320,7 @@ func (e *Edge) claim(ctx context.Context, ep *endpoint, tunnelID string, who rou
 	}
 	ep.name = name
 	if ep.pooled {
-		ep.poolSize = len(e.names.Members(name, route.KindTLS))
+		ep.poolSize = e.tellPool(name, ep, true)
 	}
 	for _, p := range prev {
 		// As the HTTP edge does: tell the old connection, then close off
@@ -355,6 +358,7 @@ type endpoint struct {
 	// members at bind.
 	pooled   bool
 	poolSize int
+	notes    tunnel.PoolNotices
 }
 
 // URL returns tls://name.
@@ -366,8 +370,8 @@ func (ep *endpoint) Protection() []string { return ep.relay.Rules().Protection()
 // Close removes the route at once and ends the connections. Idempotent.
 func (ep *endpoint) Close() {
 	ep.once.Do(func() {
-		if ep.name != "" {
-			ep.edge.names.Release(ep.name, ep)
+		if ep.name != "" && ep.edge.names.Release(ep.name, ep) && ep.pooled {
+			ep.edge.tellPool(ep.name, ep, false)
 		}
 		ep.relay.Close()
 	})
