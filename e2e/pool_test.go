@@ -76,6 +76,7 @@ func TestPoolHTTP(t *testing.T) {
 		members = append(members, s)
 	}
 
+	members[0].WaitOutput(t, "a tunnel joined pool.localhost: pool of 3 now", 5*time.Second)
 	counts := spread(t, edge, url+"/", 300)
 	t.Logf("300 requests over a pool of 3: %v", counts)
 	for _, w := range words {
@@ -131,6 +132,7 @@ func TestPoolHTTP(t *testing.T) {
 	if counts["one"] != 60 {
 		t.Errorf("after member two was killed: %v, want all 60 from one", counts)
 	}
+	members[0].WaitOutput(t, "a tunnel left pool.localhost: pool of 2 now", 5*time.Second)
 
 	members[0].Kill()
 	members[2].Kill()
@@ -233,6 +235,7 @@ func TestPoolTCPReserved(t *testing.T) {
 		s.WaitOutput(t, "pool of "+string(rune('1'+i)), 5*time.Second)
 		members = append(members, s)
 	}
+	members[0].WaitOutput(t, "a tunnel joined localhost:"+reserved+": pool of 2 now", 5*time.Second)
 	addr := "127.0.0.1:" + reserved
 	got := map[string]int{}
 	for range 40 {
