@@ -22,25 +22,11 @@ func (e *Edge) pick(ms []route.Member, skip *endpoint) *endpoint {
 		ep, _ := ms[0].(*endpoint)
 		return ep
 	}
-	var best, first *endpoint
-	n := len(ms)
-	if n == 0 {
-		return nil
-	}
-	start := int(e.poolTurn.Add(1) % uint32(n))
-	for i := range n {
-		ep, ok := ms[(start+i)%n].(*endpoint)
-		if !ok || ep == skip {
-			continue
-		}
-		if first == nil {
-			first = ep
-		}
-		if ep.ready.Load() && (best == nil || ep.inflight.Load() < best.inflight.Load()) {
-			best = ep
-		}
-	}
-	if best == nil && skip == nil {
+	best, ok := route.LeastLoaded(ms, e.poolTurn.Add(1), func(ep *endpoint) (int64, bool) {
+		return ep.inflight.Load(), ep != skip && ep.ready.Load()
+	})
+	if !ok && skip == nil && len(ms) > 0 {
+		first, _ := ms[0].(*endpoint)
 		return first // none ready: ServeHTTP answers 503
 	}
 	return best

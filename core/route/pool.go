@@ -49,3 +49,29 @@ func PoolTerms(values map[string]map[string][]string, extra ...string) string {
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// LeastLoaded picks the member of a pool (ms, as Registry.Members returns
+// them) to serve the next visitor: the one of type E with the lowest load
+// (least outstanding: requests or connections in flight), ties going to
+// the members in turn, since the scan starts at turn % len(ms) (the caller
+// advances turn per pick). load reports a member's load, or false to skip
+// it (closing, not ready, the member that just failed). ok is false when
+// every member is skipped.
+func LeastLoaded[E any](ms []Member, turn uint32, load func(E) (int64, bool)) (best E, ok bool) {
+	n := len(ms)
+	if n == 0 {
+		return best, false
+	}
+	start := int(turn % uint32(n))
+	var least int64
+	for i := range n {
+		m, isE := ms[(start+i)%n].(E)
+		if !isE {
+			continue
+		}
+		if l, use := load(m); use && (!ok || l < least) {
+			best, least, ok = m, l, true
+		}
+	}
+	return best, ok
+}

@@ -157,3 +157,40 @@ func TestPoolTerms(t *testing.T) {
 		t.Errorf("PoolTerms contains the flag value")
 	}
 }
+
+// TestLeastLoaded: the least loaded member wins; ties go round in turn;
+// skipped members and members of another type are never picked.
+func TestLeastLoaded(t *testing.T) {
+	load := map[int]int64{1: 0, 2: 0, 3: 0}
+	skip := map[int]bool{}
+	f := func(m int) (int64, bool) { return load[m], !skip[m] }
+	ms := []Member{1, 2, 3}
+	got := map[int]int{}
+	for turn := range uint32(30) {
+		m, ok := LeastLoaded(ms, turn, f)
+		if !ok {
+			t.Fatalf("turn %d: nothing picked", turn)
+		}
+		got[m]++
+	}
+	if got[1] != 10 || got[2] != 10 || got[3] != 10 {
+		t.Errorf("ties over 30 turns: %v, want 10 each", got)
+	}
+	load[1], load[2], load[3] = 5, 1, 3
+	for turn := range uint32(3) {
+		if m, _ := LeastLoaded(ms, turn, f); m != 2 {
+			t.Errorf("turn %d picked %d, want 2, the least loaded", turn, m)
+		}
+	}
+	skip[2] = true
+	if m, _ := LeastLoaded(ms, 0, f); m != 3 {
+		t.Errorf("with 2 skipped picked %d, want 3", m)
+	}
+	skip[1], skip[3] = true, true
+	if m, ok := LeastLoaded(ms, 0, f); ok {
+		t.Errorf("with every member skipped picked %d, want none", m)
+	}
+	if m, ok := LeastLoaded([]Member{"x"}, 0, f); ok {
+		t.Errorf("picked %d from members of another type, want none", m)
+	}
+}

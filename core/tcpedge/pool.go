@@ -87,24 +87,12 @@ func (e *Edge) pick(pl *portListener, skip *endpoint) *endpoint {
 		return pl.single
 	}
 	ms := e.names.Members(e.key(pl.port), route.KindTCP)
-	e.mu.Lock()
+	e.mu.Lock() // guards live
 	defer e.mu.Unlock()
-	n := len(ms)
-	if n == 0 {
-		return nil
-	}
 	e.turn++
-	var best *endpoint
-	bestLen := 0
-	for i := range n {
-		ep, ok := ms[(e.turn+i)%n].(*endpoint)
-		if !ok || ep == skip || !ep.live || ep.lis != pl {
-			continue
-		}
-		if l := ep.relay.Len(); best == nil || l < bestLen {
-			best, bestLen = ep, l
-		}
-	}
+	best, _ := route.LeastLoaded(ms, e.turn, func(ep *endpoint) (int64, bool) {
+		return int64(ep.relay.Len()), ep != skip && ep.live && ep.lis == pl
+	})
 	return best
 }
 

@@ -67,7 +67,7 @@ type Edge struct {
 	mu     sync.Mutex
 	eps    map[*endpoint]bool    // endpoints holding a port
 	shared map[int]*portListener // listeners of pooled ports, by port
-	turn   int                   // rotates where pick starts
+	turn   uint32                // rotates where pick starts
 	closed bool
 }
 

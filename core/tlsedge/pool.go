@@ -19,22 +19,9 @@ func (e *Edge) pick(ms []route.Member, skip *endpoint) *endpoint {
 		ep, _ := ms[0].(*endpoint)
 		return ep
 	}
-	n := len(ms)
-	if n == 0 {
-		return nil
-	}
-	start := int(e.poolTurn.Add(1) % uint32(n))
-	var best *endpoint
-	bestLen := 0
-	for i := range n {
-		ep, ok := ms[(start+i)%n].(*endpoint)
-		if !ok || ep == skip {
-			continue
-		}
-		if l := ep.relay.Len(); best == nil || l < bestLen {
-			best, bestLen = ep, l
-		}
-	}
+	best, _ := route.LeastLoaded(ms, e.poolTurn.Add(1), func(ep *endpoint) (int64, bool) {
+		return int64(ep.relay.Len()), ep != skip
+	})
 	return best
 }
 
