@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/usererr"
 )
 
@@ -192,5 +193,45 @@ func TestLeastLoaded(t *testing.T) {
 	}
 	if m, ok := LeastLoaded([]Member{"x"}, 0, f); ok {
 		t.Errorf("picked %d from members of another type, want none", m)
+	}
+}
+
+// TestBindPool: through Bind, a reserved name is pooled by the account
+// that reserved it only, and on the anonymous account the key is the
+// owner: the same key joins, another key is refused.
+func TestBindPool(t *testing.T) {
+	ann := Claimant{Account: &account.Account{Name: "ann", Domains: []string{"app.example.org"}}}
+	bob := Claimant{Account: &account.Account{Name: "bob"}}
+	dir, err := account.NewDirectory("localhost", []account.Spec{{Name: "ann", Keys: []string{keyLine(t)}, Domains: []string{"app.example.org"}}, {Name: "bob", Keys: []string{keyLine(t)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	n := &Namer{Base: "localhost", Accounts: dir}
+	r := NewMemory()
+	pooled := func(v int) Claim { return Claim{Kind: KindHTTP, Pool: true, Member: v} }
+	for v := 1; v <= 2; v++ {
+		if name, prev, err := Bind(ctx, r, n, ann, "app.example.org", pooled(v), nil); err != nil || name != "app.example.org" || prev != nil {
+			t.Fatalf("ann's pooled bind %d of her reserved name = %q, %v, %v; want it joined", v, name, prev, err)
+		}
+	}
+	if _, _, err := Bind(ctx, r, n, bob, "app.example.org", pooled(3), nil); err == nil || !strings.Contains(err.Error(), "not reserved by your account") {
+		t.Errorf("bob's pooled bind of ann's reserved name: %v, want refused as not reserved", err)
+	}
+	if got := r.Members("app.example.org", KindHTTP); len(got) != 2 {
+		t.Errorf("members %v, want ann's two", got)
+	}
+
+	anon := func(key string) Claimant { return Claimant{Account: account.Anonymous(), Key: key} }
+	for v := 4; v <= 5; v++ {
+		if _, _, err := Bind(ctx, r, n, anon("SHA256:a"), "shared", pooled(v), nil); err != nil {
+			t.Fatalf("anonymous key a, pooled bind %d: %v", v, err)
+		}
+	}
+	if _, _, err := Bind(ctx, r, n, anon("SHA256:b"), "shared", pooled(6), nil); !errors.Is(err, ErrInUse) {
+		t.Errorf("anonymous key b joining key a's pool: %v, want ErrInUse", err)
+	}
+	if got := r.Members("shared.localhost", KindHTTP); len(got) != 2 {
+		t.Errorf("members %v, want key a's two", got)
 	}
 }
