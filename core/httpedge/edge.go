@@ -202,7 +202,8 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 	return e.srv.Shutdown(ctx)
 }
 
-// Routes returns how many hostnames are bound (for tests and metrics).
+// Routes returns how many hostnames are bound (for tests and metrics);
+// each member of a pooled hostname counts.
 func (e *Edge) Routes() int { return int(e.routes.Load()) }
 
 // ServeHTTP routes one visitor request to its tunnel.
