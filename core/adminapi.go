@@ -11,6 +11,7 @@ import (
 
 	"github.com/sshgress/sshgress/core/admin"
 	"github.com/sshgress/sshgress/core/certs"
+	"github.com/sshgress/sshgress/core/usererr"
 )
 
 // tunnelTable is the management API's and the dashboard's admin.Tunnels
@@ -36,7 +37,7 @@ func (t tunnelTable) Tunnels(context.Context) []admin.Tunnel {
 
 func (t tunnelTable) EndTunnel(_ context.Context, id, reason string) error {
 	if t.e.ssh == nil || !t.e.ssh.EndTunnel(id, reason) {
-		return fmt.Errorf("there is no live tunnel %q: %w", id, admin.ErrNotFound)
+		return usererr.Wrap(admin.ErrNotFound, fmt.Sprintf("there is no live tunnel %q", id))
 	}
 	return nil
 }
@@ -91,8 +92,14 @@ func (e *Edge) setupAdmin(systemHosts []string) error {
 		return err
 	}
 	e.adminLn = ln
+	// /metrics, /healthz and /readyz beside the API (observability.go).
+	handler := api.WithProbes(admin.Probes{
+		Metrics:          e.metrics.Handler(),
+		Ready:            e.readiness,
+		MetricsNeedToken: !admin.IsLoopback(cfg.Addr),
+	})
 	e.adminSrv = &http.Server{
-		Handler:           api,
+		Handler:           handler,
 		ReadHeaderTimeout: adminReadHeaderTimeout,
 		ReadTimeout:       adminReadTimeout,
 		WriteTimeout:      adminWriteTimeout,

@@ -18,6 +18,7 @@ func (e *Edge) setupCerts(accounts *account.Directory) error {
 		Logger:   e.log.With("part", "certs"),
 		// The hint shows the port visitors use.
 		PublicPort: e.httpsPublicPort(),
+		Expiry:     e.metrics.CertExpiry,
 	}
 	if h.ACME.DirectoryURL != "" {
 		opts.ACME = &certs.ACMEOptions{

@@ -6,6 +6,7 @@ package core
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,12 +15,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sshgress/sshgress/core/accesslog"
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/admin/dashboard"
 	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/config"
 	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/httpedge/forward"
+	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/sshserver"
@@ -42,6 +45,8 @@ type Options struct {
 	// LoginLink mints the one-time dashboard link `ssh … login` prints for
 	// an account; nil when the edge has no dashboard.
 	LoginLink func(ctx context.Context, account string) (string, error)
+	// AccessStderr is where log.access "stderr" writes. Default os.Stderr.
+	AccessStderr io.Writer
 }
 
 // Edge is a running sshgress edge.
@@ -67,6 +72,11 @@ type Edge struct {
 	adminSrv       *http.Server
 	adminTokenFile string
 	adminCert      *certs.FileCert // admin.cert_file; nil without one
+	// Metrics and health (observability.go).
+	metrics *metrics.Metrics
+	health  listenerHealth
+	// access is the access log (accesslog.go); nil when it is off.
+	access *accesslog.Log
 	// closeDashboard releases the dashboard's sign-in chain.
 	closeDashboard func()
 	wg             sync.WaitGroup
@@ -81,7 +91,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Edge{cfg: cfg, log: log}
+	e := &Edge{cfg: cfg, log: log, metrics: metrics.New()}
 	defer func() {
 		if err != nil {
 			e.undoSetup()
@@ -120,6 +130,9 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		log.Warn("no accounts configured: any SSH key may open tunnels (allowed because ssh.addr is on loopback only)")
 	}
 
+	if err := e.openAccessLog(opts.AccessStderr); err != nil {
+		return nil, err
+	}
 	if err := e.listen(); err != nil {
 		return nil, err
 	}
@@ -182,6 +195,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		BodyIdleTimeout:   cfg.HTTP.BodyIdleTimeout,
 		Logger:            log.With("part", "http"),
+		Access:            e.access,
 	})
 	if e.httpsLn != nil {
 		e.tls = tlsedge.New(tlsedge.Options{
@@ -192,6 +206,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 			HTTP:       e.http,
 			Names:      names,
 			Logger:     log.With("part", "tls"),
+			Access:     e.access,
 		})
 	}
 	e.tcp = tcpedge.New(tcpedge.Options{
@@ -201,6 +216,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		ExcludePorts: e.ownPorts(),
 		Names:        names,
 		Logger:       log.With("part", "tcp"),
+		Access:       e.access,
 	})
 	types := map[string]tunnel.EndpointType{"http": e.http}
 	for typ := range e.plugins.EndpointTypes() {
@@ -238,6 +254,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 			ChannelsTotal:         cfg.Limits.ChannelsTotal,
 		},
 		DialTimeout: cfg.HTTP.DialTimeout,
+		Metrics:     e.metrics,
 		Logger:      log.With("part", "ssh"),
 	})
 	if err != nil {
@@ -259,6 +276,7 @@ func (e *Edge) undoSetup() {
 		e.log.Warn("stopping plugins after a failed start", "err", err)
 	}
 	e.closeStore()
+	e.access.Close()
 }
 
 // SSHAddr is the SSH listener's address (after Start).

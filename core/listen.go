@@ -27,10 +27,19 @@ func (e *Edge) listen() error {
 	}
 	// Visitors' connections are capped per address and overall on each
 	// public port, before any byte is read.
+	// A trusted load balancer's connections count against the total cap
+	// only: each carries another visitor.
 	lim := e.cfg.Limits
-	e.httpLn = connlimit.Wrap(e.httpLn, lim.VisitorConnsPerIP, lim.VisitorConnsTotal, e.log.With("part", "http"))
+	trusted := trustedPrefixes(e.cfg)
+	e.httpLn = connlimit.Wrap(e.httpLn, lim.VisitorConnsPerIP, lim.VisitorConnsTotal, e.log.With("part", "http")).SharedAddrs(trusted)
 	if e.httpsLn != nil {
-		e.httpsLn = connlimit.Wrap(e.httpsLn, lim.VisitorConnsPerIP, lim.VisitorConnsTotal, e.log.With("part", "https"))
+		e.httpsLn = connlimit.Wrap(e.httpsLn, lim.VisitorConnsPerIP, lim.VisitorConnsTotal, e.log.With("part", "https")).SharedAddrs(trusted)
+	}
+	// Behind a trusted load balancer the visitor's address comes from its
+	// PROXY header (proxyproto.go).
+	e.httpLn = proxyProtocol(e.httpLn, trusted, e.cfg.HTTP.ReadHeaderTimeout)
+	if e.httpsLn != nil {
+		e.httpsLn = proxyProtocol(e.httpsLn, trusted, e.cfg.HTTP.ReadHeaderTimeout)
 	}
 	return nil
 }
@@ -92,6 +101,7 @@ func (e *Edge) Start() error {
 		e.serve("admin", func() error { return e.adminSrv.Serve(e.adminLn) })
 		adminAddr = e.adminLn.Addr().String()
 	}
+	e.health.started.Store(true)
 	e.log.Info("sshgress edge started", "ssh", e.sshLn.Addr().String(), "http", e.httpLn.Addr().String(), "https", https, "admin", adminAddr, "domain", e.cfg.Domain)
 	if e.adminSrv != nil {
 		e.log.Info("management API: the operator token is in admin.token_file", "addr", adminAddr, "token_file", e.adminTokenFile)
@@ -105,6 +115,7 @@ func (e *Edge) serve(name string, f func() error) {
 		defer e.wg.Done()
 		if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
 			e.log.Error("listener stopped", "listener", name, "err", err)
+			e.health.stopped(name)
 		}
 	}()
 }

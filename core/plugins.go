@@ -40,6 +40,7 @@ func (e *Edge) startPlugins(ctx context.Context, opts Options) error {
 		Logger:     e.log.With("part", "plugins"),
 		BaseDomain: e.cfg.Domain,
 		DataDir:    e.cfg.DataDir,
+		Metrics:    e.metrics,
 	})
 	if err != nil {
 		return err

@@ -41,6 +41,7 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 		errs = append(errs, e.closePlugins())
 		e.wg.Wait()
 		e.closeStore()
+		e.access.Close() // after the listeners: no request is left to log
 	})
 	return errors.Join(errs...)
 }

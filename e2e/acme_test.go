@@ -189,22 +189,8 @@ func TestACMEPebble(t *testing.T) {
 	})
 	t.Run("a browser shows the page with a valid certificate", func(t *testing.T) {
 		browser := chromium(t)
-		certutil := e2e.RequireTool(t, "certutil", "libnss3-tools")
-		// Chromium on Linux trusts the roots in the user's NSS database:
-		// put Pebble's root (random per run) there, in a private HOME.
-		home := t.TempDir()
-		rootPEM := filepath.Join(home, "pebble-root.pem")
-		os.WriteFile(rootPEM, pebbleRootPEM(t, mgmt, caRoot), 0o600)
-		db := "sql:" + filepath.Join(home, ".pki", "nssdb")
-		os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700)
-		for _, args := range [][]string{
-			{"-d", db, "-N", "--empty-password"},
-			{"-d", db, "-A", "-t", "C,,", "-n", "pebble", "-i", rootPEM},
-		} {
-			if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
-				t.Fatalf("certutil %v: %v\n%s", args, err, out)
-			}
-		}
+		// Pebble's root is random per run.
+		home := nssHome(t, pebbleRootPEM(t, mgmt, caRoot))
 		_, httpsPort, _ := net.SplitHostPort(edge.HTTPSAddr().String())
 		tctx := newBrowser(t, browser,
 			chromedp.Flag("host-resolver-rules", "MAP app.example.org 127.0.0.1"),

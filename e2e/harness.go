@@ -74,6 +74,9 @@ type Edge struct {
 	SSHPort string
 	// Logs collects the edge's log output.
 	Logs *SyncBuffer
+	// Access collects the access log when log.access is "stderr" (the
+	// default).
+	Access *SyncBuffer
 
 	clientOnce sync.Once
 	client     *http.Client
@@ -107,7 +110,8 @@ func StartEdge(t testing.TB, o EdgeOptions) *Edge {
 	}
 	logs := &SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	opts := core.Options{Logger: log, Bundled: o.Bundled, LoginLink: o.LoginLink}
+	access := &SyncBuffer{}
+	opts := core.Options{Logger: log, Bundled: o.Bundled, LoginLink: o.LoginLink, AccessStderr: access}
 	if o.Binary != "" {
 		bin := o.Binary
 		opts.BundledPlugin = func(name string) *exec.Cmd { return exec.Command(bin, "plugin", name) }
@@ -119,7 +123,7 @@ func StartEdge(t testing.TB, o EdgeOptions) *Edge {
 	if err := e.Start(); err != nil {
 		t.Fatalf("Start: %v", err)
 	}
-	edge := &Edge{Edge: e, Cfg: cfg, Logs: logs}
+	edge := &Edge{Edge: e, Cfg: cfg, Logs: logs, Access: access}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

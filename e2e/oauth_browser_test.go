@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,11 +32,9 @@ func identityBackend(t *testing.T) string {
 	}))
 }
 
-// TestOAuthLoginInChromium signs in through a real tunnel in headless
-// Chromium against an OIDC provider run by the test.
-func TestOAuthLoginInChromium(t *testing.T) {
-	browser := chromium(t)
-	e2e.RequireSSH(t)
+// startOIDC runs mockoidc on loopback until the test ends.
+func startOIDC(t *testing.T) *mockoidc.MockOIDC {
+	t.Helper()
 	provider, err := mockoidc.NewServer(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +47,15 @@ func TestOAuthLoginInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { provider.Shutdown() })
+	return provider
+}
+
+// TestOAuthLoginInChromium signs in through a real tunnel in headless
+// Chromium against an OIDC provider run by the test.
+func TestOAuthLoginInChromium(t *testing.T) {
+	browser := chromium(t)
+	e2e.RequireSSH(t)
+	provider := startOIDC(t)
 
 	port := identityBackend(t)
 	edge := e2e.StartEdge(t, e2e.EdgeOptions{
@@ -145,10 +154,42 @@ func TestOAuthLoginInChromium(t *testing.T) {
 	}
 }
 
+// nssHome returns a private HOME whose NSS database, where Chromium on
+// Linux looks for trusted roots, trusts the PEM certificate rootPEM. Give
+// it to the browser with chromedp.Env("HOME="+home).
+func nssHome(t *testing.T, rootPEM []byte) string {
+	t.Helper()
+	certutil := e2e.RequireTool(t, "certutil", "libnss3-tools")
+	home := t.TempDir()
+	file := filepath.Join(home, "root.pem")
+	if err := os.WriteFile(file, rootPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(home, ".pki", "nssdb"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	db := "sql:" + filepath.Join(home, ".pki", "nssdb")
+	for _, args := range [][]string{
+		{"-d", db, "-N", "--empty-password"},
+		{"-d", db, "-A", "-t", "C,,", "-n", "test-root", "-i", file},
+	} {
+		if out, err := exec.Command(certutil, args...).CombinedOutput(); err != nil {
+			t.Fatalf("certutil %v: %v\n%s", args, err, out)
+		}
+	}
+	return home
+}
+
 // newBrowser starts a headless Chromium with a fresh profile (no cookies
 // shared between cases) and returns a context for its steps, bounded to
 // 30 s. The browser stops when the test ends.
 func newBrowser(t *testing.T, browser string, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	return newBrowserFor(t, browser, 30*time.Second, extra...)
+}
+
+// newBrowserFor is newBrowser with the steps bounded to limit.
+func newBrowserFor(t *testing.T, browser string, limit time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser),
@@ -169,7 +210,7 @@ func newBrowser(t *testing.T, browser string, extra ...chromedp.ExecAllocatorOpt
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	tctx, cancelT := context.WithTimeout(ctx, 30*time.Second)
+	tctx, cancelT := context.WithTimeout(ctx, limit)
 	t.Cleanup(cancelT)
 	return tctx
 }

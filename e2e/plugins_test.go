@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"fmt"
 	"net/http"
-	"os/exec"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,21 +54,7 @@ func (c *counting) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func curl(t *testing.T, edge *e2e.Edge, url string, args ...string) int {
 	t.Helper()
-	if _, err := exec.LookPath("curl"); err != nil {
-		t.Fatalf("curl missing: %v", err)
-	}
-	host := e2e.Host(url)
-	_, port, _ := strings.Cut(host, ":")
-	full := append([]string{"-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10",
-		"--connect-to", fmt.Sprintf("%s:%s:%s", strings.Split(host, ":")[0], port, edge.HTTPAddr().String())}, args...)
-	full = append(full, url+"/")
-	out, err := exec.Command("curl", full...).Output()
-	if err != nil {
-		t.Fatalf("curl: %v", err)
-	}
-	var code int
-	fmt.Sscanf(string(out), "%d", &code)
-	return code
+	return curlPath(t, edge, url, "/", args...)
 }
 
 func TestBasicAuth(t *testing.T) {

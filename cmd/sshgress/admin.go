@@ -53,15 +53,28 @@ type adminCLI struct {
 // errUsage marks a usage error (exit 2).
 var errUsage = errors.New("usage")
 
+// adminConnFlags are the flags that say how to reach the admin listener
+// and with which token: `sshgress admin` and `sshgress status` share them.
+type adminConnFlags struct {
+	cfgFile, addr, tokenFile, token, caFile *string
+	jsonOut                                 *bool
+}
+
+func addAdminConnFlags(fs *pflag.FlagSet) *adminConnFlags {
+	return &adminConnFlags{
+		cfgFile:   fs.String("config", "", "config file of the edge (for admin.addr and admin.tokenCreatedfile)"),
+		addr:      fs.String("addr", "", "admin API address (default admin.addr, 127.0.0.1:2280)"),
+		tokenFile: fs.String("token-file", "", "operator token file (default the config's admin.tokenCreatedfile)"),
+		token:     fs.String("token", "", "bearer token (default $SSHGRESS_ADMIN_TOKEN, then --token-file)"),
+		caFile:    fs.String("ca-file", "", "PEM CA bundle for an https admin address"),
+		jsonOut:   fs.Bool("json", false, "print the API's raw JSON"),
+	}
+}
+
 func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("admin", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cfgFile := fs.String("config", "", "config file of the edge (for admin.addr and admin.tokenCreatedfile)")
-	addr := fs.String("addr", "", "admin API address (default admin.addr, 127.0.0.1:2280)")
-	tokenFile := fs.String("token-file", "", "operator token file (default the config's admin.tokenCreatedfile)")
-	token := fs.String("token", "", "bearer token (default $SSHGRESS_ADMIN_TOKEN, then --token-file)")
-	caFile := fs.String("ca-file", "", "PEM CA bundle for an https admin address")
-	jsonOut := fs.Bool("json", false, "print the API's raw JSON")
+	conn := addAdminConnFlags(fs)
 	label := fs.String("label", "", "label of a key added")
 	domain := fs.String("domain", "", "domain to reserve or release")
 	tcp := fs.String("tcp", "", "TCP address to reserve or release")
@@ -74,19 +87,50 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sshgress admin: %v\n\n%s", err, adminUsage)
 		return 2
 	}
+	cli, code := conn.open("sshgress admin", stdin, stdout, stderr)
+	if cli == nil {
+		return code
+	}
+
+	rest := fs.Args()
+	if len(rest) < 2 {
+		fmt.Fprintf(stderr, "sshgress admin: need a command\n\n%s", adminUsage)
+		return 2
+	}
+	// Usage errors come before reading any secret.
+	call, err := cli.route(rest, *label, *domain, *tcp, *ttl)
+	if err != nil {
+		fmt.Fprintf(stderr, "sshgress admin: %v\n\n%s", err, adminUsage)
+		return 2
+	}
+	if code := conn.readToken(cli, "sshgress admin", stderr); code != 0 {
+		return code
+	}
+	if err := call(); err != nil {
+		fmt.Fprintln(stderr, "sshgress admin:", err)
+		return 1
+	}
+	return 0
+}
+
+// open loads the config (if --config), works out the admin address and
+// builds the CLI's bounded HTTP client. On failure it has printed why,
+// prefixed with prog, and returns nil and the exit status.
+func (f *adminConnFlags) open(prog string, stdin io.Reader, stdout, stderr io.Writer) (*adminCLI, int) {
+	cfgFile, addr, tokenFile, caFile := f.cfgFile, f.addr, f.tokenFile, f.caFile
 	cfg := config.Defaults()
 	if *cfgFile != "" {
 		cfs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 		cfs.SetOutput(io.Discard)
 		config.RegisterFlags(cfs)
 		if err := cfs.Parse([]string{"--config", *cfgFile}); err != nil {
-			fmt.Fprintln(stderr, "sshgress admin:", err)
-			return 2
+			fmt.Fprintln(stderr, prog+":", err)
+			return nil, 2
 		}
 		c, err := config.Load(cfs, nil)
 		if err != nil {
-			fmt.Fprintln(stderr, "sshgress admin:", err)
-			return 1
+			fmt.Fprintln(stderr, prog+":", err)
+			return nil, 1
 		}
 		cfg = c
 	}
@@ -99,7 +143,7 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *tokenFile == "" {
 		*tokenFile = cfg.AdminTokenPath()
 	}
-	cli := &adminCLI{json: *jsonOut, stdin: stdin, stdout: stdout, stderr: stderr}
+	cli := &adminCLI{json: *f.jsonOut, stdin: stdin, stdout: stdout, stderr: stderr}
 	cli.base = *addr
 	if !strings.Contains(cli.base, "://") {
 		scheme := "http://"
@@ -114,44 +158,34 @@ func runAdmin(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *caFile != "" {
 		pem, err := os.ReadFile(*caFile)
 		if err != nil {
-			fmt.Fprintln(stderr, "sshgress admin: cannot read the CA file:", err)
-			return 1
+			fmt.Fprintln(stderr, prog+": cannot read the CA file:", err)
+			return nil, 1
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			fmt.Fprintf(stderr, "sshgress admin: %s holds no PEM certificate\n", *caFile)
-			return 1
+			fmt.Fprintf(stderr, "%s: %s holds no PEM certificate\n", prog, *caFile)
+			return nil, 1
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
 	cli.client = &http.Client{Timeout: adminTimeout, Transport: tr}
+	return cli, 0
+}
 
-	rest := fs.Args()
-	if len(rest) < 2 {
-		fmt.Fprintf(stderr, "sshgress admin: need a command\n\n%s", adminUsage)
-		return 2
-	}
-	// Usage errors come before reading any secret.
-	call, err := cli.route(rest, *label, *domain, *tcp, *ttl)
-	if err != nil {
-		fmt.Fprintf(stderr, "sshgress admin: %v\n\n%s", err, adminUsage)
-		return 2
-	}
-	cli.token = *token
+// readToken sets cli's token from --token, $SSHGRESS_ADMIN_TOKEN or the
+// token file, in that order; non-zero (after printing why) if none.
+func (f *adminConnFlags) readToken(cli *adminCLI, prog string, stderr io.Writer) int {
+	cli.token = *f.token
 	if cli.token == "" {
 		cli.token = os.Getenv("SSHGRESS_ADMIN_TOKEN")
 	}
 	if cli.token == "" {
-		b, err := os.ReadFile(*tokenFile)
+		b, err := os.ReadFile(*f.tokenFile)
 		if err != nil {
-			fmt.Fprintf(stderr, "sshgress admin: cannot read the operator token (pass --token-file, --token or SSHGRESS_ADMIN_TOKEN): %v\n", err)
+			fmt.Fprintf(stderr, "%s: cannot read the operator token (pass --token-file, --token or SSHGRESS_ADMIN_TOKEN): %v\n", prog, err)
 			return 1
 		}
 		cli.token = strings.TrimSpace(string(b))
-	}
-	if err := call(); err != nil {
-		fmt.Fprintln(stderr, "sshgress admin:", err)
-		return 1
 	}
 	return 0
 }
@@ -253,6 +287,39 @@ func (c *adminCLI) route(a []string, label, domain, tcp, ttl string) (func() err
 	return func() error { return c.do(method, path, body, print) }, nil
 }
 
+// send makes one request with the token, bounded by adminTimeout, and
+// returns the response with up to maxAdminResponse bytes of its body.
+func (c *adminCLI) send(method, path string, body any) (*http.Response, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot reach the admin API at %s: %w", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminResponse))
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading the admin API's answer: %w", err)
+	}
+	return resp, data, nil
+}
+
 // readKey reads an authorized_keys line from file, or stdin for "-".
 func (c *adminCLI) readKey(file string) (string, error) {
 	var r io.Reader = c.stdin
@@ -272,32 +339,9 @@ func (c *adminCLI) readKey(file string) (string, error) {
 }
 
 func (c *adminCLI) do(method, path string, body any, print func([]byte) error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	resp, data, err := c.send(method, path, body)
 	if err != nil {
 		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the admin API at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAdminResponse))
-	if err != nil {
-		return fmt.Errorf("reading the admin API's answer: %w", err)
 	}
 	if resp.StatusCode >= 300 {
 		var e struct {

@@ -31,6 +31,7 @@ const usage = `Usage:
   sshgress serve [flags]     run the edge (no flags needed on a laptop)
   sshgress plugin NAME       run a bundled plugin (started by the edge itself)
   sshgress admin COMMAND     manage accounts, keys and tunnels (docs/admin.md)
+  sshgress status            one screen about a running edge (docs/observability.md)
   sshgress version           print the version
 
 Run "sshgress serve --help" for the serve flags.
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stderr)
 	case "admin":
 		return runAdmin(args[1:], os.Stdin, stdout, stderr)
+	case "status":
+		return runStatus(args[1:], stdout, stderr)
 	case "plugin":
 		if len(args) != 2 {
 			fmt.Fprintln(stderr, "sshgress plugin: need exactly one plugin name")
@@ -115,6 +118,9 @@ func serve(args []string, stderr io.Writer) int {
 	for ctx.Err() == nil {
 		select {
 		case <-hup:
+			// The access log file first, so logrotate's postrotate works
+			// even when the config file does not load.
+			edge.ReopenLogs()
 			log.Info("SIGHUP: re-reading the config file")
 			next, err := config.Load(fs, os.Environ())
 			if err != nil {

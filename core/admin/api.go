@@ -418,8 +418,8 @@ func (a *API) createToken(w http.ResponseWriter, r *http.Request, _ Scope) error
 	if _, err := a.cfg.Store.Account(r.Context(), name); err != nil {
 		return err
 	}
-	tok := "sgt_" + randomHex(24)
-	if err := a.cfg.Store.CreateToken(r.Context(), name, Digest(tok)); err != nil {
+	tok, err := NewToken(r.Context(), a.cfg.Store, name)
+	if err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, map[string]string{"account": name, "token": tok})

@@ -19,6 +19,18 @@ func NewInvite(ctx context.Context, st Store, account string, ttl time.Duration)
 	return code, expires, nil
 }
 
+// NewToken makes an API token for account that manages only that
+// account's keys, reservations and tunnels, and stores only its Digest:
+// the API and the dashboard both mint tokens here. The token is returned
+// once and never kept.
+func NewToken(ctx context.Context, st Store, account string) (string, error) {
+	tok := "sgt_" + randomHex(24)
+	if err := st.CreateToken(ctx, account, Digest(tok)); err != nil {
+		return "", err
+	}
+	return tok, nil
+}
+
 // randomHex returns n random bytes in hex.
 func randomHex(n int) string {
 	b := make([]byte, n)

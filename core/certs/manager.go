@@ -55,6 +55,10 @@ type Options struct {
 	PublicPort int
 	// Logger receives operator logs.
 	Logger *slog.Logger
+	// Expiry, if set, is told the expiry of each certificate a handshake
+	// gets, by the name it was served for (the edge's metrics). It must
+	// not block.
+	Expiry func(name string, notAfter time.Time)
 }
 
 // Manager picks a certificate per handshake: the operator's file
@@ -67,6 +71,8 @@ type Manager struct {
 	log   *slog.Logger
 	limit *orderLimiter
 	allow func(string) bool
+	// expiry is Options.Expiry.
+	expiry func(name string, notAfter time.Time)
 
 	mu     sync.Mutex
 	issued map[string]bool // names autocert has served a certificate for
@@ -82,7 +88,7 @@ func New(opts Options) (*Manager, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{log: log}
+	m := &Manager{log: log, expiry: opts.Expiry}
 	if opts.CertFile != "" {
 		f, err := LoadFileCert("https", opts.CertFile, opts.KeyFile, log)
 		if err != nil {
@@ -191,6 +197,15 @@ func IsChallenge(protos []string) bool {
 // caller has already decided the name is served (unknown names never get
 // here), and normalised hello.ServerName.
 func (m *Manager) GetCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	c, err := m.certificate(hello)
+	if err == nil && c != nil && c.Leaf != nil && m.expiry != nil && !IsChallenge(hello.SupportedProtos) {
+		m.expiry(hello.ServerName, c.Leaf.NotAfter)
+	}
+	return c, err
+}
+
+// certificate is GetCertificate's choice of certificate.
+func (m *Manager) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 	name := hello.ServerName
 	if IsChallenge(hello.SupportedProtos) {
 		if m.acme == nil {

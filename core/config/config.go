@@ -70,6 +70,23 @@ type Config struct {
 
 	// Dashboard configures the self-service web dashboard (dashboard.go).
 	Dashboard Dashboard `koanf:"dashboard"`
+
+	// ProxyProtocol configures the PROXY protocol on the public HTTP and
+	// HTTPS listeners, for an edge behind a load balancer.
+	ProxyProtocol ProxyProtocol `koanf:"proxy_protocol"`
+}
+
+// ProxyProtocol configures reading PROXY protocol headers (v1 and v2)
+// from trusted load balancers on the public http and https listeners.
+type ProxyProtocol struct {
+	// Trusted are the addresses (CIDRs or single IPs) of the load
+	// balancers in front of the edge. Default none: no header is read.
+	// A connection from a trusted address must start with a PROXY header,
+	// whose source address then stands for the visitor everywhere (the
+	// X-Forwarded-For header, the session's request lines, the access
+	// log, CIDR rules); a connection from any other address that sends
+	// one is closed, so visitors cannot claim another address.
+	Trusted []string `koanf:"trusted"`
 }
 
 // Log configures logging.
@@ -78,8 +95,16 @@ type Log struct {
 	// Default "info". Debug logs may include client addresses.
 	Level string `koanf:"level"`
 
-	// Format is the log line format: text or json. Default "text".
+	// Format is the log line format: text or json. Default "text". The
+	// access log uses it too.
 	Format string `koanf:"format"`
+
+	// Access is where the access log goes (docs/observability.md): one
+	// line per visitor request or TCP/TLS connection. "stderr" (default)
+	// writes beside this log, "off" turns it off, anything else is a file
+	// path, opened for appending (created 0640) and reopened on SIGHUP.
+	// The lines name visitors' addresses, never a credential.
+	Access string `koanf:"access"`
 }
 
 // The values of ssh.registration.

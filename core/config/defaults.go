@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/sshgress/sshgress/core/accesslog"
 	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/cryptopolicy"
@@ -44,7 +45,7 @@ func defaults(lookup func(string) (string, bool)) *Config {
 	return &Config{
 		Domain:  "localhost",
 		DataDir: defaultDataDir(lookup),
-		Log:     Log{Level: "info", Format: "text"},
+		Log:     Log{Level: "info", Format: "text", Access: accesslog.Stderr},
 		SSH: SSH{
 			Addr:              "127.0.0.1:2222",
 			HandshakeTimeout:  sshserver.DefaultHandshakeTimeout,

@@ -43,6 +43,7 @@ func (c *Config) normaliseAndValidate() error {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	c.Log.Format = strings.ToLower(c.Log.Format)
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	c.validateAccessLog(v)
 
 	v.addr("ssh.addr", c.SSH.Addr)
 	if c.SSH.PublicHost == "" {
@@ -99,6 +100,7 @@ func (c *Config) normaliseAndValidate() error {
 	c.validateAccounts(v)
 	c.validatePlugins(v)
 	c.validateDashboard(v)
+	c.validateProxyProtocol(v)
 	return v.err()
 }
 

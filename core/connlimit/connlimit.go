@@ -19,6 +19,10 @@ type Listener struct {
 	perIP, total int
 	log          *slog.Logger
 
+	// shared are addresses whose connections carry many visitors (a
+	// trusted load balancer): only the total cap applies to them.
+	shared []netip.Prefix
+
 	mu     sync.Mutex
 	byIP   map[netip.Addr]int
 	n      int
@@ -34,6 +38,23 @@ func Wrap(l net.Listener, perIP, total int, log *slog.Logger) *Listener {
 	return &Listener{Listener: l, perIP: max(perIP, 1), total: max(total, 1), log: log, byIP: map[netip.Addr]int{}}
 }
 
+// SharedAddrs exempts connections from addrs from the per-address cap:
+// each of them carries many visitors (a trusted load balancer sending the
+// PROXY protocol), so only the total cap applies. Call it before Accept.
+func (l *Listener) SharedAddrs(addrs []netip.Prefix) *Listener {
+	l.shared = addrs
+	return l
+}
+
+func (l *Listener) isShared(ip netip.Addr) bool {
+	for _, p := range l.shared {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
 // Accept returns the next connection within the caps; others are closed.
 func (l *Listener) Accept() (net.Conn, error) {
 	for {
@@ -43,7 +64,7 @@ func (l *Listener) Accept() (net.Conn, error) {
 		}
 		ip := remoteIP(c)
 		l.mu.Lock()
-		over := l.n >= l.total || l.byIP[ip] >= l.perIP
+		over := l.n >= l.total || (l.byIP[ip] >= l.perIP && !l.isShared(ip))
 		if !over {
 			l.n++
 			l.byIP[ip]++

@@ -2,6 +2,7 @@ package connlimit
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 )
@@ -71,5 +72,41 @@ func TestCaps(t *testing.T) {
 	defer c.Close()
 	if closedByPeer(c) {
 		t.Error("refused although a slot was free")
+	}
+}
+
+// TestSharedAddrs: a shared address (a trusted load balancer) is held to
+// the total cap only; others keep the per-address cap.
+func TestSharedAddrs(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := Wrap(raw, 1, 3, nil).SharedAddrs([]netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")})
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	addr := raw.Addr().String()
+	lb1, lb2 := dialFrom(t, "127.0.0.1", addr), dialFrom(t, "127.0.0.1", addr)
+	defer lb1.Close()
+	defer lb2.Close()
+	if closedByPeer(lb1) || closedByPeer(lb2) {
+		t.Error("a shared address was held to the per-address cap")
+	}
+	o1, o2 := dialFrom(t, "127.0.0.2", addr), dialFrom(t, "127.0.0.2", addr)
+	defer o1.Close()
+	defer o2.Close()
+	if closedByPeer(o1) {
+		t.Error("another address's first connection was refused")
+	}
+	if !closedByPeer(o2) {
+		t.Error("another address's second connection was not refused (per-IP cap 1)")
 	}
 }

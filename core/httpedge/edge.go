@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sshgress/sshgress/core/accesslog"
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/httpedge/forward"
 	"github.com/sshgress/sshgress/core/pluginhost"
@@ -80,6 +81,8 @@ type Options struct {
 	BodyIdleTimeout time.Duration
 	// Logger receives operator logs.
 	Logger *slog.Logger
+	// Access is the access log (access.go); nil when it is off.
+	Access *accesslog.Log
 }
 
 // Edge is the HTTP side of the edge: the listener visitors reach, the
@@ -243,8 +246,14 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	visitor, _ := netip.ParseAddrPort(r.RemoteAddr)
 	start := time.Now()
 	status := 0
+	var upstream time.Duration // the user's service's part, once forwarded
+	verdict := accesslog.VerdictEdge
+	w, access := e.startAccess(w, r, ep) // nil when the access log is off
 	defer func() {
-		ep.con.Request(r.Method, r.URL.Path, status, time.Since(start), visitor.Addr())
+		took := time.Since(start)
+		ep.stats.Response(status, took, upstream)
+		ep.con.Request(r.Method, r.URL.Path, status, took, visitor.Addr())
+		access.finish(accessFacts{status: status, total: took, upstream: upstream, visitor: visitor.Addr(), verdict: verdict})
 	}()
 	if hasLoopID(r.Header, e.loopID) {
 		status = PageLoop.Status
@@ -258,24 +267,34 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	StripVisitorHeaders(r.Header)
+	verdict = accesslog.VerdictNone
 	if ep.chain != nil {
 		d, err := ep.chain.Check(r, visitor, tlsFacts)
 		if err != nil {
 			e.log.Warn("middleware failed; request refused", "host", host, "err", err)
-			status = http.StatusServiceUnavailable
+			status, verdict = http.StatusServiceUnavailable, accesslog.VerdictFailed
 			WritePage(w, r, PageUnavailable, host)
 			return
 		}
 		if d.Respond {
 			status = d.Status
+			if access != nil {
+				verdict = accesslog.RespondVerdict(d.Status, d.Cached)
+			}
 			writeVerdict(w, d)
 			return
+		}
+		verdict = accesslog.VerdictContinue
+		if d.Cached {
+			verdict = accesslog.VerdictCached
 		}
 		d.Apply(r)
 	}
 	SetForwarded(r.Header, visitor, proto, r.Host)
 	addLoopID(r.Header, e.loopHeader)
+	upStart := time.Now()
 	status, err = ep.forward(w, r, visitor)
+	upstream = time.Since(upStart)
 	if err != nil {
 		e.log.Debug("upstream request failed", "host", host, "err", err)
 	}
@@ -306,7 +325,7 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 	if req.Pool && route.AsksRandom(req.RemoteName) && req.Owner.Stable == 0 {
 		return nil, usererr.New(poolNeedsName)
 	}
-	ep := &endpoint{edge: e, id: req.TunnelID, con: req.Console, fwd: req.Forward, stats: req.Forward.Stats(), port: uint32(e.opts.PublicPort), pooled: req.Pool}
+	ep := &endpoint{edge: e, id: req.TunnelID, account: req.Owner.Account, con: req.Console, fwd: req.Forward, stats: req.Forward.Stats(), port: uint32(e.opts.PublicPort), pooled: req.Pool}
 	if ep.pooled {
 		ep.notes.Line = req.Console.Line
 	}
@@ -399,6 +418,7 @@ const acmeChallengePath = "/.well-known/acme-challenge/"
 type endpoint struct {
 	edge     *Edge
 	id       string
+	account  string // the owner's account, for the access log
 	host     string
 	url      string
 	port     uint32

@@ -170,6 +170,10 @@ type Decision struct {
 	// Identity is who a middleware authenticated, if any (the last
 	// middleware that named one wins).
 	Identity *sdk.Identity
+
+	// Cached means every verdict behind the decision came from the
+	// edge's verdict cache: no plugin was asked.
+	Cached bool
 }
 
 // Apply applies a continue decision's header edits to r.Header: first
@@ -229,14 +233,18 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 	// must be asked: a cached verdict for the visitor's own headers, the
 	// common case with basic auth, needs none.
 	var head *sdk.Request
-	var d Decision
+	d := Decision{Cached: true}
 	for i, l := range c.links {
 		var v sdk.Verdict
 		hit := false
 		if head == nil {
 			v, hit = l.cached(r.Header)
 		}
+		if hit {
+			l.p.meters.cacheHits.Hit()
+		}
 		if !hit {
+			d.Cached = false
 			if head == nil {
 				head = requestHead(c.tunnelID, r, client, tlsFacts)
 			}
@@ -251,6 +259,7 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 				Status:  resp.Status,
 				Header:  http.Header(resp.Header).Clone(),
 				Body:    slices.Clone(resp.Body),
+				Cached:  d.Cached,
 			}, nil
 		}
 		d.addContinue(v.Continue)
@@ -311,6 +320,7 @@ func (l *link) cached(h http.Header) (sdk.Verdict, bool) {
 func (l *link) check(ctx context.Context, head *sdk.Request) (sdk.Verdict, error) {
 	gen := l.p.gen.Load()
 	if v, ok := l.cache.get(head.Header, gen, time.Now()); ok {
+		l.p.meters.cacheHits.Hit()
 		return v, nil
 	}
 	v, err := l.p.ask(ctx, head)
@@ -347,7 +357,15 @@ func (p *proc) ask(ctx context.Context, head *sdk.Request) (sdk.Verdict, error) 
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	p.host.checkCalls.Add(1)
+	start := time.Now()
 	v, err := inst.rpc.Check(cctx, head)
+	if err == nil {
+		if err := v.Validate(); err != nil {
+			p.meters.check.Done(start, err)
+			return sdk.Verdict{}, fmt.Errorf("check: nonsense verdict: %w", err)
+		}
+	}
+	p.meters.check.Done(start, err)
 	if err != nil {
 		// The plugin's own deadline (gRPC sends it ahead of ours) may end
 		// the call first: a DeadlineExceeded status is the same timeout.
@@ -355,9 +373,6 @@ func (p *proc) ask(ctx context.Context, head *sdk.Request) (sdk.Verdict, error) 
 			return sdk.Verdict{}, fmt.Errorf("check: no answer within %v: %w", timeout, err)
 		}
 		return sdk.Verdict{}, err
-	}
-	if err := v.Validate(); err != nil {
-		return sdk.Verdict{}, fmt.Errorf("check: nonsense verdict: %w", err)
 	}
 	return v, nil
 }

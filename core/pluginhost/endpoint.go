@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
@@ -104,7 +105,9 @@ func (t *endpointType) Bind(ctx context.Context, req *tunnel.BindRequest) (tunne
 		Values:     req.PluginValues[name],
 	}
 	bctx, cancel := context.WithTimeout(ctx, t.host.opts.SetupTimeout)
+	start := time.Now()
 	b, err := inst.rpc.Bind(bctx, breq)
+	t.p.meters.bind.Done(start, err)
 	cancel()
 	if err != nil {
 		if msg, refused := sdk.AsUserError(err); refused {

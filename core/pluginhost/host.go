@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/sdk"
 )
 
@@ -80,6 +81,9 @@ type Options struct {
 	// CacheEntries bounds the cached verdicts per tunnel and plugin.
 	// Default 256.
 	CacheEntries int
+	// Metrics counts plugin calls, verdict-cache hits and restarts. Nil
+	// counts nothing.
+	Metrics *metrics.Metrics
 }
 
 const (
@@ -245,6 +249,13 @@ func (h *Host) startPlugin(ctx context.Context, s Spec) (*proc, error) {
 		spec:    s,
 		logger:  h.logger.With("plugin", s.Name),
 		tunnels: make(map[string]*openTunnel),
+		meters: procMeters{
+			check:     h.opts.Metrics.Call(s.Name, "check"),
+			open:      h.opts.Metrics.Call(s.Name, "open_tunnel"),
+			close:     h.opts.Metrics.Call(s.Name, "close_tunnel"),
+			bind:      h.opts.Metrics.Call(s.Name, "bind"),
+			cacheHits: h.opts.Metrics.CacheHits(s.Name),
+		},
 	}
 	if s.Path != "" {
 		p.sum, _ = parseSHA256(s.SHA256) // validated already

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/sdk"
 	"github.com/sshgress/sshgress/sdk/host"
 )
@@ -54,6 +55,15 @@ type proc struct {
 
 	mu      sync.Mutex
 	tunnels map[string]*openTunnel // open tunnels, replayed after a restart
+
+	meters   procMeters
+	restarts atomic.Int64 // successful restarts, for Host.Status
+}
+
+// procMeters are a plugin's pre-bound metrics (nil ones count nothing).
+type procMeters struct {
+	check, open, close, bind *metrics.Call
+	cacheHits                *metrics.Hits
 }
 
 // openTunnel is a tunnel open in a plugin, with its owner's notify line.
@@ -204,6 +214,8 @@ func (p *proc) supervise(ctx context.Context) {
 			failures++
 			err := p.restart(ctx)
 			if err == nil {
+				p.restarts.Add(1)
+				p.host.opts.Metrics.PluginRestarted(p.spec.Name)
 				break
 			}
 			if ctx.Err() != nil {
@@ -357,7 +369,9 @@ func (p *proc) open(ctx context.Context, t sdk.Tunnel, notify func(string)) (*op
 	p.mu.Unlock()
 
 	octx, cancel := context.WithTimeout(ctx, p.host.opts.SetupTimeout)
+	start := time.Now()
 	res, err := inst.rpc.OpenTunnel(octx, t)
+	p.meters.open.Done(start, err)
 	cancel()
 	if err != nil {
 		p.forget(t.ID, ot)
@@ -395,7 +409,10 @@ func (p *proc) closeRemote(id string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.host.opts.SetupTimeout)
 	defer cancel()
-	if err := inst.rpc.CloseTunnel(ctx, id); err != nil {
+	start := time.Now()
+	err := inst.rpc.CloseTunnel(ctx, id)
+	p.meters.close.Done(start, err)
+	if err != nil {
 		p.logger.Warn("plugin failed to close a tunnel", "tunnel", id, "error", err)
 	}
 }

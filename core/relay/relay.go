@@ -15,8 +15,10 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/sshgress/sshgress/core/accesslog"
 	"github.com/sshgress/sshgress/core/tunnel"
 )
 
@@ -37,7 +39,8 @@ type Relay struct {
 	cancel context.CancelFunc
 	report func(visitor netip.AddrPort, what string)
 	line   func(string)
-	stats  *tunnel.Stats // counts each admitted visitor connection
+	stats  *tunnel.Stats            // counts each admitted visitor connection
+	access atomic.Pointer[accessTo] // nil when the access log is off
 	loop   loopGuard
 	// elsewhere takes a visitor whose upstream could not be dialed
 	// (RetryElsewhere); nil closes it.
@@ -75,6 +78,35 @@ func (r *Relay) ReportTo(line func(string)) {
 	r.report = func(v netip.AddrPort, what string) {
 		line(fmt.Sprintf("%-4s %-22s %s", "TCP", v.Addr().Unmap(), what))
 	}
+}
+
+// LogAccessTo writes one access-log line per visitor connection to log
+// (relayed, refused by the CIDR rules, or not answered upstream); base
+// holds the endpoint's fields (tunnel, account, type, host, port). Call
+// it once, when the endpoint's name is known (connections served before
+// log nothing). A nil log logs nothing.
+func (r *Relay) LogAccessTo(log *accesslog.Log, base accesslog.Conn) {
+	if log.Enabled() {
+		r.access.Store(&accessTo{log: log, base: base})
+	}
+}
+
+// accessTo is where a relay's access lines go, and their endpoint part.
+type accessTo struct {
+	log  *accesslog.Log
+	base accesslog.Conn
+}
+
+// logAccess writes a visitor connection's access line.
+func (r *Relay) logAccess(v netip.AddrPort, verdict string, c tunnel.Counts, took time.Duration) {
+	to := r.access.Load()
+	if to == nil {
+		return
+	}
+	line := to.base
+	line.Visitor, line.Verdict = v.Addr(), verdict
+	line.In, line.Out, line.Total = c.In, c.Out, took
+	to.log.Conn(&line)
 }
 
 func (r *Relay) note(v netip.AddrPort, what string) {
@@ -133,6 +165,7 @@ func (r *Relay) serve(visitor net.Conn, hello []byte, retry bool) {
 	if !r.rules.Admit(addr.Addr()) {
 		r.log.Debug("visitor refused by CIDR rules", "visitor", addr.Addr())
 		r.note(addr, "refused by the CIDR rules")
+		r.logAccess(addr, accesslog.ConnRefused, tunnel.Counts{}, 0)
 		visitor.Close()
 		return
 	}
@@ -192,6 +225,7 @@ func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, hello []byte, answ
 			return
 		}
 		r.note(addr, "the local service did not answer")
+		r.logAccess(addr, accesslog.ConnUnavailable, tunnel.Counts{}, time.Since(start))
 		visitor.Close()
 		return
 	}
@@ -203,7 +237,9 @@ func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, hello []byte, answ
 		}
 	}
 	c, _ := tunnel.Splice(visitor, up)
-	r.note(addr, fmt.Sprintf("%s in, %s out, %s", size(c.In), size(c.Out), time.Since(start).Round(time.Millisecond)))
+	took := time.Since(start)
+	r.note(addr, fmt.Sprintf("%s in, %s out, %s", tunnel.Size(c.In), tunnel.Size(c.Out), took.Round(time.Millisecond)))
+	r.logAccess(addr, accesslog.VerdictContinue, c, took)
 }
 
 // release stops tracking visitor, so that closing the relay no longer
@@ -215,20 +251,6 @@ func (r *Relay) release(visitor net.Conn) bool {
 	_, ok := r.conns[visitor]
 	delete(r.conns, visitor)
 	return ok
-}
-
-// size formats a byte count for a console line.
-func size(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	default:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	}
 }
 
 // Len returns the number of live connections.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/console"
+	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
@@ -107,6 +108,7 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 	rand.Read(idb[:])
 	max := c.srv.cfg.Limits.TunnelsPerAccount
 	if !c.srv.tunnels.add(c.acct.Name, 1, max) {
+		c.srv.metrics.LimitHit(metrics.LimitTunnelsPerAccount)
 		return usererr.Errorf("your account already has %d tunnels open, the most this server allows; close some first", max)
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
@@ -124,6 +126,12 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 		if live := c.srv.cfg.Accounts.ByName(c.acct.Name); live != nil {
 			reserved = live
 		}
+	}
+	// The tunnel's traffic counts into its type's metrics too; set
+	// before Bind, so before its first visitor.
+	meter := c.srv.cfg.Metrics.Type(c.inv.Command)
+	if meter != nil {
+		f.stats.SetMeter(meter)
 	}
 	ep, err := typ.Bind(ctx, &tunnel.BindRequest{
 		TunnelID: id,
@@ -147,7 +155,11 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 		c.srv.tunnels.add(c.acct.Name, -1, max)
 		return err
 	}
-	f.ep = &countedEndpoint{Endpoint: ep, release: func() { c.srv.tunnels.add(c.acct.Name, -1, max) }}
+	meter.Opened()
+	f.ep = &countedEndpoint{Endpoint: ep, release: func() {
+		c.srv.tunnels.add(c.acct.Name, -1, max)
+		meter.Closed()
+	}}
 	f.id = id
 	f.started = time.Now()
 	f.cmd = c.inv.Command

@@ -14,6 +14,7 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/console"
+	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/core/tunnel"
 )
 
@@ -191,10 +192,12 @@ func (c *conn) goodbye(msg string) { c.farewell(msg, 1) }
 // acquireChannel takes a channel slot on this connection and on the edge.
 func (c *conn) acquireChannel() (release func(), ok bool) {
 	if !c.channels.acquire() {
+		c.srv.metrics.LimitHit(metrics.LimitChannelsPerConn)
 		return nil, false
 	}
 	if !c.srv.channels.acquire() {
 		c.channels.release()
+		c.srv.metrics.LimitHit(metrics.LimitChannelsTotal)
 		return nil, false
 	}
 	return func() { c.channels.release(); c.srv.channels.release() }, true

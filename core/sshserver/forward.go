@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
@@ -36,6 +37,8 @@ type Forward struct {
 	// stats are the tunnel's counters (tunnel.Dialer.Stats); its
 	// channels count their bytes into them.
 	stats tunnel.Stats
+	// opened counts the channels opened (edge-wide); nil counts nothing.
+	opened *metrics.SSH
 }
 
 // Stats are the forward's counters (tunnel.Dialer): bytes are counted
@@ -129,6 +132,9 @@ func (f *Forward) Dial(ctx context.Context, visitor netip.AddrPort) (tunnel.Conn
 		if r.err != nil {
 			release()
 			return nil, fmt.Errorf("sshserver: open forwarded-tcpip: %w", r.err)
+		}
+		if f.opened != nil {
+			f.opened.ChannelOpened()
 		}
 		return &limitedChannel{Channel: r.ch, release: release, stats: &f.stats}, nil
 	case <-timer.C:

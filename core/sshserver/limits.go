@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 )
@@ -109,6 +110,19 @@ func addrOf(a net.Addr) netip.Addr {
 	return ap.Addr().Unmap()
 }
 
+// Why admit refuses, logged; refusedAs names each for the metrics.
+const (
+	whyPenalty   = "source in penalty box after repeated failed logins"
+	whyPerSource = "too many unauthenticated connections from this source"
+	whyTotal     = "too many unauthenticated connections"
+)
+
+var refusedAs = map[string]string{
+	whyPenalty:   metrics.RefusedPenalty,
+	whyPerSource: metrics.RefusedPerSource,
+	whyTotal:     metrics.RefusedTotal,
+}
+
 // admit reserves an unauthenticated slot for ip, or says why not.
 func (g *gate) admit(ip netip.Addr) (ok bool, why string) {
 	g.mu.Lock()
@@ -121,11 +135,11 @@ func (g *gate) admit(ip netip.Addr) (ok bool, why string) {
 	now := g.now()
 	switch {
 	case now.Before(s.until):
-		return false, "source in penalty box after repeated failed logins"
+		return false, whyPenalty
 	case s.unauth >= g.lim.UnauthPerSource:
-		return false, "too many unauthenticated connections from this source"
+		return false, whyPerSource
 	case g.total >= g.lim.UnauthTotal:
-		return false, "too many unauthenticated connections"
+		return false, whyTotal
 	}
 	s.unauth++
 	g.total++

@@ -38,7 +38,7 @@ func (c *conn) global(r *ssh.Request) {
 		c.nfwd++
 		p, err := parseForward(r.Payload, c.nfwd, c.srv.cfg.MaxForwards)
 		f.err = err
-		f.Forward = Forward{BindAddr: p.Addr, BindPort: p.Port, conn: c.sc, dialTimeout: c.srv.cfg.DialTimeout, limit: c.acquireChannel}
+		f.Forward = Forward{BindAddr: p.Addr, BindPort: p.Port, conn: c.sc, dialTimeout: c.srv.cfg.DialTimeout, limit: c.acquireChannel, opened: c.srv.metrics}
 		f.takenOver = func(name string) { c.lose(f, name) }
 		f.channelPort.Store(p.Port)
 		c.queue(&reply{req: r, fwd: f})

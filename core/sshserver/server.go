@@ -29,6 +29,7 @@ import (
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/cryptopolicy"
+	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/tunnel"
 )
@@ -100,6 +101,9 @@ type Config struct {
 	DialTimeout time.Duration
 	// Limits bound connections, tunnels and channels.
 	Limits Limits
+	// Metrics counts connections, logins, tunnels, channels and limit
+	// hits. Nil counts nothing.
+	Metrics *metrics.Metrics
 	// Logger receives operator logs. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -160,6 +164,7 @@ type Server struct {
 	// sshCfgOldPuTTY is sshCfg for PuTTY before 0.78 (clientversion.go).
 	sshCfgOldPuTTY *ssh.ServerConfig
 	log            *slog.Logger
+	metrics        *metrics.SSH // nil counts nothing
 
 	gate     *gate
 	channels *counter // forwarded channels open on the edge
@@ -194,6 +199,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:       cfg,
 		log:       cfg.Logger,
+		metrics:   cfg.Metrics.SSH(),
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
 		strangers: map[*ssh.ServerConn]struct{}{},
@@ -282,9 +288,12 @@ func (s *Server) Serve(l net.Listener) error {
 		ip := addrOf(nc.RemoteAddr())
 		if ok, why := s.gate.admit(ip); !ok {
 			s.log.Debug("ssh connection refused before the handshake", "remote", nc.RemoteAddr().String(), "reason", why)
+			s.metrics.Refused(refusedAs[why])
+			s.metrics.LimitHit(refusedAs[why])
 			nc.Close()
 			continue
 		}
+		s.metrics.Accepted()
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
@@ -296,6 +305,14 @@ func (s *Server) Serve(l net.Listener) error {
 // handle runs one TCP connection's handshake and starts the connection.
 func (s *Server) handle(nc net.Conn, ip netip.Addr) {
 	defer s.recoverConn(nc)
+	// The connection counts as open until it ends: here, or on the
+	// goroutine it is handed to.
+	handedOff := false
+	defer func() {
+		if !handedOff {
+			s.metrics.Closed()
+		}
+	}()
 	nc.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	version, vc, err := exchangeVersion(nc, s.sshCfg.ServerVersion)
 	var (
@@ -324,20 +341,27 @@ func (s *Server) handle(nc net.Conn, ip netip.Addr) {
 	s.gate.done(ip, err != nil)
 	if err != nil {
 		s.log.Debug("ssh handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
+		s.metrics.Refused(metrics.RefusedHandshake)
+		if authErr := (*ssh.ServerAuthError)(nil); errors.As(err, &authErr) {
+			s.metrics.Auth(false)
+		}
 		nc.Close()
 		return
 	}
 	nc.SetDeadline(time.Time{})
 	acct := s.account(sc.Permissions)
 	if acct == nil {
+		s.metrics.Refused(metrics.RefusedAccount)
 		sc.Close()
 		return
 	}
 	c := newConn(s, sc, acct)
 	if !s.track(c, true) {
+		s.metrics.Refused(metrics.RefusedShutdown)
 		sc.Close()
 		return
 	}
+	s.metrics.Auth(true)
 	c.log.Info("ssh connection", "key", sc.Permissions.Extensions[extFingerprint], "user", sc.User())
 	if s.cfg.KeyUsed != nil && !acct.Anonymous {
 		s.cfg.KeyUsed(acct.Name, c.key)
@@ -345,9 +369,11 @@ func (s *Server) handle(nc net.Conn, ip netip.Addr) {
 	// The handshake's deep calls grew this goroutine's stack, which a
 	// parked goroutine keeps: the connection lives on a fresh one, and
 	// this one ends.
+	handedOff = true
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer s.metrics.Closed()
 		defer s.recoverConn(nc)
 		defer s.track(c, false)
 		c.serve(chans, reqs)

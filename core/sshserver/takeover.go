@@ -61,7 +61,7 @@ func (c *conn) takenOver() bool {
 		if l.reason != "" {
 			ended = true
 			l.f.ep.Close()
-			c.log.Info("tunnel ended by the operator", "url", l.f.ep.URL())
+			c.log.Info("tunnel ended through the management API or the dashboard", "url", l.f.ep.URL(), "reason", l.reason)
 			con.Line(fmt.Sprintf("%s: %s.", l.name, l.reason))
 			continue
 		}

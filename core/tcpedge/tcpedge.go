@@ -21,6 +21,7 @@ import (
 	"sync"
 	"syscall"
 
+	"github.com/sshgress/sshgress/core/accesslog"
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/relay"
 	"github.com/sshgress/sshgress/core/route"
@@ -50,6 +51,9 @@ type Options struct {
 	Names route.Registry
 	// Logger receives operator logs.
 	Logger *slog.Logger
+	// Access is the access log: one line per visitor connection; nil
+	// when it is off.
+	Access *accesslog.Log
 }
 
 // maxAllocTries bounds the ports tried when allocating one.
@@ -129,6 +133,7 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	ep.relay = relay.New(rules, f.Dial, e.opts.MaxConns, e.log)
 	ep.relay.CountInto(f.Stats())
 	ep.relay.ReportTo(req.Console.Line)
+	ep.relay.LogAccessTo(e.opts.Access, accesslog.Conn{Tunnel: req.TunnelID, Account: req.Owner.Account, Type: req.Command, Host: host, Port: ep.port})
 	ep.relay.GuardLoops(f.ClientAddr())
 	if ep.pooled {
 		ep.relay.RetryElsewhere(ep.retryElsewhere)

@@ -30,6 +30,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sshgress/sshgress/core/accesslog"
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/certs"
 	"github.com/sshgress/sshgress/core/cryptopolicy"
@@ -85,6 +86,9 @@ type Options struct {
 	MaxPending int
 	// Logger receives operator logs.
 	Logger *slog.Logger
+	// Access is the access log: one line per visitor connection; nil
+	// when it is off.
+	Access *accesslog.Log
 }
 
 // Edge serves the shared TLS port.
@@ -294,6 +298,7 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 		ep.relay.Close()
 		return nil, err
 	}
+	ep.relay.LogAccessTo(e.opts.Access, accesslog.Conn{Tunnel: req.TunnelID, Account: req.Owner.Account, Type: req.Command, Host: ep.name, Port: e.opts.PublicPort})
 	ep.url = "tls://" + ep.name
 	if e.opts.PublicPort != 443 {
 		ep.url += ":" + strconv.Itoa(e.opts.PublicPort)

@@ -119,7 +119,8 @@ func (b adminBackend) Tunnels(name string) ([]Tunnel, error) {
 	var out []Tunnel
 	for _, t := range b.tunnels.Tunnels(c) {
 		if name == "" || t.Account == name {
-			out = append(out, Tunnel{ID: t.ID, Account: t.Account, Type: t.Type, URL: t.URL, ClientAddr: t.ClientAddr, Started: t.Started})
+			out = append(out, Tunnel{ID: t.ID, Account: t.Account, Type: t.Type, URL: t.URL, ClientAddr: t.ClientAddr, Started: t.Started,
+				Requests: t.Requests, BytesIn: t.BytesIn, BytesOut: t.BytesOut})
 		}
 	}
 	return out, nil
@@ -142,6 +143,17 @@ func (b adminBackend) CloseTunnel(name, id string) error {
 		}
 	}
 	return b.tunnels.EndTunnel(c, id, reason)
+}
+
+// CreateToken mints an account token as the API does (admin.NewToken).
+func (b adminBackend) CreateToken(name string) (string, error) {
+	c, cancel := ctx()
+	defer cancel()
+	tok, err := admin.NewToken(c, b.store, name)
+	if errors.Is(err, admin.ErrReadOnly) && !usererr.Is(err) {
+		return "", usererr.Wrap(err, "Your account comes from the edge's config file: ask the operator for a token.")
+	}
+	return tok, err
 }
 
 // CreateInvite stores an invite by its digest (admin.Digest), as the API

@@ -33,6 +33,9 @@ type Backend interface {
 	// CreateInvite makes a one-use invite to account, valid for ttl, and
 	// returns its code.
 	CreateInvite(account string, ttl time.Duration) (string, error)
+	// CreateToken makes a management API token for account that manages
+	// only that account, and returns it.
+	CreateToken(account string) (string, error)
 }
 
 // ErrNotFound is what a Backend returns for an account, key or tunnel that
@@ -78,4 +81,7 @@ type Tunnel struct {
 	URL        string
 	ClientAddr string
 	Started    time.Time
+	// Requests are visitor requests (HTTP) or connections (TCP, TLS);
+	// BytesIn went to the user's service, BytesOut came from it.
+	Requests, BytesIn, BytesOut int64
 }

@@ -109,6 +109,7 @@ func New(opts Options) (*Server, error) {
 	mux.HandleFunc("POST /keys/{id}/delete", s.signedIn(s.deleteKey))
 	mux.HandleFunc("POST /tunnels/{id}/close", s.signedIn(s.closeTunnel))
 	mux.HandleFunc("POST /invites", s.signedIn(s.createInvite))
+	mux.HandleFunc("POST /tokens", s.signedIn(s.createToken))
 	s.mux = mux
 	return s, nil
 }
@@ -138,6 +139,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Strict-Transport-Security", "max-age=31536000")
 	if r.TLS == nil {
 		// The cookie is Secure: the dashboard is never served in clear.
+		// A page asked for in clear is sent to its https address; a
+		// sign-in link or a form post is refused (its secret already
+		// crossed the network in clear).
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && !strings.HasPrefix(r.URL.Path, LoginPath) {
+			http.Redirect(w, r, strings.TrimSuffix(s.opts.BaseURL, "/")+r.URL.Path, http.StatusPermanentRedirect)
+			return
+		}
 		s.page(w, r, http.StatusForbidden, "The dashboard is served over HTTPS only", "Open it with https://.")
 		return
 	}

@@ -28,6 +28,7 @@ type memBackend struct {
 	keys     map[string][]Key // by account
 	tunnels  []Tunnel
 	invites  []string
+	tokens   int
 	n        int
 }
 
@@ -140,6 +141,16 @@ func (m *memBackend) CreateInvite(account string, ttl time.Duration) (string, er
 	code := fmt.Sprint("code-", len(m.invites))
 	m.invites = append(m.invites, code)
 	return code, nil
+}
+
+func (m *memBackend) CreateToken(account string) (string, error) {
+	if _, err := m.Account(account); err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tokens++
+	return fmt.Sprint("sgt_token-", m.tokens), nil
 }
 
 // clock is a test clock.

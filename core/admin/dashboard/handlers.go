@@ -112,11 +112,22 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) {
 	s.start(w, r, account, "sign-in middleware")
 }
 
+// logout ends the session on the server and expires every cookie the
+// browser sent to this host: the sign-in middleware runs on this host and
+// keeps its own session in cookies here, and left alone it would sign the
+// browser straight back in on the next "Sign in", without the provider.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, _ *session) {
 	if c, err := r.Cookie(CookieName); err == nil {
 		s.sessions.end(c.Value)
 	}
 	s.setSession(w, "")
+	seen := map[string]bool{CookieName: true}
+	for _, c := range r.Cookies() {
+		if !seen[c.Name] {
+			seen[c.Name] = true
+			http.SetCookie(w, &http.Cookie{Name: c.Name, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
+		}
+	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -127,7 +138,7 @@ func (s *Server) home(w http.ResponseWriter, r *http.Request) {
 		s.render(w, http.StatusOK, "signin.html", signInView{SSHHost: s.opts.SSHHost, SignIn: s.opts.SignIn != nil, SignInPath: SignInPath, SignInTitle: s.opts.SignInTitle})
 		return
 	}
-	s.showHome(w, r, sess, http.StatusOK, s.sessions.takeFlash(sess), "", "")
+	s.showHome(w, r, sess, http.StatusOK, s.sessions.takeFlash(sess), "", secrets{})
 }
 
 // done ends a successful POST: the message shows on the home page after a
@@ -148,7 +159,7 @@ func (s *Server) failed(w http.ResponseWriter, r *http.Request, sess *session, e
 		s.log.Error("dashboard: backend failed", "account", sess.account, "err", err)
 		status, msg = http.StatusInternalServerError, "The change could not be saved because of an error on the edge. Nothing was changed; try again, and tell the operator if it keeps failing."
 	}
-	s.showHome(w, r, sess, status, "", msg, "")
+	s.showHome(w, r, sess, status, "", msg, secrets{})
 }
 
 func (s *Server) addKey(w http.ResponseWriter, r *http.Request, sess *session) {
@@ -229,5 +240,17 @@ func (s *Server) createInvite(w http.ResponseWriter, r *http.Request, sess *sess
 	}
 	// The code is shown once, on this response only (no redirect, no
 	// flash): reloading does not show it again.
-	s.showHome(w, r, sess, http.StatusCreated, "", "", code)
+	s.showHome(w, r, sess, http.StatusCreated, "", "", secrets{invite: code})
+}
+
+// createToken makes a management API token for the signed-in account,
+// shown once on this response only, like an invite code.
+func (s *Server) createToken(w http.ResponseWriter, r *http.Request, sess *session) {
+	tok, err := s.opts.Backend.CreateToken(sess.account)
+	if err != nil {
+		s.failed(w, r, sess, err)
+		return
+	}
+	s.log.Info("dashboard: api token created", "account", sess.account)
+	s.showHome(w, r, sess, http.StatusCreated, "", "", secrets{token: tok})
 }

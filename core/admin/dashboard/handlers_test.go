@@ -65,14 +65,27 @@ func TestNoInlineScriptOrStyle(t *testing.T) {
 	}
 }
 
-// TestPlainHTTPRefused: the dashboard never serves in clear.
+// TestPlainHTTPRefused: the dashboard never serves in clear: a page is
+// redirected to https, a sign-in link or a form post is refused.
 func TestPlainHTTPRefused(t *testing.T) {
 	f := newFixture(t)
-	r, _ := http.NewRequest("GET", "http://dashboard.example.com/", nil)
-	w := httptest.NewRecorder()
-	f.srv.ServeHTTP(w, r)
-	if w.Code != http.StatusForbidden {
-		t.Errorf("plain http: status %d, want 403", w.Code)
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/", http.StatusPermanentRedirect},
+		{"GET", LoginPath + "secret", http.StatusForbidden},
+		{"POST", "/keys", http.StatusForbidden},
+	} {
+		r, _ := http.NewRequest(tc.method, "http://dashboard.example.com"+tc.path, nil)
+		w := httptest.NewRecorder()
+		f.srv.ServeHTTP(w, r)
+		if w.Code != tc.want || len(w.Result().Cookies()) != 0 {
+			t.Errorf("plain http %s %s: status %d, cookies %v; want %d and none", tc.method, tc.path, w.Code, w.Result().Cookies(), tc.want)
+		}
+		if loc := w.Header().Get("Location"); tc.want == http.StatusPermanentRedirect && !strings.HasPrefix(loc, "https://") {
+			t.Errorf("plain http %s: redirected to %q, want an https address", tc.path, loc)
+		}
 	}
 }
 
@@ -330,7 +343,7 @@ func TestOperator(t *testing.T) {
 		}
 	}
 	res, b := f.post(t, root, "/invites", url.Values{"csrf": {tok}, "account": {"bob"}, "ttl": {"24h"}})
-	if res.StatusCode != http.StatusCreated || !strings.Contains(b, `<code id="invite">code-0</code>`) {
+	if res.StatusCode != http.StatusCreated || !strings.Contains(b, `<code id="invite">code-0</code>`) || !strings.Contains(b, `ssh v2@example.com -p 2222 register code-0`) {
 		t.Errorf("create invite: %d\n%s", res.StatusCode, b)
 	}
 	if again, _ := f.home(t, root); strings.Contains(again, "code-0") {
@@ -389,15 +402,49 @@ func TestSignInMiddleware(t *testing.T) {
 	}
 }
 
-// TestLogout ends the session on the server, not only in the browser.
+// TestLogout ends the session on the server, not only in the browser, and
+// expires the sign-in middleware's cookies on the dashboard host.
 func TestLogout(t *testing.T) {
 	f := newFixture(t)
 	ann := f.signIn(t, "ann")
 	_, tok := f.home(t, ann)
-	if res, _ := f.post(t, ann, "/logout", url.Values{"csrf": {tok}}); res.StatusCode != http.StatusSeeOther {
+	res, _ := f.post(t, ann+"; __Host-sshgress_oauth=sealed; other=1", "/logout", url.Values{"csrf": {tok}})
+	if res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", res.StatusCode)
+	}
+	expired := map[string]bool{}
+	for _, c := range res.Cookies() {
+		if c.MaxAge < 0 && c.Path == "/" && c.Secure {
+			expired[c.Name] = true
+		}
+	}
+	for _, name := range []string{CookieName, "__Host-sshgress_oauth", "other"} {
+		if !expired[name] {
+			t.Errorf("logout does not expire cookie %s: %q", name, res.Header.Values("Set-Cookie"))
+		}
 	}
 	if b := body(t, f.do(t, "GET", "/", nil, "Cookie", ann)); !strings.Contains(b, "Sign in to") {
 		t.Errorf("old cookie still signed in after logout")
+	}
+}
+
+// TestAPIToken: a user mints a management API token for their own account;
+// it is shown once, and a post without the CSRF token mints none.
+func TestAPIToken(t *testing.T) {
+	f := newFixture(t)
+	ann := f.signIn(t, "ann")
+	page, tok := f.home(t, ann)
+	if !strings.Contains(page, `action="/tokens"`) {
+		t.Fatalf("home page has no token form")
+	}
+	if res, _ := f.post(t, ann, "/tokens", url.Values{"csrf": {"wrong"}}); res.StatusCode != http.StatusForbidden || f.mem.tokens != 0 {
+		t.Errorf("token post without the CSRF token: %d, %d tokens minted; want 403 and none", res.StatusCode, f.mem.tokens)
+	}
+	res, b := f.post(t, ann, "/tokens", url.Values{"csrf": {tok}})
+	if res.StatusCode != http.StatusCreated || !strings.Contains(b, `<code id="token">sgt_token-1</code>`) {
+		t.Errorf("create token: %d\n%s", res.StatusCode, b)
+	}
+	if again, _ := f.home(t, ann); strings.Contains(again, "sgt_token-1") {
+		t.Errorf("the token is shown a second time")
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 //go:embed templates/*.html templates/style.css
@@ -15,6 +17,7 @@ var files embed.FS
 
 var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"tunnels": func(list []Tunnel, csrf string) tunnelsView { return tunnelsView{List: list, CSRF: csrf} },
+	"bytes":   tunnel.Size,
 	"when": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
@@ -47,12 +50,17 @@ type homeView struct {
 	Flash    string // what the last action did
 	Error    string // why this action changed nothing
 	Invite   string // a new invite code, shown once
+	Token    string // a new API token, shown once
+	SSHHost  string // how users reach the SSH port (Options.SSHHost)
 	Keys     []Key
 	Tunnels  []Tunnel
 	Commands []string
 	Accounts []Account // operators only
 	All      []Tunnel  // operators only
 }
+
+// secrets are what a page shows once, on the response that made them.
+type secrets struct{ invite, token string }
 
 // tunnelsView is a table of tunnels with close buttons.
 type tunnelsView struct {
@@ -87,7 +95,7 @@ func (s *Server) page(w http.ResponseWriter, _ *http.Request, status int, title,
 }
 
 // showHome renders the signed-in page from the backend's current state.
-func (s *Server) showHome(w http.ResponseWriter, r *http.Request, sess *session, status int, flash, errMsg, invite string) {
+func (s *Server) showHome(w http.ResponseWriter, r *http.Request, sess *session, status int, flash, errMsg string, once secrets) {
 	b := s.opts.Backend
 	acct, err := b.Account(sess.account)
 	if err != nil {
@@ -96,7 +104,7 @@ func (s *Server) showHome(w http.ResponseWriter, r *http.Request, sess *session,
 		s.page(w, r, http.StatusForbidden, "This account no longer exists", "The account you signed in as has been removed.")
 		return
 	}
-	v := homeView{Account: acct, Operator: sess.operator, CSRF: sess.csrf, Flash: flash, Error: errMsg, Invite: invite}
+	v := homeView{Account: acct, Operator: sess.operator, CSRF: sess.csrf, Flash: flash, Error: errMsg, Invite: once.invite, Token: once.token, SSHHost: s.opts.SSHHost}
 	var errs []error
 	v.Keys, err = b.Keys(sess.account)
 	errs = append(errs, err)
