@@ -83,6 +83,9 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 			}
 		}
 	}
+	for i := range cmds {
+		cmds[i].Flags = append(cmds[i].Flags, command.PoolingFlag())
+	}
 	var off []sdk.Manifest
 	for _, m := range opts.Bundled {
 		if p, ok := e.cfg.Plugins[m.Name]; !ok || !p.IsEnabled() {

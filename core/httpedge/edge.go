@@ -101,6 +101,8 @@ type Edge struct {
 	loopID string
 	// loopHeader is []string{loopID}, shared by every forwarded request.
 	loopHeader []string
+	// poolTurn rotates where picking a pool member starts (pool.go).
+	poolTurn atomic.Uint32
 }
 
 var _ tunnel.EndpointType = (*Edge)(nil)
@@ -190,14 +192,11 @@ func (e *Edge) Serves(host string) bool {
 // itself (Options.SystemHosts), which no tunnel may claim.
 func (e *Edge) IsSystemHost(host string) bool { return e.isSystemHost(host) }
 
-// lookup returns the http endpoint bound to the normalised host.
+// lookup returns the http endpoint bound to the normalised host: for a
+// pooled name, the member to serve the next request (pick).
 func (e *Edge) lookup(host string) (*endpoint, bool) {
-	m, ok := e.names.Lookup(host, route.KindHTTP)
-	if !ok {
-		return nil, false
-	}
-	ep, ok := m.(*endpoint)
-	return ep, ok
+	ep := e.pick(e.names.Members(host, route.KindHTTP), nil)
+	return ep, ep != nil
 }
 
 // Shutdown stops accepting visitors and waits for in-flight requests,
@@ -206,7 +205,8 @@ func (e *Edge) Shutdown(ctx context.Context) error {
 	return e.srv.Shutdown(ctx)
 }
 
-// Routes returns how many hostnames are bound (for tests and metrics).
+// Routes returns how many hostnames are bound (for tests and metrics);
+// each member of a pooled hostname counts.
 func (e *Edge) Routes() int { return int(e.routes.Load()) }
 
 // ServeHTTP routes one visitor request to its tunnel.
@@ -300,7 +300,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	SetForwarded(r.Header, visitor, proto, r.Host)
 	addLoopID(r.Header, e.loopHeader)
 	upStart := time.Now()
-	status, err = ep.upstream.Forward(w, r, visitor)
+	status, err = ep.forward(w, r, visitor)
 	upstream = time.Since(upStart)
 	if err != nil {
 		e.log.Debug("upstream request failed", "host", host, "err", err)
@@ -329,14 +329,20 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 	default:
 		return nil, usererr.New(sdk.RemotePortHint("http", "80, 443 or 0", req.RemoteName, req.RemotePort, 80))
 	}
-	ep := &endpoint{edge: e, id: req.TunnelID, account: req.Owner.Account, con: req.Console, fwd: req.Forward, stats: req.Forward.Stats(), port: uint32(e.opts.PublicPort)}
+	if req.Pool && route.AsksRandom(req.RemoteName) && req.Owner.Stable == 0 {
+		return nil, usererr.New(poolNeedsName)
+	}
+	ep := &endpoint{edge: e, id: req.TunnelID, account: req.Owner.Account, con: req.Console, fwd: req.Forward, stats: req.Forward.Stats(), port: uint32(e.opts.PublicPort), pooled: req.Pool}
+	if ep.pooled {
+		ep.notes.Line = req.Console.Line
+	}
 	if e.opts.HTTPSPort != 0 && req.RemotePort != 80 {
 		ep.https = true
 		ep.port = uint32(e.opts.HTTPSPort)
 	}
 	f.SetPublicPort(ep.port)
 	ep.upstream = forward.NewUpstream(f.Dial, e.opts.Upstream)
-	if err := e.claim(ctx, ep, route.ClaimantOf(req.Owner), req.RemoteName); err != nil {
+	if err := e.claim(ctx, ep, route.ClaimantOf(req.Owner), req.RemoteName, req.PluginValues); err != nil {
 		ep.upstream.Close()
 		return nil, err
 	}
@@ -383,8 +389,11 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 // claim resolves the public name and binds it to ep (route.Bind). A name
 // the edge serves itself is not available; one that a tls tunnel holds is
 // refused by the registry.
-func (e *Edge) claim(ctx context.Context, ep *endpoint, who route.Claimant, remote string) error {
+func (e *Edge) claim(ctx context.Context, ep *endpoint, who route.Claimant, remote string, values map[string]map[string][]string) error {
 	want := route.Claim{Kind: route.KindHTTP, Tunnel: ep.id, Member: ep}
+	if ep.pooled {
+		want.Pool, want.PoolTerms = true, route.PoolTerms(values, route.KindHTTP.String(), strconv.FormatBool(ep.https))
+	}
 	name, prev, err := route.Bind(ctx, e.names, e.namer, who, remote, want, func(name string) error {
 		if e.isSystemHost(name) {
 			return usererr.Errorf("%s is used by the edge itself; pick another name", name)
@@ -395,6 +404,9 @@ func (e *Edge) claim(ctx context.Context, ep *endpoint, who route.Claimant, remo
 		return err
 	}
 	ep.host = name
+	if ep.pooled {
+		ep.poolSize = e.tellPool(name, ep, true)
+	}
 	e.routes.Add(1)
 	for _, p := range prev {
 		// A takeover replaces the name in place: it stays counted.
@@ -425,7 +437,11 @@ type endpoint struct {
 	stats    *tunnel.Stats // the tunnel's counters (requests here, bytes on the SSH side)
 	ready    atomic.Bool
 	once     sync.Once
-	looped   atomic.Bool // the loop sentence was printed
+	looped   atomic.Bool  // the loop sentence was printed
+	pooled   bool         // a member of a pool (--pooling-enabled)
+	poolSize int          // members of the pool at bind
+	inflight atomic.Int64 // requests being forwarded by a pool member (pool.go)
+	notes    tunnel.PoolNotices
 }
 
 func (ep *endpoint) URL() string  { return ep.url }
@@ -444,6 +460,9 @@ func (ep *endpoint) Close() {
 	ep.once.Do(func() {
 		if ep.host != "" && ep.edge.names.Release(ep.host, ep) {
 			ep.edge.routes.Add(-1)
+			if ep.pooled {
+				ep.edge.tellPool(ep.host, ep, false)
+			}
 		}
 		ep.upstream.Close()
 		if ep.chain != nil {

@@ -193,3 +193,12 @@ func (e *pluginEndpoint) Close() {
 		e.unbind()
 	})
 }
+
+// PoolSize passes on the published endpoint's pool size
+// (tunnel.PoolMember); 0 when it is no pool member.
+func (e *pluginEndpoint) PoolSize() int {
+	if p, ok := e.Endpoint.(tunnel.PoolMember); ok {
+		return p.PoolSize()
+	}
+	return 0
+}

@@ -42,10 +42,13 @@ type Relay struct {
 	stats  *tunnel.Stats            // counts each admitted visitor connection
 	access atomic.Pointer[accessTo] // nil when the access log is off
 	loop   loopGuard
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-	closed bool
-	wg     sync.WaitGroup
+	// elsewhere takes a visitor whose upstream could not be dialed
+	// (RetryElsewhere); nil closes it.
+	elsewhere func(visitor net.Conn, hello []byte) bool
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	closed    bool
+	wg        sync.WaitGroup
 }
 
 // New returns a relay; max <= 0 means DefaultMaxConns.
@@ -122,6 +125,18 @@ func (r *Relay) GuardLoops(owner netip.Addr) {
 	r.loop.owner = owner.Unmap()
 }
 
+// RetryElsewhere makes the relay hand a visitor whose upstream could not
+// be dialed (so nothing was sent to it) to f instead of closing it: a
+// pooled endpoint sends it to another member (ServeRetried). f reports
+// whether it took the visitor; if not, the visitor is closed. Call it
+// before the relay serves its first visitor.
+func (r *Relay) RetryElsewhere(f func(visitor net.Conn, hello []byte) bool) { r.elsewhere = f }
+
+// ServeRetried serves a visitor another relay could not dial for
+// (RetryElsewhere), with the first bytes hello it read (nil for TCP): as
+// Serve or ServeHello, but never retried again.
+func (r *Relay) ServeRetried(visitor net.Conn, hello []byte) { r.serve(visitor, hello, false) }
+
 // Rules returns the relay's rules.
 func (r *Relay) Rules() *Rules { return &r.rules }
 
@@ -129,7 +144,7 @@ func (r *Relay) Rules() *Rules { return &r.rules }
 // visitor the rules refuse, one over the connection limit, or one that
 // looks like a forwarding loop (GuardLoops) is closed at once without
 // opening an upstream.
-func (r *Relay) Serve(visitor net.Conn) { r.serve(visitor, nil) }
+func (r *Relay) Serve(visitor net.Conn) { r.serve(visitor, nil, true) }
 
 // ServeHello is Serve for TLS passthrough: hello is the ClientHello the
 // visitor sent, already read, which visitor's reads replay first. A
@@ -141,10 +156,11 @@ func (r *Relay) ServeHello(visitor net.Conn, hello []byte) {
 	if hello == nil {
 		hello = []byte{}
 	}
-	r.serve(visitor, hello)
+	r.serve(visitor, hello, true)
 }
 
-func (r *Relay) serve(visitor net.Conn, hello []byte) {
+// serve admits visitor; retry allows RetryElsewhere for it.
+func (r *Relay) serve(visitor net.Conn, hello []byte, retry bool) {
 	addr := AddrPort(visitor.RemoteAddr())
 	if !r.rules.Admit(addr.Addr()) {
 		r.log.Debug("visitor refused by CIDR rules", "visitor", addr.Addr())
@@ -187,13 +203,15 @@ func (r *Relay) serve(visitor net.Conn, hello []byte) {
 		if answered != nil {
 			defer answered()
 		}
-		r.handle(visitor, addr, answered)
+		r.handle(visitor, addr, hello, answered, retry)
 	}()
 }
 
-// handle serves one admitted visitor; answered, if not nil, is called at
-// the upstream's first byte.
-func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, answered func()) {
+// handle serves one admitted visitor whose first bytes, already read, are
+// hello (nil for TCP); answered, if not nil, is called at the upstream's
+// first byte. retry allows handing the visitor elsewhere when the dial
+// fails.
+func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, hello []byte, answered func(), retry bool) {
 	r.stats.Request()
 	start := time.Now()
 	up, err := r.dial(r.ctx, addr)
@@ -202,6 +220,10 @@ func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, answered func()) {
 	}
 	if err != nil {
 		r.log.Debug("upstream dial failed", "err", err)
+		if retry && r.elsewhere != nil && r.release(visitor) && r.elsewhere(visitor, hello) {
+			r.note(addr, "the local service did not answer; sent to another tunnel of the pool")
+			return
+		}
 		r.note(addr, "the local service did not answer")
 		r.logAccess(addr, accesslog.ConnUnavailable, tunnel.Counts{}, time.Since(start))
 		visitor.Close()
@@ -218,6 +240,17 @@ func (r *Relay) handle(visitor net.Conn, addr netip.AddrPort, answered func()) {
 	took := time.Since(start)
 	r.note(addr, fmt.Sprintf("%s in, %s out, %s", tunnel.Size(c.In), tunnel.Size(c.Out), took.Round(time.Millisecond)))
 	r.logAccess(addr, accesslog.VerdictContinue, c, took)
+}
+
+// release stops tracking visitor, so that closing the relay no longer
+// closes it, and reports whether the relay still held it (Close had not
+// closed it yet).
+func (r *Relay) release(visitor net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.conns[visitor]
+	delete(r.conns, visitor)
+	return ok
 }
 
 // Len returns the number of live connections.

@@ -102,10 +102,6 @@ func relayOn(t *testing.T, addr string, rules Rules, max int, be *logBackend) (*
 // line (if not nil).
 func relayVisitors(t *testing.T, addr string, rules Rules, max int, be *logBackend, line func(string)) (*Relay, int, *atomic.Int64, *atomic.Value) {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listen %s: %v", addr, err)
-	}
 	var dials atomic.Int64
 	var visitor atomic.Value
 	r := New(rules, func(ctx context.Context, v netip.AddrPort) (tunnel.Conn, error) {
@@ -119,6 +115,17 @@ func relayVisitors(t *testing.T, addr string, rules Rules, max int, be *logBacke
 		return c.(*net.TCPConn), nil
 	}, max, nil)
 	r.ReportTo(line)
+	return r, serveOn(t, addr, r).Port, &dials, &visitor
+}
+
+// serveOn listens on addr and serves its visitors through r until the
+// test ends, then closes r.
+func serveOn(t *testing.T, addr string, r *Relay) *net.TCPAddr {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("listen %s: %v", addr, err)
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -131,7 +138,7 @@ func relayVisitors(t *testing.T, addr string, rules Rules, max int, be *logBacke
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); <-done; r.Close() })
-	return r, ln.Addr().(*net.TCPAddr).Port, &dials, &visitor
+	return ln.Addr().(*net.TCPAddr)
 }
 
 func dialFrom(t *testing.T, from, to string) *net.TCPConn {

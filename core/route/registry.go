@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"slices"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/sshgress/sshgress/core/usererr"
@@ -17,9 +19,16 @@ import (
 // name").
 var ErrInUse = errors.New("route: name in use")
 
-// ErrPoolUnsupported is the cause of the error Claim returns for a claim
-// that asks to join a pool (Claim.Pool): pooled endpoints are not built yet.
-var ErrPoolUnsupported = errors.New("route: pooled endpoints are not supported")
+// ErrPoolMismatch is the cause of the error Claim returns when a claim
+// and the name's holders disagree about pooling: a pooled claim (Claim.Pool)
+// for a name the same owner holds unpooled, an unpooled claim for a pool,
+// a pooled claim whose PoolTerms differ from the pool's, or a pool that is
+// full (MaxPoolMembers). Detect it with errors.Is; the error is a user
+// error saying what to do.
+var ErrPoolMismatch = errors.New("route: pooling mismatch")
+
+// MaxPoolMembers bounds the members of one pool.
+const MaxPoolMembers = 64
 
 // Kind is the kind of endpoint that claims a public name. HTTP and TLS
 // names share one namespace (both are served on the shared TLS port, routed
@@ -77,10 +86,16 @@ type Claim struct {
 	// kind that hold the name: the owner reconnecting over a stale
 	// session. The replaced members are returned; their callers close them.
 	Takeover bool
-	// Pool asks to join the members already holding the name (pooled
-	// endpoints, load-balanced) instead of replacing them. Reserved:
-	// such a claim is refused with ErrPoolUnsupported today.
+	// Pool asks to join the members of the same owner and kind already
+	// holding the name (a pooled endpoint, `--pooling-enabled`) instead of
+	// replacing them; Takeover is then ignored. A name is pooled or not
+	// from its first claim until its last member leaves: a claim that
+	// disagrees is refused with ErrPoolMismatch.
 	Pool bool
+	// PoolTerms is what every member of a pool must share (PoolTerms: the
+	// flags the tunnel was opened with), so that a visitor spread to any
+	// member meets the same rules. Only compared for Pool claims.
+	PoolTerms string
 	// Tunnel is the tunnel's ID (tunnel.BindRequest.TunnelID), returned by
 	// ByOwner so the SSH side can say which forward a name belongs to.
 	Tunnel string
@@ -126,9 +141,11 @@ type Entry struct {
 //     unbinds its successor.
 //   - Lookup answers from local state without a round trip (a watch keeps
 //     a distributed backend's cache current); it is on every request's path.
-//   - Pooled claims (Claim.Pool) are refused with ErrPoolUnsupported until
-//     pools are built; room for them is in the return value of Claim and
-//     in ByOwner, which list every member.
+//   - A pooled claim (Claim.Pool) of the same owner, kind and PoolTerms
+//     joins the pool that holds the name, up to MaxPoolMembers; a pooled
+//     claim for an unpooled name, or the reverse, is refused
+//     (ErrPoolMismatch). Release of a member keeps the name for the
+//     others; the last one's release unbinds it.
 type Registry interface {
 	// Claim binds c.Name to c.Member and returns the members it replaced
 	// (a takeover). Errors wrapping ErrInUse are user errors.
@@ -136,9 +153,15 @@ type Registry interface {
 	// Release unbinds name from m if m still holds it, and reports
 	// whether it did.
 	Release(name string, m Member) bool
-	// Lookup returns the member that holds name for kind. A name held by
-	// another kind is not found.
+	// Lookup returns the member that holds name for kind (for a pool, its
+	// oldest member). A name held by another kind is not found.
 	Lookup(name string, kind Kind) (Member, bool)
+	// Members returns every member holding name for kind, oldest first:
+	// one for an unpooled name, the pool's members for a pooled one, none
+	// when the name is not held by kind. The slice is shared: callers
+	// must not modify it. It is on every request's path and must not
+	// allocate.
+	Members(name string, kind Kind) []Member
 	// ByOwner lists every name owner holds, sorted by name.
 	ByOwner(owner string) []Entry
 }
@@ -146,16 +169,29 @@ type Registry interface {
 var _ Registry = (*Memory)(nil)
 
 // Memory is the in-memory Registry, safe for concurrent use: one map and
-// one lock for every kind. Lookup is O(1) and does not allocate. The zero
-// value is an empty registry. Its size is bounded by the callers, which
-// bound tunnels per connection and connections.
+// one lock for every kind. Lookup and Members are O(1) and do not
+// allocate. The zero value is an empty registry. Its size is bounded by
+// the callers, which bound tunnels per connection and connections, and a
+// pool's by MaxPoolMembers.
 type Memory struct {
 	mu sync.RWMutex
-	m  map[string]Entry
+	m  map[string]*holding
+}
+
+// holding is who holds one name: one member, or the members of a pool.
+// entries and members are copy-on-write: a slice handed out by Members is
+// never changed.
+type holding struct {
+	kind    Kind
+	owner   string
+	pool    bool
+	terms   string
+	entries []Entry
+	members []Member
 }
 
 // NewMemory returns an empty in-memory registry.
-func NewMemory() *Memory { return &Memory{m: make(map[string]Entry)} }
+func NewMemory() *Memory { return &Memory{m: make(map[string]*holding)} }
 
 // Claim binds c.Name; see Registry.
 func (r *Memory) Claim(ctx context.Context, c Claim) ([]Entry, error) {
@@ -166,75 +202,126 @@ func (r *Memory) Claim(ctx context.Context, c Claim) ([]Entry, error) {
 		return nil, errors.New("route: claim: unknown kind")
 	case c.Member == nil || !reflect.TypeOf(c.Member).Comparable():
 		return nil, errors.New("route: claim: member is nil or not comparable")
-	case c.Pool:
-		return nil, usererr.Wrap(ErrPoolUnsupported, "pooled endpoints (several tunnels serving "+c.Name+") are not supported yet; use one tunnel per name")
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	e := Entry{Name: c.Name, Kind: c.Kind, Owner: c.Owner, Tunnel: c.Tunnel, Member: c.Member}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
-		r.m = make(map[string]Entry)
+		r.m = make(map[string]*holding)
 	}
 	held, ok := r.m[c.Name]
 	switch {
 	case !ok:
-	case held.Kind != c.Kind:
-		return nil, usererr.Wrap(ErrInUse, c.Name+" is in use by "+held.Kind.article()+" "+held.Kind.String()+" tunnel; pick another name")
-	case held.Owner != c.Owner || !c.Takeover:
+	case held.kind != c.Kind:
+		return nil, usererr.Wrap(ErrInUse, c.Name+" is in use by "+held.kind.article()+" "+held.kind.String()+" tunnel; pick another name")
+	case held.owner != c.Owner:
+		return nil, usererr.Wrap(ErrInUse, c.Name+" is in use by another tunnel")
+	case held.pool != c.Pool:
+		return nil, poolMismatch(c.Name, held)
+	case c.Pool:
+		if slices.Contains(held.members, c.Member) {
+			return nil, errors.New("route: claim: member already in the pool")
+		}
+		if held.terms != c.PoolTerms {
+			return nil, usererr.Wrap(ErrPoolMismatch, "the tunnels of a pool must be opened with the same flags, and "+c.Name+" is pooled with other flags; use the same flags as the pool's other tunnels, or pick another name")
+		}
+		if len(held.members) >= MaxPoolMembers {
+			return nil, usererr.Wrap(ErrPoolMismatch, c.Name+" is served by "+strconv.Itoa(MaxPoolMembers)+" pooled tunnels already, the most a pool may have")
+		}
+		r.m[c.Name] = &holding{
+			kind: held.kind, owner: held.owner, pool: true, terms: held.terms,
+			entries: append(slices.Clip(held.entries), e),
+			members: append(slices.Clip(held.members), c.Member),
+		}
+		return nil, nil
+	case !c.Takeover:
 		return nil, usererr.Wrap(ErrInUse, c.Name+" is in use by another tunnel")
 	}
-	r.m[c.Name] = Entry{Name: c.Name, Kind: c.Kind, Owner: c.Owner, Tunnel: c.Tunnel, Member: c.Member}
+	r.m[c.Name] = &holding{kind: c.Kind, owner: c.Owner, pool: c.Pool, terms: c.PoolTerms, entries: []Entry{e}, members: []Member{c.Member}}
 	if ok {
-		return []Entry{held}, nil
+		return held.entries, nil
 	}
 	return nil, nil
 }
 
-// Release unbinds name if m still holds it; see Registry.
+// poolMismatch is the error for a claim whose pooling differs from the
+// holders' of the same owner.
+func poolMismatch(name string, held *holding) error {
+	if held.pool {
+		return usererr.Wrap(ErrPoolMismatch, name+" is served by a pool of your tunnels (--pooling-enabled); add --pooling-enabled to join the pool, or pick another name")
+	}
+	return usererr.Wrap(ErrPoolMismatch, name+" is held by a tunnel of yours opened without --pooling-enabled; close that tunnel (or reopen it with --pooling-enabled) to pool the name, or pick another name")
+}
+
+// Release unbinds name from m if m still holds it; see Registry.
 func (r *Memory) Release(name string, m Member) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e, ok := r.m[name]; ok && e.Member == m {
-		delete(r.m, name)
-		return true
+	held, ok := r.m[name]
+	if !ok {
+		return false
 	}
-	return false
+	i := slices.Index(held.members, m)
+	switch {
+	case i < 0:
+		return false
+	case len(held.members) == 1:
+		delete(r.m, name)
+	default:
+		r.m[name] = &holding{
+			kind: held.kind, owner: held.owner, pool: held.pool, terms: held.terms,
+			entries: slices.Delete(slices.Clone(held.entries), i, i+1),
+			members: slices.Delete(slices.Clone(held.members), i, i+1),
+		}
+	}
+	return true
 }
 
 // Lookup returns the member holding name for kind; see Registry.
 func (r *Memory) Lookup(name string, kind Kind) (Member, bool) {
-	r.mu.RLock()
-	e, ok := r.m[name]
-	r.mu.RUnlock()
-	if !ok || e.Kind != kind {
+	ms := r.Members(name, kind)
+	if len(ms) == 0 {
 		return nil, false
 	}
-	return e.Member, true
+	return ms[0], true
 }
 
-// ByOwner lists owner's names, sorted by name; see Registry.
+// Members returns the members holding name for kind; see Registry.
+func (r *Memory) Members(name string, kind Kind) []Member {
+	r.mu.RLock()
+	h, ok := r.m[name]
+	r.mu.RUnlock()
+	if !ok || h.kind != kind {
+		return nil
+	}
+	return h.members
+}
+
+// ByOwner lists owner's names, sorted by name, a pool's members oldest
+// first; see Registry.
 func (r *Memory) ByOwner(owner string) []Entry {
 	r.mu.RLock()
 	var out []Entry
-	for _, e := range r.m {
-		if e.Owner == owner {
-			out = append(out, e)
+	for _, h := range r.m {
+		if h.owner == owner {
+			out = append(out, h.entries...)
 		}
 	}
 	r.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 
-// Len returns the number of bound names of kind.
+// Len returns the number of bound names of kind (a pool counts once).
 func (r *Memory) Len(kind Kind) int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	n := 0
-	for _, e := range r.m {
-		if e.Kind == kind {
+	for _, h := range r.m {
+		if h.kind == kind {
 			n++
 		}
 	}

@@ -193,11 +193,10 @@ func TestMemoryZeroValueAndBadClaims(t *testing.T) {
 		t.Fatalf("Claim on a zero Memory error = %v, want nil", err)
 	}
 	for name, c := range map[string]Claim{
-		"empty name":           {Kind: KindHTTP, Owner: "ann", Member: "x"},
-		"no kind":              {Name: "b", Owner: "ann", Member: "x"},
-		"nil member":           {Name: "b", Kind: KindHTTP, Owner: "ann"},
-		"uncomparable member":  {Name: "b", Kind: KindHTTP, Owner: "ann", Member: []int{1}},
-		"pool (not built yet)": {Name: "b", Kind: KindHTTP, Owner: "ann", Member: "x", Pool: true},
+		"empty name":          {Kind: KindHTTP, Owner: "ann", Member: "x"},
+		"no kind":             {Name: "b", Owner: "ann", Member: "x"},
+		"nil member":          {Name: "b", Kind: KindHTTP, Owner: "ann"},
+		"uncomparable member": {Name: "b", Kind: KindHTTP, Owner: "ann", Member: []int{1}},
 	} {
 		if _, err := r.Claim(context.Background(), c); err == nil {
 			t.Errorf("Claim(%s) error = nil, want an error", name)
@@ -210,15 +209,6 @@ func TestMemoryZeroValueAndBadClaims(t *testing.T) {
 	cancel()
 	if _, err := r.Claim(ctx, Claim{Name: "c", Kind: KindHTTP, Owner: "ann", Member: "x"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Claim with a cancelled context error = %v, want context.Canceled", err)
-	}
-}
-
-// TestMemoryPoolRefused: a claim to join a pool gets a clear user error.
-func TestMemoryPoolRefused(t *testing.T) {
-	r := NewMemory()
-	_, err := r.Claim(context.Background(), Claim{Name: "a.localhost", Kind: KindHTTP, Owner: "ann", Member: 1, Pool: true})
-	if !errors.Is(err, ErrPoolUnsupported) || !usererr.Is(err) || !strings.Contains(err.Error(), "not supported yet") {
-		t.Errorf("pooled Claim error = %v, want a user error wrapping ErrPoolUnsupported", err)
 	}
 }
 

@@ -1,5 +1,11 @@
 package sshserver
 
+import (
+	"fmt"
+
+	"github.com/sshgress/sshgress/core/tunnel"
+)
+
 func (c *conn) banner(fs []*fwd) []string {
 	lines := []string{"sshgress (Ctrl+C to quit)"}
 	if !c.acct.Anonymous {
@@ -13,6 +19,9 @@ func (c *conn) banner(fs []*fwd) []string {
 
 func (c *conn) forwardLines(f *fwd) []string {
 	lines := []string{"Forwarding  " + f.ep.URL() + " -> the local target of your " + forwardSpec(f)}
+	if n := poolSize(f.ep); n > 0 {
+		lines = append(lines, fmt.Sprintf("Pooled      pool of %d (your tunnels with --pooling-enabled share this name; visitors are spread over them)", n))
+	}
 	prot := f.ep.Protection()
 	if len(prot) == 0 {
 		lines = append(lines, "Protected   no (anyone with the URL can reach it)")
@@ -21,4 +30,16 @@ func (c *conn) forwardLines(f *fwd) []string {
 		lines = append(lines, "Protected   "+p)
 	}
 	return lines
+}
+
+// poolSize is the size of the pool ep joined at bind, 0 for an endpoint
+// that is no pool member.
+func poolSize(ep tunnel.Endpoint) int {
+	if c, ok := ep.(*countedEndpoint); ok {
+		ep = c.Endpoint
+	}
+	if p, ok := ep.(tunnel.PoolMember); ok {
+		return p.PoolSize()
+	}
+	return 0
 }

@@ -148,6 +148,7 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 		PluginValues: c.values,
 		RemoteName:   f.BindAddr,
 		RemotePort:   f.BindPort,
+		Pool:         c.inv.Pooled(),
 		Forward:      &f.Forward,
 		Console:      c.con, // nil for ssh -N: a *console.Console that discards
 	})

@@ -69,7 +69,9 @@ type Edge struct {
 	// checking a holder's liveness and claiming under mu is one step) and
 	// guards eps and closed.
 	mu     sync.Mutex
-	eps    map[*endpoint]bool // endpoints holding a port
+	eps    map[*endpoint]bool    // endpoints holding a port
+	shared map[int]*portListener // listeners of pooled ports, by port
+	turn   uint32                // rotates where pick starts
 	closed bool
 }
 
@@ -81,7 +83,7 @@ func New(opts Options) *Edge {
 	if opts.Names == nil {
 		opts.Names = route.NewMemory()
 	}
-	e := &Edge{opts: opts, log: opts.Logger, names: opts.Names, eps: map[*endpoint]bool{}}
+	e := &Edge{opts: opts, log: opts.Logger, names: opts.Names, eps: map[*endpoint]bool{}, shared: map[int]*portListener{}}
 	return e
 }
 
@@ -103,18 +105,28 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	if host == "" {
 		host = e.opts.BaseDomain
 	}
-	ep := &endpoint{edge: e, owner: route.ClaimantOf(req.Owner).Owner(), tunnel: req.TunnelID, host: host, fwd: req.Forward}
+	ep := &endpoint{edge: e, owner: route.ClaimantOf(req.Owner).Owner(), tunnel: req.TunnelID, host: host, fwd: req.Forward, pooled: req.Pool}
+	if ep.pooled {
+		ep.notes.Line = req.Console.Line
+	}
 	var ln net.Listener
-	if b.Port != 0 {
+	switch {
+	case req.Pool && b.Port == 0:
+		return nil, usererr.New(poolNeedsAddress)
+	case req.Pool:
+		ep.lis, err = e.joinReserved(req.Owner, host, int(b.Port), ep, route.PoolTerms(req.PluginValues, route.KindTCP.String()))
+	case b.Port != 0:
 		ln, err = e.listenReserved(req.Owner, host, int(b.Port), ep)
-	} else {
+	default:
 		ln, err = e.listenRange(int(b.PortMin), int(b.PortMax), ep)
 	}
 	if err != nil {
 		return nil, err
 	}
-	ep.ln = ln
-	ep.port = ln.Addr().(*net.TCPAddr).Port
+	if ep.lis == nil {
+		ep.lis = &portListener{ln: ln, done: make(chan struct{}), refs: 1, single: ep}
+	}
+	ep.port = ep.lis.ln.Addr().(*net.TCPAddr).Port
 	ep.url = "tcp://" + net.JoinHostPort(host, strconv.Itoa(ep.port))
 	f := req.Forward
 	f.SetPublicPort(uint32(ep.port))
@@ -123,12 +135,14 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	ep.relay.ReportTo(req.Console.Line)
 	ep.relay.LogAccessTo(e.opts.Access, accesslog.Conn{Tunnel: req.TunnelID, Account: req.Owner.Account, Type: req.Command, Host: host, Port: ep.port})
 	ep.relay.GuardLoops(f.ClientAddr())
-	ep.done = make(chan struct{})
+	if ep.pooled {
+		ep.relay.RetryElsewhere(ep.retryElsewhere)
+	}
 	e.mu.Lock()
 	ep.live = true
 	closed := e.closed
 	e.mu.Unlock()
-	go ep.accept()
+	ep.lis.start.Do(func() { go e.accept(ep.lis) })
 	if closed {
 		ep.Close()
 		return nil, usererr.New("the edge is shutting down")
@@ -153,15 +167,25 @@ func (e *Edge) reservedLive(port int) bool {
 	return false
 }
 
-// listenReserved binds the reserved host:port of o's account.
-func (e *Edge) listenReserved(o tunnel.Owner, host string, port int, ep *endpoint) (net.Listener, error) {
+// reservedFor returns host:port if o's account reserved it and it is not
+// one of the edge's own ports, else a user error saying which.
+func (e *Edge) reservedFor(o tunnel.Owner, host string, port int) (string, error) {
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	owner := e.opts.Accounts.TCPOwner(addr)
 	if o.Account == "" || o.Anonymous || owner == nil || owner.Name != o.Account {
-		return nil, usererr.Errorf("tcp endpoints listen on remote port 0 (a random port) or on a TCP address reserved for your account; %s is not reserved for you", addr)
+		return "", usererr.Errorf("tcp endpoints listen on remote port 0 (a random port) or on a TCP address reserved for your account; %s is not reserved for you", addr)
 	}
 	if e.own(port) {
-		return nil, usererr.Errorf("%s is one of the edge's own ports and cannot be published; ask the operator to fix the reservation", addr)
+		return "", usererr.Errorf("%s is one of the edge's own ports and cannot be published; ask the operator to fix the reservation", addr)
+	}
+	return addr, nil
+}
+
+// listenReserved binds the reserved host:port of o's account.
+func (e *Edge) listenReserved(o tunnel.Owner, host string, port int, ep *endpoint) (net.Listener, error) {
+	addr, err := e.reservedFor(o, host, port)
+	if err != nil {
+		return nil, err
 	}
 	e.mu.Lock()
 	if e.closed {
@@ -176,6 +200,9 @@ func (e *Edge) listenReserved(o tunnel.Owner, host string, port int, ep *endpoin
 	// Claim before the takeover, so nobody else races in.
 	prev, err := e.claim(ep, port, true)
 	e.mu.Unlock()
+	if errors.Is(err, route.ErrPoolMismatch) {
+		return nil, err
+	}
 	if err != nil {
 		return nil, usererr.Errorf("%s is in use by another tunnel", addr)
 	}
@@ -295,18 +322,20 @@ func (e *Edge) Close() {
 
 // endpoint is one published TCP forward.
 type endpoint struct {
-	edge   *Edge
-	owner  string // route.Claimant.Owner of the forward's owner
-	tunnel string // tunnel ID
-	host   string
-	port   int
-	url    string
-	ln     net.Listener
-	relay  *relay.Relay
-	done   chan struct{}
-	once   sync.Once
-	live   bool          // fully published; guarded by edge.mu
-	fwd    tunnel.Dialer // told when a newer connection takes the address
+	edge     *Edge
+	owner    string // route.Claimant.Owner of the forward's owner
+	tunnel   string // tunnel ID
+	host     string
+	port     int
+	url      string
+	lis      *portListener // its own, or its pool's
+	relay    *relay.Relay
+	once     sync.Once
+	live     bool          // fully published; guarded by edge.mu
+	fwd      tunnel.Dialer // told when a newer connection takes the address
+	pooled   bool          // a member of a pool (--pooling-enabled)
+	poolSize int           // members of the pool at bind
+	notes    tunnel.PoolNotices
 }
 
 // URL returns the tcp:// URL.
@@ -315,10 +344,12 @@ func (ep *endpoint) URL() string { return ep.url }
 func (ep *endpoint) Port() uint32         { return uint32(ep.port) }
 func (ep *endpoint) Protection() []string { return ep.relay.Rules().Protection() }
 
-func (ep *endpoint) accept() {
-	defer close(ep.done)
+// accept serves the visitors of pl, each through the endpoint pick
+// chooses.
+func (e *Edge) accept(pl *portListener) {
+	defer close(pl.done)
 	for {
-		c, err := ep.ln.Accept()
+		c, err := pl.ln.Accept()
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -329,18 +360,41 @@ func (ep *endpoint) accept() {
 		if tc, ok := c.(*net.TCPConn); ok {
 			tc.SetNoDelay(true)
 		}
+		ep := e.pick(pl, nil)
+		if ep == nil {
+			c.Close()
+			continue
+		}
 		ep.relay.Serve(c)
 	}
 }
 
-// Close closes the listener, frees the port and ends every visitor
+// Close leaves the port (for the last member of a pool, or an unpooled
+// endpoint: closes the listener and frees the port) and ends every visitor
 // connection. Idempotent.
 func (ep *endpoint) Close() {
 	ep.once.Do(func() {
-		ep.ln.Close()
-		<-ep.done
+		e := ep.edge
+		e.mu.Lock()
+		if e.names.Release(e.key(ep.port), ep) && ep.pooled {
+			e.tellPool(ep.port, ep, false)
+		}
+		delete(e.eps, ep)
+		pl := ep.lis
+		pl.refs--
+		last := pl.refs == 0
+		if last {
+			if e.shared[ep.port] == pl {
+				delete(e.shared, ep.port)
+			}
+			pl.ln.Close() // under mu: a new pool's listener can bind the port once mu is free
+		}
+		e.mu.Unlock()
+		if last {
+			pl.start.Do(func() { close(pl.done) }) // never started: nothing to wait for
+			<-pl.done
+		}
 		ep.relay.Close()
-		ep.edge.release(ep.port, ep)
 	})
 }
 

@@ -100,11 +100,12 @@ type Edge struct {
 	tlsCfg *tls.Config
 	shim   *connListener
 
-	pending atomic.Int64
-	mu      sync.Mutex
-	lns     []net.Listener
-	closed  bool
-	wg      sync.WaitGroup
+	pending  atomic.Int64
+	poolTurn atomic.Uint32 // rotates where pick starts (pool.go)
+	mu       sync.Mutex
+	lns      []net.Listener
+	closed   bool
+	wg       sync.WaitGroup
 }
 
 // New returns an Edge; call Serve with the TLS listener and hand
@@ -278,13 +279,22 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 	if err != nil {
 		return nil, err
 	}
+	if req.Pool && route.AsksRandom(b.SNIName) && req.Owner.Stable == 0 {
+		return nil, usererr.New(poolNeedsName)
+	}
 	f := req.Forward
 	f.SetPublicPort(uint32(e.opts.PublicPort))
-	ep := &endpoint{edge: e, fwd: f}
+	ep := &endpoint{edge: e, fwd: f, pooled: req.Pool}
+	if ep.pooled {
+		ep.notes.Line = req.Console.Line
+	}
 	ep.relay = relay.New(rules, f.Dial, 0, e.log)
 	ep.relay.CountInto(f.Stats())
 	ep.relay.ReportTo(req.Console.Line)
-	if err := e.claim(ctx, ep, req.TunnelID, route.ClaimantOf(req.Owner), b.SNIName); err != nil {
+	if ep.pooled {
+		ep.relay.RetryElsewhere(ep.retryElsewhere)
+	}
+	if err := e.claim(ctx, ep, req.TunnelID, route.ClaimantOf(req.Owner), b.SNIName, route.PoolTerms(req.PluginValues, route.KindTLS.String())); err != nil {
 		ep.relay.Close()
 		return nil, err
 	}
@@ -299,8 +309,11 @@ func (e *Edge) Publish(ctx context.Context, req *tunnel.BindRequest, b sdk.Bindi
 // claim resolves and binds the SNI name (route.Bind, as the HTTP edge
 // does for hosts). A name the edge serves itself is not available; one an
 // http tunnel holds is refused by the registry.
-func (e *Edge) claim(ctx context.Context, ep *endpoint, tunnelID string, who route.Claimant, remote string) error {
-	want := route.Claim{Kind: route.KindTLS, Tunnel: tunnelID, Member: ep}
+func (e *Edge) claim(ctx context.Context, ep *endpoint, tunnelID string, who route.Claimant, remote, terms string) error {
+	want := route.Claim{Kind: route.KindTLS, Tunnel: tunnelID, Member: ep, Pool: ep.pooled}
+	if ep.pooled {
+		want.PoolTerms = terms
+	}
 	name, prev, err := route.Bind(ctx, e.names, e.namer, who, remote, want, func(name string) error {
 		if e.opts.HTTP.IsSystemHost(name) {
 			return usererr.Errorf("%s is used by the edge itself; pick another name", name)
@@ -311,6 +324,9 @@ func (e *Edge) claim(ctx context.Context, ep *endpoint, tunnelID string, who rou
 		return err
 	}
 	ep.name = name
+	if ep.pooled {
+		ep.poolSize = e.tellPool(name, ep, true)
+	}
 	for _, p := range prev {
 		// As the HTTP edge does: tell the old connection, then close off
 		// the newer connection's path (closing writes to a frozen client).
@@ -328,14 +344,11 @@ func (e *Edge) Serves(name string) bool {
 	return ok
 }
 
-// lookup returns the tls endpoint bound to the normalised name.
+// lookup returns the tls endpoint bound to the normalised name: for a
+// pooled name, the member to serve the next connection (pick).
 func (e *Edge) lookup(name string) (*endpoint, bool) {
-	m, ok := e.names.Lookup(name, route.KindTLS)
-	if !ok {
-		return nil, false
-	}
-	ep, ok := m.(*endpoint)
-	return ep, ok
+	ep := e.pick(e.names.Members(name, route.KindTLS), nil)
+	return ep, ep != nil
 }
 
 // endpoint is one published tls passthrough forward.
@@ -346,6 +359,11 @@ type endpoint struct {
 	relay *relay.Relay
 	fwd   tunnel.Dialer // told when a newer connection takes the name
 	once  sync.Once
+	// pooled marks a member of a pool (--pooling-enabled), poolSize its
+	// members at bind.
+	pooled   bool
+	poolSize int
+	notes    tunnel.PoolNotices
 }
 
 // URL returns tls://name.
@@ -357,8 +375,8 @@ func (ep *endpoint) Protection() []string { return ep.relay.Rules().Protection()
 // Close removes the route at once and ends the connections. Idempotent.
 func (ep *endpoint) Close() {
 	ep.once.Do(func() {
-		if ep.name != "" {
-			ep.edge.names.Release(ep.name, ep)
+		if ep.name != "" && ep.edge.names.Release(ep.name, ep) && ep.pooled {
+			ep.edge.tellPool(ep.name, ep, false)
 		}
 		ep.relay.Close()
 	})

@@ -31,6 +31,10 @@ type BindRequest struct {
 	RemoteName string
 	// RemotePort is the port the client sent (0 = allocate).
 	RemotePort uint32
+	// Pool is set by --pooling-enabled: the endpoint joins the pool of the
+	// owner's tunnels that bind the same public name with it
+	// (route.Claim.Pool) instead of taking the name over.
+	Pool bool
 	// Forward opens channels to the user's local service. Required.
 	Forward Dialer
 	// Console is the owner's session output. Never nil; for `ssh -N` it
@@ -111,6 +115,14 @@ type Endpoint interface {
 	Protection() []string
 	// Close unpublishes the endpoint at once. Idempotent.
 	Close()
+}
+
+// PoolMember is implemented by an Endpoint that joined a pool
+// (BindRequest.Pool): several tunnels of one owner serving one public name.
+type PoolMember interface {
+	// PoolSize is how many tunnels served the name, this one included,
+	// when it was bound; the banner shows it.
+	PoolSize() int
 }
 
 // ErrChannelLimit is returned by Dialer.Dial when a channel cap is

@@ -173,9 +173,34 @@ func (u *Upstream) Close() {
 // interrupt a stalled upload. Forward must not be called after the handler
 // returned, and r.Body must not be used by anyone else.
 func (u *Upstream) Forward(w http.ResponseWriter, r *http.Request, visitor netip.AddrPort) (status int, err error) {
+	status, _, err = u.forward(w, r, visitor, false)
+	return status, err
+}
+
+// TryForward is Forward for one member of a pooled endpoint: when r has no
+// body and no connection to the upstream can be had (the dial fails, the
+// tunnel is at its channel limit, the Upstream is closed), it writes
+// nothing to w and returns declined with the error, so the caller can send
+// r to another member, or answer it with Unreachable. Nothing of r was
+// sent then.
+func (u *Upstream) TryForward(w http.ResponseWriter, r *http.Request, visitor netip.AddrPort) (status int, declined bool, err error) {
+	return u.forward(w, r, visitor, true)
+}
+
+// Unreachable answers r, which TryForward declined with err, with the page
+// Forward would have written, and returns the status Forward would have.
+func (u *Upstream) Unreachable(w http.ResponseWriter, r *http.Request, err error) (int, error) {
+	f := UpstreamDown
+	if errors.Is(err, tunnel.ErrChannelLimit) {
+		f = Unavailable
+	}
+	return u.failEarly(w, r, f, err)
+}
+
+func (u *Upstream) forward(w http.ResponseWriter, r *http.Request, visitor netip.AddrPort, decline bool) (status int, declined bool, err error) {
 	if r.Method == http.MethodConnect {
 		u.opts.ErrorPage(w, r, MethodNotAllowed)
-		return MethodNotAllowed.Status(), errConnect
+		return MethodNotAllowed.Status(), false, errConnect
 	}
 	hasBody := r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	upType := ""
@@ -185,15 +210,16 @@ func (u *Upstream) Forward(w http.ResponseWriter, r *http.Request, visitor netip
 	for attempt := 0; ; attempt++ {
 		pc, err := u.get(r.Context(), visitor, attempt > 0)
 		if err != nil {
-			f := UpstreamDown
-			if errors.Is(err, tunnel.ErrChannelLimit) {
-				f = Unavailable
+			// A retry below happens only before any byte reached w.
+			if decline && !hasBody {
+				return 0, true, err
 			}
-			return u.failEarly(w, r, f, err)
+			status, err := u.Unreachable(w, r, err)
+			return status, false, err
 		}
 		status, retry, err := u.exchange(w, r, pc, hasBody, upType, attempt == 0)
 		if !retry {
-			return status, err
+			return status, false, err
 		}
 	}
 }
