@@ -132,6 +132,13 @@ func (s *pluginServer) OpenTunnel(ctx context.Context, req *pluginv1.OpenTunnelR
 		}
 		return nil, toStatus(UserErrorf("this edge is too old to enforce the request rules these flags set; ask its operator to upgrade sshgress"))
 	}
+	if res.Rules != nil && res.Rules.HasTrafficLimits() && !req.GetEnforcesTrafficLimits() {
+		// An edge older than rate limits and breakers would drop them.
+		if cerr := hooks.CloseTunnel(ctx, t.ID); cerr != nil {
+			s.logger.Warn("close tunnel after refusing it", "tunnel", t.ID, "error", cerr)
+		}
+		return nil, toStatus(UserErrorf("this edge is too old to enforce rate limits and circuit breakers; ask its operator to upgrade sshgress"))
+	}
 	return &pluginv1.OpenTunnelResponse{Protection: res.Protection, StaticRules: staticRulesToProto(res.Rules)}, nil
 }
 
@@ -273,7 +280,23 @@ func staticRulesToProto(r *StaticRules) *pluginv1.StaticRules {
 		CidrDeny:       r.CIDRDeny,
 		UserAgentAllow: r.UserAgentAllow,
 		UserAgentDeny:  r.UserAgentDeny,
+		RateLimit:      rateLimitToProto(r.RateLimit),
+		CircuitBreaker: breakerToProto(r.CircuitBreaker),
 	}
+}
+
+func rateLimitToProto(l *RateLimit) *pluginv1.RateLimit {
+	if l == nil {
+		return nil
+	}
+	return &pluginv1.RateLimit{Requests: uint32(l.Requests), PeriodMs: l.Period.Milliseconds(), KeyHeader: l.KeyHeader}
+}
+
+func breakerToProto(b *CircuitBreaker) *pluginv1.CircuitBreaker {
+	if b == nil {
+		return nil
+	}
+	return &pluginv1.CircuitBreaker{Ratio: b.Ratio, Volume: uint32(b.Volume), WindowMs: b.Window.Milliseconds(), TrippedMs: b.Tripped.Milliseconds()}
 }
 
 func identityToProto(id *Identity) *pluginv1.Identity {

@@ -37,6 +37,15 @@ type StaticRules struct {
 	// UserAgentDeny refuses requests whose User-Agent matches any of these
 	// RE2 expressions; deny wins over allow.
 	UserAgentDeny []string
+
+	// RateLimit, when set, answers 429 to a caller over its limit
+	// (trafficlimits.go). An edge that does not enforce it refuses the
+	// tunnel.
+	RateLimit *RateLimit
+	// CircuitBreaker, when set, answers 503 while too many upstream
+	// responses are 5xx (trafficlimits.go). An edge that does not enforce
+	// it refuses the tunnel.
+	CircuitBreaker *CircuitBreaker
 }
 
 const (
@@ -52,7 +61,12 @@ const (
 
 // Empty reports whether r holds no rule.
 func (r StaticRules) Empty() bool {
-	return len(r.CIDRAllow)+len(r.CIDRDeny)+len(r.UserAgentAllow)+len(r.UserAgentDeny) == 0
+	return len(r.CIDRAllow)+len(r.CIDRDeny)+len(r.UserAgentAllow)+len(r.UserAgentDeny) == 0 && !r.HasTrafficLimits()
+}
+
+// HasTrafficLimits reports whether r sets a RateLimit or a CircuitBreaker.
+func (r StaticRules) HasTrafficLimits() bool {
+	return r.RateLimit != nil || r.CircuitBreaker != nil
 }
 
 // Validate reports the first problem that makes r unusable by the edge:
@@ -78,6 +92,16 @@ func (r StaticRules) Validate() error {
 			if _, err := CompileRuleRegexp(expr); err != nil {
 				return fmt.Errorf("sdk: static rules: user-agent expression %q: %w", expr, err)
 			}
+		}
+	}
+	if l := r.RateLimit; l != nil {
+		if err := l.Validate(); err != nil {
+			return err
+		}
+	}
+	if b := r.CircuitBreaker; b != nil {
+		if err := b.Validate(); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -41,5 +42,31 @@ func TestStaticRulesNeedAnEnforcingEdge(t *testing.T) {
 	resp, err := s.OpenTunnel(context.Background(), &pluginv1.OpenTunnelRequest{TunnelId: "new", Command: "http", EnforcesStaticRules: true})
 	if err != nil || len(resp.GetStaticRules().GetCidrDeny()) != 1 {
 		t.Fatalf("OpenTunnel from an enforcing edge = %v, %v; want the rules", resp, err)
+	}
+}
+
+// limiter returns a rate limit for every tunnel.
+type limiter struct{ ruler }
+
+func (l *limiter) OpenTunnel(context.Context, Tunnel) (OpenResult, error) {
+	return OpenResult{Rules: &StaticRules{RateLimit: &RateLimit{Requests: 5, Period: time.Minute}}}, nil
+}
+
+// TestTrafficLimitsNeedAnEnforcingEdge: an edge that enforces static
+// rules but not rate limits or breakers would drop them: the SDK refuses
+// the tunnel and closes it in the plugin.
+func TestTrafficLimitsNeedAnEnforcingEdge(t *testing.T) {
+	p := &limiter{}
+	s := &pluginServer{impl: p, logger: slog.New(slog.DiscardHandler)}
+	_, err := s.OpenTunnel(context.Background(), &pluginv1.OpenTunnelRequest{TunnelId: "old", Command: "http", EnforcesStaticRules: true})
+	if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), "too old to enforce rate limits") {
+		t.Fatalf("OpenTunnel from an edge without traffic limits = %v, want a refusal", err)
+	}
+	if len(p.closed) != 1 || p.closed[0] != "old" {
+		t.Errorf("closed %v, want the refused tunnel closed", p.closed)
+	}
+	resp, err := s.OpenTunnel(context.Background(), &pluginv1.OpenTunnelRequest{TunnelId: "new", Command: "http", EnforcesStaticRules: true, EnforcesTrafficLimits: true})
+	if err != nil || resp.GetStaticRules().GetRateLimit().GetRequests() != 5 || resp.GetStaticRules().GetRateLimit().GetPeriodMs() != 60_000 {
+		t.Fatalf("OpenTunnel from an enforcing edge = %v, %v; want the rate limit", resp, err)
 	}
 }

@@ -4,6 +4,7 @@ package host
 // what the edge asks (the plugin side's mirror images live in package sdk).
 
 import (
+	"math"
 	"time"
 
 	"github.com/sshgress/sshgress/sdk"
@@ -58,10 +59,34 @@ func staticRulesFromProto(pr *pluginv1.StaticRules) *sdk.StaticRules {
 		UserAgentAllow: pr.GetUserAgentAllow(),
 		UserAgentDeny:  pr.GetUserAgentDeny(),
 	}
+	if l := pr.GetRateLimit(); l != nil {
+		r.RateLimit = &sdk.RateLimit{
+			Requests:  int(l.GetRequests()),
+			Period:    msDuration(l.GetPeriodMs()),
+			KeyHeader: l.GetKeyHeader(),
+		}
+	}
+	if b := pr.GetCircuitBreaker(); b != nil {
+		r.CircuitBreaker = &sdk.CircuitBreaker{
+			Ratio:   b.GetRatio(),
+			Volume:  int(b.GetVolume()),
+			Window:  msDuration(b.GetWindowMs()),
+			Tripped: msDuration(b.GetTrippedMs()),
+		}
+	}
 	if r.Empty() {
 		return nil
 	}
 	return r
+}
+
+// msDuration converts milliseconds from the wire; a value too large for a
+// Duration becomes -1, which every rule's Validate refuses.
+func msDuration(ms int64) time.Duration {
+	if ms < 0 || ms > int64(math.MaxInt64/time.Millisecond) {
+		return -1
+	}
+	return time.Duration(ms) * time.Millisecond
 }
 
 func requestToProto(r *sdk.Request) *pluginv1.CheckRequest {
