@@ -103,7 +103,11 @@ func (h *Host) Open(ctx context.Context, t Tunnel, notify func(string)) (*Chain,
 				err = fmt.Errorf("pluginhost: plugin %q: open tunnel %s: nonsense static rules: %w", name, t.ID, err)
 				return nil, usererr.Wrap(err, fmt.Sprintf("the %s plugin answered nonsense; tell the operator", name))
 			}
+			if rr.breaker != nil {
+				rr.breaker.notify = notify
+			}
 			c.rules = append(c.rules, rr)
+			c.limited = c.limited || rr.rate != nil || rr.breaker != nil
 			c.protection = append(c.protection, rr.protection()...)
 		}
 		if p.manifest.HTTPMiddleware {
@@ -141,6 +145,7 @@ type Chain struct {
 	opened     []opened
 	links      []*link
 	rules      []*requestRules // plugins' static rules, enforced before links
+	limited    bool            // some rules have traffic limits (limits.go)
 	protection []string
 	closed     atomic.Bool
 	closeOnce  sync.Once
@@ -189,13 +194,17 @@ type Decision struct {
 	// Cached means every verdict behind the decision came from the
 	// edge's verdict cache: no plugin was asked.
 	Cached bool
-	// Refused marks a respond decision (403) made by a plugin's static
-	// rules, without asking any plugin: the HTTP edge shows its own 403
-	// page instead of Body.
+	// Refused marks a respond decision made by a plugin's static rules
+	// (403, or 429/503 from a traffic limit), without asking any plugin:
+	// the HTTP edge shows its own page for Status instead of Body.
 	Refused bool
 	// Notice, with Refused, is a line for the tunnel owner's session
 	// saying why, set only the first time each rule refuses; "" otherwise.
 	Notice string
+	// RetryAfter, with Refused and status 429 (a rate limit) or 503 (a
+	// circuit breaker), is when the visitor may try again, in whole
+	// seconds; it is also in Header's Retry-After.
+	RetryAfter time.Duration
 }
 
 // Apply applies a continue decision's header edits to r.Header: first
@@ -238,7 +247,8 @@ func (d *Decision) addContinue(c *sdk.Continue) {
 
 // Check runs the middleware in order for r's head. Static rules come
 // first: a request any of them refuses gets a Refused 403 decision and no
-// plugin is asked. The first respond verdict wins; continue edits are
+// plugin is asked; then their rate limits (a Refused 429) and circuit
+// breakers (a Refused 503), both with RetryAfter (limits.go). The first respond verdict wins; continue edits are
 // applied to the head the next plugin sees. Each plugin call is bounded by Options.CallTimeout and by r's
 // context. Verdicts with a cache hint are reused while they are valid.
 //
@@ -255,6 +265,14 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 	for _, rr := range c.rules {
 		if refused, why := rr.refuse(r.Header, client.Addr()); refused {
 			return refusal(why), nil
+		}
+	}
+	if c.limited {
+		now := time.Now()
+		for _, rr := range c.rules {
+			if d, limited := rr.limit(r.Header, client.Addr(), now); limited {
+				return d, nil
+			}
 		}
 	}
 	// The request head (a copy of every header) is built only when a plugin

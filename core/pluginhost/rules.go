@@ -26,6 +26,9 @@ type requestRules struct {
 	// User-Agent deny expression, then "matches no allow expression". So
 	// the owner's session gets at most one line per rule.
 	told []atomic.Bool
+	// rate and breaker are the traffic limits (limits.go); nil if unset.
+	rate    *rateTable
+	breaker *breaker
 }
 
 // compileRules validates and compiles a plugin's rules; nil for none.
@@ -56,6 +59,12 @@ func compileRules(plugin string, r *sdk.StaticRules) (*requestRules, error) {
 		rr.uaDeny = append(rr.uaDeny, re)
 	}
 	rr.told = make([]atomic.Bool, len(cidr.Deny)+1+len(rr.uaDeny)+1)
+	if r.RateLimit != nil {
+		rr.rate = newRateTable(plugin, *r.RateLimit)
+	}
+	if r.CircuitBreaker != nil {
+		rr.breaker = newBreaker(plugin, *r.CircuitBreaker)
+	}
 	return rr, nil
 }
 
@@ -69,6 +78,7 @@ func (rr *requestRules) protection() []string {
 	if n := len(rr.uaDeny); n > 0 {
 		out = append(out, "User-Agent deny "+countOf(n, "expression"))
 	}
+	out = append(out, rr.trafficProtection()...)
 	for i := range out {
 		out[i] = userText(out[i] + " (" + rr.plugin + ")")
 	}
