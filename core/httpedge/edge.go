@@ -302,6 +302,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	upStart := time.Now()
 	status, err = ep.forward(w, r, visitor)
 	upstream = time.Since(upStart)
+	ep.chain.Observe(status) // feeds --circuit-breaker; nil-safe
 	if err != nil {
 		e.log.Debug("upstream request failed", "host", host, "err", err)
 	}

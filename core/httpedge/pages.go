@@ -121,6 +121,25 @@ var PageForbidden = Page{
 	Detail: "The owner of the tunnel at %s does not accept requests from your address or client.",
 }
 
+// PageRateLimited answers a visitor over the tunnel's --rate-limit (429,
+// with Retry-After), without asking a plugin or the upstream.
+var PageRateLimited = Page{
+	Status: http.StatusTooManyRequests,
+	Code:   "ERR_SSHGRESS_RATE_LIMITED",
+	Title:  "Too many requests",
+	Detail: "You sent more requests to %s than its owner allows. Wait for the time in the Retry-After header, then try again.",
+}
+
+// PageCircuitOpen answers while the tunnel's --circuit-breaker is tripped
+// (503, with Retry-After): the tunnel's service answered too many
+// requests with errors, so the edge does not call it for a while.
+var PageCircuitOpen = Page{
+	Status: http.StatusServiceUnavailable,
+	Code:   "ERR_SSHGRESS_CIRCUIT_OPEN",
+	Title:  "Service paused after errors",
+	Detail: "The service behind %s answered too many recent requests with errors, so the edge is giving it a short pause. Try again in a few seconds.",
+}
+
 // pageMethodNotAllowed answers CONNECT, which the edge never forwards (405).
 var pageMethodNotAllowed = Page{
 	Status: http.StatusMethodNotAllowed,

@@ -116,7 +116,7 @@ func TestWritePage(t *testing.T) {
 
 func TestPagesHaveStableCodes(t *testing.T) {
 	seen := map[string]bool{}
-	for _, p := range []Page{PageNoTunnel, PageUpstreamDown, PageBadUpstream, PageUnavailable, PageBadHost, PageMisdirected, pageMethodNotAllowed, PageForbidden} {
+	for _, p := range []Page{PageNoTunnel, PageUpstreamDown, PageBadUpstream, PageUnavailable, PageBadHost, PageMisdirected, pageMethodNotAllowed, PageForbidden, PageRateLimited, PageCircuitOpen} {
 		if !strings.HasPrefix(p.Code, "ERR_SSHGRESS_") || seen[p.Code] {
 			t.Errorf("page %q: code %q is not a unique ERR_SSHGRESS_ code", p.Title, p.Code)
 		}

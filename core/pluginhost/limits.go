@@ -275,8 +275,8 @@ func retryAfter(d time.Duration) time.Duration {
 // edge gave for it: 502 when the service is down) to the tunnel's circuit
 // breakers. It is cheap when there is none, and safe on a nil Chain.
 func (c *Chain) Observe(status int) {
-	if c == nil {
-		return
+	if c == nil || !c.limited || status < 100 {
+		return // no breaker, or no response (the visitor went away)
 	}
 	var now time.Time
 	for _, rr := range c.rules {
