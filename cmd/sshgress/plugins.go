@@ -7,6 +7,7 @@ import (
 	"github.com/sshgress/sshgress/plugins/basicauth"
 	"github.com/sshgress/sshgress/plugins/ipfilter"
 	"github.com/sshgress/sshgress/plugins/oauth"
+	"github.com/sshgress/sshgress/plugins/ratelimit"
 	"github.com/sshgress/sshgress/plugins/tcp"
 	tlsplugin "github.com/sshgress/sshgress/plugins/tls"
 	"github.com/sshgress/sshgress/sdk"
@@ -19,6 +20,7 @@ var bundled = map[string]func() sdk.Plugin{
 	basicauth.Name: func() sdk.Plugin { return basicauth.New() },
 	ipfilter.Name:  func() sdk.Plugin { return ipfilter.New() },
 	oauth.Name:     func() sdk.Plugin { return oauth.New() },
+	ratelimit.Name: func() sdk.Plugin { return ratelimit.New() },
 	tcp.Name:       func() sdk.Plugin { return tcp.New() },
 	tlsplugin.Name: func() sdk.Plugin { return tlsplugin.New() },
 }
