@@ -19,6 +19,36 @@ import (
 	"github.com/sshgress/sshgress/e2e"
 )
 
+// httpRefused runs ssh -R 80:localhost:port ... http args and checks that
+// the edge refuses the tunnel: exit status 1, want in stderr, no banner.
+func httpRefused(t *testing.T, edge *e2e.Edge, key *e2e.Key, port, want string, args ...string) {
+	t.Helper()
+	s := edge.RunSSH(t, key, append([]string{"-R", "80:localhost:" + port, "v2@127.0.0.1", "http"}, args...)...)
+	if code := s.Wait(10 * time.Second); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %q", code, s.Stderr)
+	}
+	if !strings.Contains(s.Stderr.String(), want) {
+		t.Errorf("stderr %q lacks %q", s.Stderr, want)
+	}
+	if strings.Contains(s.Stdout.String(), "Forwarding") {
+		t.Errorf("a tunnel was opened: stdout %q", s.Stdout)
+	}
+}
+
+// httpHelpLists checks that http --help lists each of flags.
+func httpHelpLists(t *testing.T, edge *e2e.Edge, key *e2e.Key, flags ...string) {
+	t.Helper()
+	help := edge.RunSSH(t, key, "v2@127.0.0.1", "http", "--help")
+	if code := help.Wait(10 * time.Second); code != 0 {
+		t.Fatalf("http --help: exit %d, stderr %q", code, help.Stderr)
+	}
+	for _, flag := range flags {
+		if !strings.Contains(help.Stdout.String(), flag) {
+			t.Errorf("http --help lacks %q:\n%s", flag, help.Stdout)
+		}
+	}
+}
+
 // serveBackend runs h as a local HTTP service and returns its port.
 func serveBackend(t *testing.T, h http.Handler) string {
 	t.Helper()

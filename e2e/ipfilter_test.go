@@ -144,28 +144,9 @@ func TestIPFilterRefusals(t *testing.T) {
 		{"regex too long", []string{"--ua-filter-allow", strings.Repeat("a", sdk.MaxRegexpBytes+1)}, "--ua-filter-allow is 257 bytes long; a User-Agent expression may be at most 256"},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			s := edge.RunSSH(t, key, append([]string{"-R", "80:localhost:" + port, "v2@127.0.0.1", "http"}, tc.args...)...)
-			if code := s.Wait(10 * time.Second); code != 1 {
-				t.Fatalf("exit %d, want 1; stderr %q", code, s.Stderr)
-			}
-			if !strings.Contains(s.Stderr.String(), tc.want) {
-				t.Errorf("stderr %q lacks %q", s.Stderr, tc.want)
-			}
-			if strings.Contains(s.Stdout.String(), "Forwarding") {
-				t.Errorf("a tunnel was opened: stdout %q", s.Stdout)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { httpRefused(t, edge, key, port, tc.want, tc.args...) })
 	}
-	help := edge.RunSSH(t, key, "v2@127.0.0.1", "http", "--help")
-	if code := help.Wait(10 * time.Second); code != 0 {
-		t.Fatalf("http --help: exit %d, stderr %q", code, help.Stderr)
-	}
-	for _, flag := range []string{"--cidr-allow CIDR", "--cidr-deny CIDR", "--ua-filter-allow REGEX", "--ua-filter-deny REGEX"} {
-		if !strings.Contains(help.Stdout.String(), flag) {
-			t.Errorf("http --help lacks %q:\n%s", flag, help.Stdout)
-		}
-	}
+	httpHelpLists(t, edge, key, "--cidr-allow CIDR", "--cidr-deny CIDR", "--ua-filter-allow REGEX", "--ua-filter-deny REGEX")
 	s := edge.RunSSH(t, key, "-R", "0:localhost:"+port, "v2@127.0.0.1", "tcp", "--cidr-allow", "127.0.0.0/8")
 	s.WaitOutput(t, "tcp://", 10*time.Second)
 }
