@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,6 +95,23 @@ func TestRateLimit(t *testing.T) {
 	if got := be.n.Load(); got != 5 {
 		t.Errorf("the service served %d requests, want the 5 within the limit", got)
 	}
+
+	// The edge enforces the limit itself: with the plugin's process
+	// stopped (it can answer no call), visitors still get 429, never the
+	// 503 of a failed plugin call.
+	pids := e2e.Processes(e2e.SharedBinary(t), "plugin", ratelimit.Name)
+	if len(pids) != 1 {
+		t.Fatalf("%d ratelimit processes, want 1", len(pids))
+	}
+	syscall.Kill(pids[0], syscall.SIGSTOP)
+	t.Cleanup(func() { syscall.Kill(pids[0], syscall.SIGCONT) })
+	if !waitStopped(pids[0], 5*time.Second) {
+		t.Fatal("the ratelimit plugin's threads not all stopped 5s after SIGSTOP")
+	}
+	if code, _ := curlRetry(t, edge, url); code != http.StatusTooManyRequests {
+		t.Fatalf("over the limit while the plugin is stopped: %d, want 429 (no call to the plugin)", code)
+	}
+	syscall.Kill(pids[0], syscall.SIGCONT)
 }
 
 // TestRateLimitHeaderKey: with --rate-limit-key header:X-Api-Key two
