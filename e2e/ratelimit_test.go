@@ -247,3 +247,16 @@ func TestRateLimitRefusals(t *testing.T) {
 	}
 	httpHelpLists(t, edge, key, "--rate-limit N/PERIOD", "--rate-limit-key ip|header:NAME", "--circuit-breaker RATIO")
 }
+
+// TestRateLimitDisabled: with the ratelimit plugin off, --rate-limit names
+// the plugin it needs.
+func TestRateLimitDisabled(t *testing.T) {
+	e2e.RequireSSH(t)
+	_, port := backend(t)
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{
+		Binary:  e2e.SharedBinary(t),
+		Bundled: []sdk.Manifest{ratelimit.New().Manifest()},
+	})
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	httpRefused(t, edge, key, port, "--rate-limit on http endpoints needs the ratelimit plugin, which is not enabled on this server.", "--rate-limit", "5/1m")
+}
