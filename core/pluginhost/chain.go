@@ -248,8 +248,9 @@ func (d *Decision) addContinue(c *sdk.Continue) {
 // Check runs the middleware in order for r's head. Static rules come
 // first: a request any of them refuses gets a Refused 403 decision and no
 // plugin is asked; then their rate limits (a Refused 429) and circuit
-// breakers (a Refused 503), both with RetryAfter (limits.go). The first respond verdict wins; continue edits are
-// applied to the head the next plugin sees. Each plugin call is bounded by Options.CallTimeout and by r's
+// breakers (a Refused 503), both with RetryAfter (limits.go). The first
+// respond verdict wins; continue edits are applied to the head the next
+// plugin sees. Each plugin call is bounded by Options.CallTimeout and by r's
 // context. Verdicts with a cache hint are reused while they are valid.
 //
 // A non-nil error means fail closed: a plugin is down, late or answered
