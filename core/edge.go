@@ -154,6 +154,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		return nil, err
 	}
 	e.closeDashboard = closeDash
+	inspector, hostHandlers := e.newInspector(hostHandlers) // core/inspector.go
 	loginLink := opts.LoginLink
 	if loginLink == nil && dash != nil {
 		loginLink = func(_ context.Context, account string) (string, error) { return dash.MintLoginLink(account) }
@@ -185,6 +186,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		BodyIdleTimeout:   cfg.HTTP.BodyIdleTimeout,
+		Inspector:         inspector,
 		Logger:            log.With("part", "http"),
 	})
 	if e.httpsLn != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/httpedge/forward"
+	"github.com/sshgress/sshgress/core/inspect"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/tunnel"
@@ -78,6 +79,9 @@ type Options struct {
 	// BodyIdleTimeout fails a request whose body stops arriving for this
 	// long (slow-body attacks). Default DefaultBodyIdleTimeout.
 	BodyIdleTimeout time.Duration
+	// Inspector keeps the exchanges of tunnels opened with --inspect (the
+	// default) for their owners; nil turns inspection off on this edge.
+	Inspector *inspect.Store
 	// Logger receives operator logs.
 	Logger *slog.Logger
 }
@@ -248,7 +252,13 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		took := time.Since(start)
 		ep.stats.Response(status, took, upstream)
 		ep.con.Request(r.Method, r.URL.Path, status, took, visitor.Addr())
+		if ep.verbose {
+			ep.printHeaders(r.Header)
+		}
 	}()
+	// The inspector's capture (inspect.go); nil unless --inspect.
+	capture, w := ep.insp.Begin(w, r, visitor.Addr(), false)
+	defer func() { capture.End(status, upstream) }()
 	if hasLoopID(r.Header, e.loopID) {
 		status = PageLoop.Status
 		ep.loopDetected()
@@ -265,10 +275,12 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d, err := ep.chain.Check(r, visitor, tlsFacts)
 		if err != nil {
 			e.log.Warn("middleware failed; request refused", "host", host, "err", err)
+			capture.Verdict("failed, so the request was refused")
 			status = http.StatusServiceUnavailable
 			WritePage(w, r, PageUnavailable, host)
 			return
 		}
+		capture.Verdict(verdictText(d))
 		if d.Respond {
 			status = d.Status
 			writeVerdict(w, d)
@@ -355,6 +367,10 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 			chain.Close()
 		}
 	}
+	if e.opts.Inspector != nil && switchOn(req.CoreValues, FlagInspect, true) {
+		ep.insp = e.opts.Inspector.Open(ep.url, ep.replay)
+	}
+	ep.verbose = switchOn(req.CoreValues, FlagVerbose, false)
 	ep.ready.Store(true)
 	return ep, nil
 }
@@ -403,7 +419,9 @@ type endpoint struct {
 	stats    *tunnel.Stats // the tunnel's counters (requests here, bytes on the SSH side)
 	ready    atomic.Bool
 	once     sync.Once
-	looped   atomic.Bool // the loop sentence was printed
+	looped   atomic.Bool     // the loop sentence was printed
+	insp     *inspect.Tunnel // nil without --inspect
+	verbose  bool            // --verbose: print request headers
 }
 
 func (ep *endpoint) URL() string  { return ep.url }
@@ -427,6 +445,7 @@ func (ep *endpoint) Close() {
 		if ep.chain != nil {
 			ep.chain.Close()
 		}
+		ep.insp.Close()
 	})
 }
 

@@ -1,5 +1,7 @@
 package sshserver
 
+import "github.com/sshgress/sshgress/core/tunnel"
+
 func (c *conn) banner(fs []*fwd) []string {
 	lines := []string{"sshgress (Ctrl+C to quit)"}
 	if !c.acct.Anonymous {
@@ -13,6 +15,9 @@ func (c *conn) banner(fs []*fwd) []string {
 
 func (c *conn) forwardLines(f *fwd) []string {
 	lines := []string{"Forwarding  " + f.ep.URL() + " -> the local target of your " + forwardSpec(f)}
+	if u := inspectURL(f.ep); u != "" {
+		lines = append(lines, "Inspect     "+u)
+	}
 	prot := f.ep.Protection()
 	if len(prot) == 0 {
 		lines = append(lines, "Protected   no (anyone with the URL can reach it)")
@@ -21,4 +26,15 @@ func (c *conn) forwardLines(f *fwd) []string {
 		lines = append(lines, "Protected   "+p)
 	}
 	return lines
+}
+
+// inspectURL is the private inspector link of an endpoint that has one.
+func inspectURL(ep tunnel.Endpoint) string {
+	if c, ok := ep.(*countedEndpoint); ok {
+		ep = c.Endpoint
+	}
+	if i, ok := ep.(tunnel.Inspected); ok {
+		return i.InspectURL()
+	}
+	return ""
 }

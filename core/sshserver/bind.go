@@ -145,6 +145,7 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 		},
 		Command:      c.inv.Command,
 		PluginValues: c.values,
+		CoreValues:   c.srv.cfg.Commands.CoreValues(c.inv),
 		RemoteName:   f.BindAddr,
 		RemotePort:   f.BindPort,
 		Forward:      &f.Forward,
