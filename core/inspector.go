@@ -41,3 +41,7 @@ func (e *Edge) newInspector(handlers map[string]http.Handler) (*inspect.Store, m
 	out[host] = store
 	return store, out
 }
+
+// Inspector returns the edge's traffic inspector (its byte accounting, for
+// tests and status); nil when it is off.
+func (e *Edge) Inspector() *inspect.Store { return e.inspector }
