@@ -81,6 +81,18 @@ func (s *Store) Tunnels() int {
 	return len(s.byID)
 }
 
+// Exchanges returns every tunnel's kept exchanges, oldest first (for
+// tests and status).
+func (s *Store) Exchanges() []*Exchange {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*Exchange, 0, s.order.Len())
+	for el := s.order.Front(); el != nil; el = el.Next() {
+		out = append(out, el.Value.(*Exchange))
+	}
+	return out
+}
+
 // Replay is a request the owner sends again through the tunnel.
 type Replay struct {
 	Method string
