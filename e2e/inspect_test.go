@@ -256,3 +256,103 @@ func TestInspectBurstKeepsToTheCaps(t *testing.T) {
 		t.Errorf("after the tunnel closed the inspector keeps %d bytes", u)
 	}
 }
+
+// TestInspectStreamsThrough: an inspected tunnel still streams both ways:
+// the backend sees the start of an upload before the visitor has sent the
+// rest, and the visitor sees the start of a response before the backend
+// has written the rest (the capture tees, it never holds a body back).
+// Both bodies are then kept in the inspector.
+func TestInspectStreamsThrough(t *testing.T) {
+	e2e.RequireSSH(t)
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{})
+	gotFirst := make(chan struct{})
+	release := make(chan struct{})
+	port := serveBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 5)
+		if _, err := io.ReadFull(r.Body, buf); err != nil || string(buf) != "first" {
+			http.Error(w, "no first part", 500)
+			return
+		}
+		close(gotFirst)
+		rest, _ := io.ReadAll(r.Body)
+		w.Write([]byte("start|"))
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-time.After(15 * time.Second):
+		}
+		fmt.Fprintf(w, "end after %q", rest)
+	}))
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	url := s.URL(t)
+	inspectLink(t, s)
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", url+"/stream", pr)
+	type result struct {
+		resp *http.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := edge.Client().Do(req)
+		done <- result{resp, err}
+	}()
+	pw.Write([]byte("first"))
+	select {
+	case <-gotFirst:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the backend did not see the upload's first part while the rest was still to come")
+	}
+	pw.Write([]byte("-rest"))
+	pw.Close()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no response head within 10s")
+	}
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	defer res.resp.Body.Close()
+	head := make([]byte, len("start|"))
+	read := make(chan error, 1)
+	go func() { _, err := io.ReadFull(res.resp.Body, head); read <- err }()
+	select {
+	case err := <-read:
+		if err != nil || string(head) != "start|" {
+			t.Fatalf("response start %q, %v", head, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the visitor did not get the response's first part before the backend wrote the rest")
+	}
+	close(release)
+	rest, _ := io.ReadAll(res.resp.Body)
+	if string(rest) != `end after "-rest"` {
+		t.Fatalf("response rest %q", rest)
+	}
+
+	var kept string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if kept = inspectedBodies(edge); kept != "" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if want := `first-rest|start|end after "-rest"`; kept != want {
+		t.Errorf("the inspector kept %q; want %q", kept, want)
+	}
+}
+
+// inspectedBodies is the request and response body of the one exchange
+// the edge's inspector keeps, "" until it keeps one.
+func inspectedBodies(edge *e2e.Edge) string {
+	exs := edge.Inspector().Exchanges()
+	if len(exs) != 1 {
+		return ""
+	}
+	return string(exs[0].Body.Data) + "|" + string(exs[0].RespBody.Data)
+}
