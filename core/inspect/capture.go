@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"bytes"
 	"io"
 	"net/http"
 	"net/netip"
@@ -86,7 +87,15 @@ func (b *boundedBuf) write(p []byte) {
 	}
 }
 
-func (b *boundedBuf) Body() Body { return Body{Data: b.data, Len: b.n} }
+// Body returns what was kept, in a slice of its own length: the growth
+// slack of appending is not kept (the caps count len).
+func (b *boundedBuf) Body() Body {
+	data := b.data
+	if cap(data) > len(data)+len(data)/8 {
+		data = bytes.Clone(data)
+	}
+	return Body{Data: data, Len: b.n}
+}
 
 // teeBody keeps what the upstream reads of the request body.
 type teeBody struct {
