@@ -356,3 +356,27 @@ func inspectedBodies(edge *e2e.Edge) string {
 	}
 	return string(exs[0].Body.Data) + "|" + string(exs[0].RespBody.Data)
 }
+
+// TestInspectNotForSSHN: `ssh -N` shows no banner, so nobody would ever
+// see the link: such tunnels keep nothing.
+func TestInspectNotForSSHN(t *testing.T) {
+	e2e.RequireSSH(t)
+	port := serveBackend(t, &recordingBackend{})
+	edge := e2e.StartEdge(t, e2e.EdgeOptions{})
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	edge.RunSSH(t, key, "-N", "-R", "quiet:80:localhost:"+port, "v2@127.0.0.1")
+	url := "http://quiet.localhost:" + strings.Split(edge.HTTPAddr().String(), ":")[1]
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, _ := edge.Get(t, url+"/n"); st == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ssh -N tunnel not serving")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n, used := edge.Inspector().Tunnels(), edge.Inspector().Used(); n != 0 || used != 0 {
+		t.Errorf("an ssh -N tunnel is inspected: %d tunnels, %d bytes; want none", n, used)
+	}
+}

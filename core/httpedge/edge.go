@@ -367,7 +367,7 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 			chain.Close()
 		}
 	}
-	if e.opts.Inspector != nil && switchOn(req.CoreValues, FlagInspect, true) {
+	if e.opts.Inspector != nil && !req.NoSession && switchOn(req.CoreValues, FlagInspect, true) {
 		ep.insp = e.opts.Inspector.Open(ep.url, ep.replay)
 	}
 	ep.verbose = switchOn(req.CoreValues, FlagVerbose, false)

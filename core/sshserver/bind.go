@@ -150,6 +150,7 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 		RemotePort:   f.BindPort,
 		Forward:      &f.Forward,
 		Console:      c.con, // nil for ssh -N: a *console.Console that discards
+		NoSession:    c.sess == nil,
 	})
 	if err != nil {
 		c.srv.tunnels.add(c.acct.Name, -1, max)

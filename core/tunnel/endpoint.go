@@ -39,6 +39,10 @@ type BindRequest struct {
 	// Console is the owner's session output. Never nil; for `ssh -N` it
 	// discards what it is given.
 	Console Console
+	// NoSession is set for `ssh -N` (no session): no banner or line
+	// reaches the owner, so nothing meant only for their eyes (the
+	// inspector's link) is made.
+	NoSession bool
 }
 
 // Owner is who opened a tunnel: the account of the SSH connection and the
