@@ -3,6 +3,7 @@ package httpedge
 import (
 	"bytes"
 	"context"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -72,12 +73,7 @@ func verdictText(d pluginhost.Decision) string {
 // printHeaders writes the request's header as it went upstream, one line
 // each, secrets redacted (--verbose).
 func (ep *endpoint) printHeaders(h http.Header) {
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(h)) {
 		for _, v := range h[k] {
 			if inspect.Secret(k) {
 				v = inspect.Redacted

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -65,12 +66,7 @@ func newExchangePage(t *Tunnel, ex *Exchange) exchangePage {
 
 func headerLines(h http.Header) []headerLine {
 	var out []headerLine
-	keys := make([]string, 0, len(h))
-	for k := range h {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(h)) {
 		for _, v := range h[k] {
 			out = append(out, headerLine{k, v})
 		}
@@ -96,12 +92,7 @@ func showBody(b Body, contentType string) shownBody {
 	case !s.Truncated && ct == "application/x-www-form-urlencoded":
 		if v, err := url.ParseQuery(string(b.Data)); err == nil {
 			var out strings.Builder
-			keys := make([]string, 0, len(v))
-			for k := range v {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
-			for _, k := range keys {
+			for _, k := range slices.Sorted(maps.Keys(v)) {
 				for _, x := range v[k] {
 					out.WriteString(k + " = " + x + "\n")
 				}
