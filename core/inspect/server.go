@@ -145,6 +145,12 @@ func (s *Store) replay(w http.ResponseWriter, r *http.Request, t *Tunnel, ex *Ex
 		return
 	}
 	rep := Replay{Method: ex.Method, Target: ex.Target, Header: replayHeader(ex.Header), Body: ex.Body.Data}
+	if r.PostForm.Get("edited") != "1" && ex.Body.Truncated() {
+		// Only the body's start was kept: sending it would be another
+		// request than the one shown.
+		s.fail(w, http.StatusConflict, "Replay refused", "The request body was longer than 64 KiB and only its start was kept, so it cannot be sent again unchanged. Use Replay with changes to send a body of your own.")
+		return
+	}
 	if r.PostForm.Get("edited") == "1" {
 		var err error
 		if rep, err = editedReplay(r.PostForm); err != nil {

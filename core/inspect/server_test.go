@@ -93,6 +93,12 @@ func TestInspectLinkSetsACookieAndLeavesTheURL(t *testing.T) {
 		t.Errorf("edited replay %+v; want PUT /edited, X-A: 1, the placeholder left out, the typed cookie, body a\\nb", got)
 	}
 
+	// A body kept only in part is not replayed as if it were whole.
+	exchange(t, tun, MaxBodyBytes+1, 0, nil)
+	if w := serve(s, "POST", loc+"x/2/replay", true, url.Values{"csrf": {tun.csrf()}}, cs[0]); w.Code != http.StatusConflict || len(replayed) != 1 {
+		t.Errorf("unchanged replay of a truncated body: %d, %d replays; want 409, none more", w.Code, len(replayed))
+	}
+
 	tun.Close()
 	if w := serve(s, "GET", link.Path, true, nil); w.Code != http.StatusNotFound {
 		t.Errorf("link after the tunnel closed: %d; want 404", w.Code)
