@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/sshgress/sshgress/core/config"
+	"github.com/sshgress/sshgress/core/inspect"
 	"github.com/sshgress/sshgress/e2e"
 )
 
@@ -378,5 +379,49 @@ func TestInspectNotForSSHN(t *testing.T) {
 	}
 	if n, used := edge.Inspector().Tunnels(), edge.Inspector().Used(); n != 0 || used != 0 {
 		t.Errorf("an ssh -N tunnel is inspected: %d tunnels, %d bytes; want none", n, used)
+	}
+}
+
+// TestInspectShowsTheVerdict: behind --basic-auth the inspector keeps what
+// the middleware decided, refused or let through and as whom, and never
+// the credentials.
+func TestInspectShowsTheVerdict(t *testing.T) {
+	be := &recordingBackend{}
+	port := serveBackend(t, be)
+	edge := authEdge(t, nil)
+	key := e2e.NewKey(t, t.TempDir(), "id")
+	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--basic-auth", "ann:correct-horse")
+	url := s.URL(t)
+	inspectLink(t, s)
+	if st, _ := edge.Get(t, url+"/refused"); st != 401 {
+		t.Fatalf("without credentials: %d; want 401", st)
+	}
+	if st, _ := edge.Get(t, url+"/allowed", "Authorization", "Basic "+b64("ann:correct-horse")); st != 200 {
+		t.Fatalf("with credentials: %d; want 200", st)
+	}
+	var exs []*inspect.Exchange
+	deadline := time.Now().Add(10 * time.Second)
+	for len(exs) < 2 && time.Now().Before(deadline) {
+		exs = edge.Inspector().Exchanges()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(exs) != 2 {
+		t.Fatalf("the inspector keeps %d exchanges; want 2", len(exs))
+	}
+	for i, want := range []struct{ path, verdict string }{
+		{"/refused", "answered the visitor itself (Unauthorized)"},
+		{"/allowed", "let the request through as ann"},
+	} {
+		ex := exs[i]
+		if ex.Target != want.path || ex.Verdict != want.verdict {
+			t.Errorf("exchange %d: %s with verdict %q; want %s, %q", i, ex.Target, ex.Verdict, want.path, want.verdict)
+		}
+		for k, vv := range ex.Header {
+			for _, v := range vv {
+				if strings.Contains(v, b64("ann:correct-horse")) {
+					t.Errorf("the inspector keeps the credential in %s", k)
+				}
+			}
+		}
 	}
 }
