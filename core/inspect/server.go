@@ -131,6 +131,10 @@ func (t *Tunnel) csrf() string {
 
 // replay sends ex again, unchanged or as edited in the form.
 func (s *Store) replay(w http.ResponseWriter, r *http.Request, t *Tunnel, ex *Exchange) {
+	if t.replay == nil {
+		s.fail(w, http.StatusNotImplemented, "Replay is not available", "This tunnel cannot send requests again.")
+		return
+	}
 	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" {
 		s.fail(w, http.StatusForbidden, "Replay refused", "The form was not sent from the inspector.")
 		return
