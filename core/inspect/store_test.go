@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -173,4 +175,87 @@ func TestInspectNilCaptureDoesNothing(t *testing.T) {
 		t.Errorf("End on no capture kept something")
 	}
 	tun.Close()
+}
+
+// discardWriter is a ResponseWriter that keeps nothing.
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) WriteHeader(int)             {}
+func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+
+// TestInspectCapsHoldUnderABurst sends the burst, 10,000 requests
+// with 1 MiB bodies each way, over four tunnels from eight goroutines, and
+// checks after every exchange that neither cap is passed; bodies stream
+// through (nothing holds a whole 1 MiB body).
+func TestInspectCapsHoldUnderABurst(t *testing.T) {
+	const (
+		requests           = 10_000
+		body               = 1 << 20
+		tunnelCap, edgeCap = 2 << 20, 5 << 20
+	)
+	s := New(Options{TunnelBytes: tunnelCap, EdgeBytes: edgeCap})
+	var tuns []*Tunnel
+	for i := range 4 {
+		tuns = append(tuns, s.Open("https://t"+strconv.Itoa(i)+".localhost", nil))
+	}
+	chunk := bytes.Repeat([]byte("b"), 32<<10)
+	var peak atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < requests; i += 8 {
+				tun := tuns[i%len(tuns)]
+				r := httptest.NewRequest("POST", "/burst", io.LimitReader(zeros{}, body))
+				c, w := tun.Begin(&discardWriter{h: http.Header{}}, r, netip.MustParseAddr("203.0.113.7"), false)
+				if n, _ := io.Copy(io.Discard, r.Body); n != body {
+					errs <- "the upstream read " + strconv.FormatInt(n, 10) + " bytes"
+					return
+				}
+				w.WriteHeader(200)
+				for sent := 0; sent < body; sent += len(chunk) {
+					w.Write(chunk)
+				}
+				c.End(200, 0)
+				u := s.Used()
+				for p := peak.Load(); u > p && !peak.CompareAndSwap(p, u); p = peak.Load() {
+				}
+				if tu := tun.Used(); tu > tunnelCap {
+					errs <- "a tunnel keeps " + strconv.FormatInt(tu, 10) + " bytes"
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Fatal(e)
+	}
+	if p := peak.Load(); p > edgeCap {
+		t.Errorf("the edge kept up to %d bytes during the burst; cap %d", p, edgeCap)
+	}
+	t.Logf("peak kept %d bytes of the %d-byte edge cap over %d exchanges of 2 MiB", peak.Load(), edgeCap, requests)
+	for _, tun := range tuns {
+		tun.Close()
+	}
+	if s.Used() != 0 {
+		t.Errorf("after every tunnel closed the edge keeps %d bytes; want 0", s.Used())
+	}
+}
+
+// zeros reads as endless "z" bytes.
+type zeros struct{}
+
+var zchunk = bytes.Repeat([]byte("z"), 32<<10)
+
+func (zeros) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		n += copy(p[n:], zchunk)
+	}
+	return n, nil
 }
