@@ -281,7 +281,7 @@ func TestPythonPluginBadManifest(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := serveRefused(t, cfgFile)
-			if !strings.Contains(out, tc.key) || !strings.Contains(out, tc.want) {
+			if !strings.Contains(out, fmt.Sprintf("plugin %q", tc.key)) || !strings.Contains(out, tc.want) {
 				t.Errorf("output does not name plugin %q and %q:\n%s", tc.key, tc.want, out)
 			}
 		})
