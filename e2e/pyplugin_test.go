@@ -155,8 +155,9 @@ func TestPythonPluginContract(t *testing.T) {
 
 // TestPythonPlugin enables the Python example by path and checksum, as an
 // operator would, and drives it through the real OpenSSH client and curl:
-// --help lists its flag, a request without the header gets its 403, one
-// with it reaches the upstream. Killed, the plugin is handled like any
+// --help lists its flag, a bad header name ends the session with the
+// plugin's sentence, a request without the header gets its 403, one with
+// it reaches the upstream. Killed, the plugin is handled like any
 // other: 503 while it cannot answer, restarted, protection restored, the
 // tunnel up.
 func TestPythonPlugin(t *testing.T) {
@@ -177,6 +178,14 @@ func TestPythonPlugin(t *testing.T) {
 	}
 	if got := help.Stdout.String(); !strings.Contains(got, "--require-header NAME") || !strings.Contains(got, "Refuse requests that lack this header with 403.") {
 		t.Errorf("http --help lacks the Python plugin's flag and help:\n%s", got)
+	}
+
+	bad := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--require-header", "X-Api:Key")
+	if code := bad.Wait(10 * time.Second); code != 1 {
+		t.Fatalf("--require-header X-Api:Key: exit %d (-1: still running after 10s), want 1", code)
+	}
+	if got := bad.Stderr.String(); !strings.Contains(got, "--require-header needs a header name of letters, digits and dashes") {
+		t.Errorf("--require-header X-Api:Key: stderr %q lacks the plugin's sentence", got)
 	}
 
 	s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--require-header", pyRequireHeader)
