@@ -23,6 +23,7 @@ import (
 	"github.com/sshgress/sshgress/core/events"
 	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/httpedge/forward"
+	"github.com/sshgress/sshgress/core/inspect"
 	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/route"
@@ -84,8 +85,11 @@ type Edge struct {
 	webhook *events.Webhook
 	// closeDashboard releases the dashboard's sign-in chain.
 	closeDashboard func()
-	wg             sync.WaitGroup
-	closeOnce      sync.Once
+	// inspector keeps inspected tunnels' exchanges; nil when off
+	// (core/inspector.go).
+	inspector *inspect.Store
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 // New prepares an edge from cfg: host key, accounts, plugins, command set.
@@ -171,6 +175,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		return nil, err
 	}
 	e.closeDashboard = closeDash
+	e.inspector, hostHandlers = e.newInspector(hostHandlers) // core/inspector.go
 	loginLink := opts.LoginLink
 	if loginLink == nil && dash != nil {
 		loginLink = func(_ context.Context, account string) (string, error) { return dash.MintLoginLink(account) }
@@ -202,6 +207,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		BodyIdleTimeout:   cfg.HTTP.BodyIdleTimeout,
+		Inspector:         e.inspector,
 		Logger:            log.With("part", "http"),
 		Access:            e.access,
 	})

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/sshgress/sshgress/core/command"
+	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/tunnel"
 	"github.com/sshgress/sshgress/core/usererr"
@@ -67,6 +68,7 @@ func (e *Edge) commandSet(opts Options) (*command.Set, error) {
 		Summary: "Publish a local HTTP service at a public URL",
 		Ports:   "80, 443 or 0",
 		Example: "ssh -R 80:localhost:3000 v2@{host} http",
+		Flags:   httpedge.Flags(),
 	}}
 	for _, ep := range e.plugins.Endpoints() {
 		cmds = append(cmds, command.EndpointCommand(ep.EndpointTypeSpec, ep.Plugin))

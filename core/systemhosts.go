@@ -51,5 +51,6 @@ func (e *Edge) systemHosts(bundled []sdk.Manifest) []string {
 		add(h)
 	}
 	add(e.dashboardHost()) // core/dashboard.go; "" (disabled) is skipped
+	add(e.inspectorHost()) // core/inspector.go; likewise
 	return hosts
 }

@@ -177,3 +177,17 @@ func runSSHOnceAccepted(t *testing.T, edge *e2e.Edge, key *e2e.Key, args ...stri
 		return s
 	}
 }
+
+// serveRefused runs the sshgress binary's serve with cfgFile on loopback
+// ports and a fresh data directory, expecting the start to be refused: it
+// fails the test unless the edge exits with a non-zero status within 30 s,
+// and returns what it printed.
+func serveRefused(t *testing.T, cfgFile string) string {
+	t.Helper()
+	cmd := exec.Command(e2e.SharedBinary(t), "serve", "--config", cfgFile, "--ssh-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--https-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--data-dir", t.TempDir())
+	out, err := runBounded(t, cmd, 30*time.Second)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() <= 0 {
+		t.Fatalf("edge with %s: %v, want a non-zero exit status; output:\n%s", cfgFile, err, out)
+	}
+	return out
+}

@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -103,8 +104,6 @@ func TestMetricsCountTraffic(t *testing.T) {
 		t.Fatalf("a key in no account logged in:\n%s", out)
 	}
 
-	_, after := scrape(t, edge, "/metrics")
-	promtoolCheck(t, after)
 	// Counters must have moved by want; gauges (delta false) be at want.
 	atLeast := []struct {
 		series string
@@ -130,18 +129,32 @@ func TestMetricsCountTraffic(t *testing.T) {
 		{`sshgress_http_edge_duration_seconds_count{type="http"}`, 2, false},
 		{`sshgress_http_upstream_duration_seconds_count{type="http"}`, 1, false},
 	}
-	for _, c := range atLeast {
-		before, got := max(sample(before, c.series), 0), sample(after, c.series)
-		if got < 0 {
-			t.Errorf("%s: missing after traffic", c.series)
-			continue
+	// The ssh client may exit on "Permission denied" before the edge has
+	// counted the refused login: scrape again until every series moved,
+	// for at most 10 s, then report what did not.
+	var after string
+	var problems []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, after = scrape(t, edge, "/metrics")
+		problems = problems[:0]
+		for _, c := range atLeast {
+			before, got := max(sample(before, c.series), 0), sample(after, c.series)
+			switch {
+			case got < 0:
+				problems = append(problems, fmt.Sprintf("%s: missing after traffic", c.series))
+			case c.gauge && got < c.want:
+				problems = append(problems, fmt.Sprintf("%s = %v, want at least %v", c.series, got, c.want))
+			case !c.gauge && got-before < c.want:
+				problems = append(problems, fmt.Sprintf("%s moved by %v, want at least %v", c.series, got-before, c.want))
+			}
 		}
-		switch {
-		case c.gauge && got < c.want:
-			t.Errorf("%s = %v, want at least %v", c.series, got, c.want)
-		case !c.gauge && got-before < c.want:
-			t.Errorf("%s moved by %v, want at least %v", c.series, got-before, c.want)
+		if len(problems) == 0 || time.Now().After(deadline) {
+			break
 		}
+	}
+	promtoolCheck(t, after)
+	for _, p := range problems {
+		t.Error(p)
 	}
 	// The 401 came from the plugin: only the 200 took upstream time.
 	up := `sshgress_http_upstream_duration_seconds_count{type="http"}`

@@ -40,6 +40,9 @@ type Flag struct {
 	// Owner is the name of the plugin that declared the flag; "" means the
 	// core itself.
 	Owner string
+	// Short is a one-letter alias typed with one dash ("v" for -v), for
+	// core flags only (plugins' flags have long names alone); "" for none.
+	Short string
 }
 
 // Command is one endpoint type (http, tcp, tls, ...) and the flags it accepts
@@ -110,8 +113,9 @@ type Set struct {
 
 // entry is one enabled command with its flags indexed by name.
 type entry struct {
-	cmd   Command // Flags sorted by name, owned by the Set
-	flags map[string]Flag
+	cmd        Command // Flags sorted by name, owned by the Set
+	flags      map[string]Flag
+	shortFlags map[string]string // Flag.Short -> Flag.Name
 }
 
 // NewSet validates and indexes the commands. It fails on an invalid or
@@ -154,6 +158,15 @@ func NewSet(opts Options, cmds ...Command) (*Set, error) {
 				return nil, fmt.Errorf("command: %s: %s", c.Name, claimedTwice(f.Name, prev.Owner, f.Owner))
 			}
 			f.Commands = slices.Clone(f.Commands)
+			if f.Short != "" {
+				if err := checkShort(c.Name, f, e.shortFlags); err != nil {
+					return nil, err
+				}
+				if e.shortFlags == nil {
+					e.shortFlags = map[string]string{}
+				}
+				e.shortFlags[f.Short] = f.Name
+			}
 			e.cmd.Flags[i] = f
 			e.flags[f.Name] = f
 			s.flagCommands[f.Name] = append(s.flagCommands[f.Name], c.Name)
@@ -229,6 +242,22 @@ func claimedTwice(name, a, b string) string {
 		return fmt.Sprintf("flag --%s is claimed by the core and plugin %q", name, a)
 	}
 	return fmt.Sprintf("flag --%s is claimed by plugins %q and %q", name, a, b)
+}
+
+// checkShort validates a flag's one-letter alias: a core switch's only,
+// one lowercase letter, not h (help), once per command.
+func checkShort(cmd string, f Flag, taken map[string]string) error {
+	switch {
+	case f.Owner != "":
+		return fmt.Errorf("command: %s: flag --%s of plugin %q has a short alias; only core flags may", cmd, f.Name, f.Owner)
+	case f.Type != sdk.FlagBool:
+		return fmt.Errorf("command: %s: flag --%s has a short alias but is not a switch", cmd, f.Name)
+	case len(f.Short) != 1 || f.Short[0] < 'a' || f.Short[0] > 'z' || f.Short == "h":
+		return fmt.Errorf("command: %s: flag --%s: short alias %q must be one lowercase letter other than h", cmd, f.Name, f.Short)
+	case taken[f.Short] != "":
+		return fmt.Errorf("command: %s: short alias -%s is declared by --%s and --%s", cmd, f.Short, taken[f.Short], f.Name)
+	}
+	return nil
 }
 
 func ownerName(owner string) string {

@@ -77,6 +77,9 @@ func (s *Set) commandHelp(e *entry) string {
 	rows := make([]row, 0, len(c.Flags)+1)
 	for _, f := range c.Flags {
 		left := "  --" + f.Name
+		if f.Short != "" {
+			left = "  -" + f.Short + ", --" + f.Name
+		}
 		if f.Type != sdk.FlagBool {
 			left += " " + valueName(f)
 		}

@@ -232,10 +232,15 @@ func (s *Set) parseFlags(e *entry, args []string, values map[string][]string) er
 		if !strings.HasPrefix(w, "-") || w == "-" || w == "--" {
 			return unexpected(cmd, w, prevSecret, prevBool)
 		}
-		if !strings.HasPrefix(w, "--") {
+		var name, value string
+		var hasValue bool
+		if strings.HasPrefix(w, "--") {
+			name, value, hasValue = strings.Cut(w[2:], "=")
+		} else if long, ok := e.shortFlags[w[1:]]; ok {
+			name = long // a core switch's one-letter alias: -v
+		} else {
 			return s.singleDash(e, w)
 		}
-		name, value, hasValue := strings.Cut(w[2:], "=")
 		f, ok := e.flags[name]
 		if !ok {
 			return s.notOffered(cmd, name)

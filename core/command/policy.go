@@ -38,6 +38,23 @@ func (s *Set) GroupByOwner(inv *Invocation) map[string]map[string][]string {
 	return out
 }
 
+// CoreValues returns inv's values of the core's own flags (owner ""), as
+// the endpoint type receives them (tunnel.BindRequest.CoreValues); nil
+// when none was given.
+func (s *Set) CoreValues(inv *Invocation) map[string][]string {
+	cmd, _ := s.Lookup(inv.Command)
+	var out map[string][]string
+	for _, fl := range cmd.Flags {
+		if v, ok := inv.Values[fl.Name]; ok && fl.Owner == "" {
+			if out == nil {
+				out = map[string][]string{}
+			}
+			out[fl.Name] = v
+		}
+	}
+	return out
+}
+
 // OneAuthMethod keeps ngrok's rule: one auth method per endpoint. auth
 // names the plugins whose manifests say they authenticate visitors, values
 // are the flag values by owner (GroupByOwner). Its error is a usererr.

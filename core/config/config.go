@@ -331,6 +331,13 @@ type Limits struct {
 	// VisitorConnsTotal caps visitor connections to each of the HTTP and
 	// HTTPS ports overall. Default 20000.
 	VisitorConnsTotal int `koanf:"visitor_conns_total"`
+
+	// InspectorBytes caps the memory, in bytes, all tunnels' inspectors
+	// keep together (requests and responses of http tunnels opened with
+	// --inspect, the default); the oldest exchanges go first. 0 turns the
+	// inspector off on this edge. Default inspect.DefaultEdgeBytes
+	// (256 MiB). Each tunnel keeps at most inspect.DefaultTunnelBytes.
+	InspectorBytes int64 `koanf:"inspector_bytes"`
 }
 
 // Account is one user allowed to open tunnels.

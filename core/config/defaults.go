@@ -22,6 +22,7 @@ import (
 	"github.com/sshgress/sshgress/core/cryptopolicy"
 	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/httpedge/forward"
+	"github.com/sshgress/sshgress/core/inspect"
 	"github.com/sshgress/sshgress/core/sshserver"
 	"github.com/sshgress/sshgress/core/tunnel"
 )
@@ -88,6 +89,7 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			ChannelsTotal:         ssh.ChannelsTotal,
 			VisitorConnsPerIP:     256,
 			VisitorConnsTotal:     20000,
+			InspectorBytes:        inspect.DefaultEdgeBytes,
 		},
 		Dashboard: dashboardDefaults(),
 		Events:    eventsDefaults(),

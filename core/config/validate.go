@@ -95,6 +95,9 @@ func (c *Config) normaliseAndValidate() error {
 	v.atLeastOne("limits.channels_total", c.Limits.ChannelsTotal)
 	v.atLeastOne("limits.visitor_conns_per_ip", c.Limits.VisitorConnsPerIP)
 	v.atLeastOne("limits.visitor_conns_total", c.Limits.VisitorConnsTotal)
+	if c.Limits.InspectorBytes < 0 {
+		v.add("limits.inspector_bytes", fmt.Errorf("%d: must be 0 (inspector off) or more", c.Limits.InspectorBytes))
+	}
 
 	c.validateAdmin(v)
 	c.validateAccounts(v)

@@ -16,6 +16,7 @@ import (
 	"github.com/sshgress/sshgress/core/accesslog"
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/httpedge/forward"
+	"github.com/sshgress/sshgress/core/inspect"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/route"
 	"github.com/sshgress/sshgress/core/tunnel"
@@ -79,6 +80,9 @@ type Options struct {
 	// BodyIdleTimeout fails a request whose body stops arriving for this
 	// long (slow-body attacks). Default DefaultBodyIdleTimeout.
 	BodyIdleTimeout time.Duration
+	// Inspector keeps the exchanges of tunnels opened with --inspect (the
+	// default) for their owners; nil turns inspection off on this edge.
+	Inspector *inspect.Store
 	// Logger receives operator logs.
 	Logger *slog.Logger
 	// Access is the access log (access.go); nil when it is off.
@@ -254,7 +258,13 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ep.stats.Response(status, took, upstream)
 		ep.con.Request(r.Method, r.URL.Path, status, took, visitor.Addr())
 		access.finish(accessFacts{status: status, total: took, upstream: upstream, visitor: visitor.Addr(), verdict: verdict})
+		if ep.verbose {
+			ep.printHeaders(r.Header)
+		}
 	}()
+	// The inspector's capture (inspect.go); nil unless --inspect.
+	capture, w := ep.insp.Begin(w, r, visitor.Addr(), false)
+	defer func() { capture.End(status, upstream) }()
 	if hasLoopID(r.Header, e.loopID) {
 		status = PageLoop.Status
 		ep.loopDetected()
@@ -272,10 +282,12 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		d, err := ep.chain.Check(r, visitor, tlsFacts)
 		if err != nil {
 			e.log.Warn("middleware failed; request refused", "host", host, "err", err)
+			capture.Verdict("failed, so the request was refused")
 			status, verdict = http.StatusServiceUnavailable, accesslog.VerdictFailed
 			WritePage(w, r, PageUnavailable, host)
 			return
 		}
+		capture.Verdict(verdictText(d))
 		if d.Respond {
 			status = d.Status
 			if access != nil {
@@ -383,6 +395,10 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 			chain.Close()
 		}
 	}
+	if e.opts.Inspector != nil && !req.NoSession && switchOn(req.CoreValues, FlagInspect, true) {
+		ep.insp = e.opts.Inspector.Open(ep.url, ep.replay)
+	}
+	ep.verbose = switchOn(req.CoreValues, FlagVerbose, false)
 	ep.ready.Store(true)
 	return ep, nil
 }
@@ -443,6 +459,8 @@ type endpoint struct {
 	poolSize int          // members of the pool at bind
 	inflight atomic.Int64 // requests being forwarded by a pool member (pool.go)
 	notes    tunnel.PoolNotices
+	insp     *inspect.Tunnel // nil without --inspect
+	verbose  bool            // --verbose: print request headers
 }
 
 func (ep *endpoint) URL() string  { return ep.url }
@@ -469,6 +487,7 @@ func (ep *endpoint) Close() {
 		if ep.chain != nil {
 			ep.chain.Close()
 		}
+		ep.insp.Close()
 	})
 }
 

@@ -22,6 +22,9 @@ func (c *conn) forwardLines(f *fwd) []string {
 	if n := poolSize(f.ep); n > 0 {
 		lines = append(lines, fmt.Sprintf("Pooled      pool of %d (your tunnels with --pooling-enabled share this name; visitors are spread over them)", n))
 	}
+	if u := inspectURL(f.ep); u != "" {
+		lines = append(lines, "Inspect     "+u)
+	}
 	prot := f.ep.Protection()
 	if len(prot) == 0 {
 		lines = append(lines, "Protected   no (anyone with the URL can reach it)")
@@ -42,4 +45,15 @@ func poolSize(ep tunnel.Endpoint) int {
 		return p.PoolSize()
 	}
 	return 0
+}
+
+// inspectURL is the private inspector link of an endpoint that has one.
+func inspectURL(ep tunnel.Endpoint) string {
+	if c, ok := ep.(*countedEndpoint); ok {
+		ep = c.Endpoint
+	}
+	if i, ok := ep.(tunnel.Inspected); ok {
+		return i.InspectURL()
+	}
+	return ""
 }

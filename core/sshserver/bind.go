@@ -146,11 +146,13 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 		},
 		Command:      c.inv.Command,
 		PluginValues: c.values,
+		CoreValues:   c.srv.cfg.Commands.CoreValues(c.inv),
 		RemoteName:   f.BindAddr,
 		RemotePort:   f.BindPort,
 		Pool:         c.inv.Pooled(),
 		Forward:      &f.Forward,
 		Console:      c.con, // nil for ssh -N: a *console.Console that discards
+		NoSession:    c.sess == nil,
 	})
 	if err != nil {
 		c.srv.tunnels.add(c.acct.Name, -1, max)

@@ -26,6 +26,9 @@ type BindRequest struct {
 	Command string
 	// PluginValues holds the given flags' values grouped by owning plugin.
 	PluginValues map[string]map[string][]string
+	// CoreValues holds the values of the core's own flags that were given
+	// (http's --inspect and --verbose), by name; nil when none was.
+	CoreValues map[string][]string
 	// RemoteName is the bind address the client sent ("localhost", "",
 	// "app.example.org"): the public name asked for, if any.
 	RemoteName string
@@ -40,6 +43,10 @@ type BindRequest struct {
 	// Console is the owner's session output. Never nil; for `ssh -N` it
 	// discards what it is given.
 	Console Console
+	// NoSession is set for `ssh -N` (no session): no banner or line
+	// reaches the owner, so nothing meant only for their eyes (the
+	// inspector's link) is made.
+	NoSession bool
 }
 
 // Owner is who opened a tunnel: the account of the SSH connection and the
@@ -101,6 +108,12 @@ type Console interface {
 	Line(s string)
 	// Request prints the line of one HTTP request.
 	Request(method, path string, status int, d time.Duration, client netip.Addr)
+}
+
+// Inspected is an Endpoint whose traffic its owner can inspect (an http
+// endpoint with --inspect): InspectURL is the private link for the banner.
+type Inspected interface {
+	InspectURL() string
 }
 
 // Endpoint is a published forward.
