@@ -120,6 +120,8 @@ func (c *Client) OpenTunnel(ctx context.Context, t sdk.Tunnel) (sdk.OpenResult, 
 		Values:     make(map[string]*pluginv1.StringList, len(t.Values)),
 		// The edge's pluginhost enforces every rule sdk.StaticRules has.
 		EnforcesStaticRules: true,
+		// ... and applies their header edits.
+		AppliesHeaderEdits: true,
 	}
 	for k, v := range t.Values {
 		req.Values[k] = &pluginv1.StringList{Values: v}
