@@ -62,6 +62,8 @@ type Upstream struct {
 	dial  tunnel.DialFunc
 	opts  Options
 	dials atomic.Uint64
+	// respEdit rewrites every final response head (SetResponseEdit).
+	respEdit atomic.Pointer[HeaderEdit]
 
 	mu         sync.Mutex
 	idle       []*pooledConn // LIFO: the most recently used connection is last
@@ -97,6 +99,12 @@ func NewUpstream(dial tunnel.DialFunc, opts Options) *Upstream {
 	}
 	return &Upstream{dial: dial, opts: opts}
 }
+
+// SetResponseEdit makes u apply e to the head of every final response of
+// the upstream, after its hop-by-hop headers were left out and before the
+// visitor gets it: not to 1xx responses, a 101 switch or the pages Forward
+// writes itself. nil edits nothing, the default.
+func (u *Upstream) SetResponseEdit(e *HeaderEdit) { u.respEdit.Store(e) }
 
 // IdleCount returns how many idle connections the pool holds.
 func (u *Upstream) IdleCount() int {
