@@ -70,3 +70,22 @@ func TestUpstreamResponseEdit(t *testing.T) {
 		t.Errorf("the edge's own 502 page: %d with X-Frame-Options %q, want 502 without the edit", status, h.Get("X-Frame-Options"))
 	}
 }
+
+// TestUpstreamRequestHost: SetRequestHost replaces the Host the upstream
+// gets; X-Forwarded-Host keeps the visitor's.
+func TestUpstreamRequestHost(t *testing.T) {
+	hosts := make(chan [2]string, 2)
+	e := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		hosts <- [2]string{r.Host, r.Header.Get("X-Forwarded-Host")}
+	}, forward.Options{})
+	e.u.SetRequestHost("localhost:3000")
+	get(t, e.srv.Client(), e.url("/"))
+	if got := <-hosts; got[0] != "localhost:3000" || got[1] != e.srv.Listener.Addr().String() {
+		t.Errorf("Host, X-Forwarded-Host = %q, want localhost:3000 and the edge's address", got)
+	}
+	e.u.SetRequestHost("")
+	get(t, e.srv.Client(), e.url("/"))
+	if got := <-hosts; got[0] != e.srv.Listener.Addr().String() {
+		t.Errorf("Host = %q after SetRequestHost(\"\"), want the request's own", got[0])
+	}
+}
