@@ -97,14 +97,21 @@ func (h *Host) Open(ctx context.Context, t Tunnel, notify func(string)) (*Chain,
 				c.Close()
 				return nil, usererr.Errorf("the %s plugin sets request rules, which only %s endpoints take; leave its flags out of a %s command", name, builtinCommand, t.Command)
 			}
-			rr, err := compileRules(name, res.Rules)
+			filters := *res.Rules
+			filters.Headers = sdk.HeaderEdits{} // applied by the HTTP edge, not checked
+			rr, err := compileRules(name, &filters)
+			if err == nil {
+				err = c.addHeaderEdits(name, res.Rules.Headers)
+			}
 			if err != nil {
 				c.Close()
 				err = fmt.Errorf("pluginhost: plugin %q: open tunnel %s: nonsense static rules: %w", name, t.ID, err)
 				return nil, usererr.Wrap(err, fmt.Sprintf("the %s plugin answered nonsense; tell the operator", name))
 			}
-			c.rules = append(c.rules, rr)
-			c.protection = append(c.protection, rr.protection()...)
+			if rr != nil {
+				c.rules = append(c.rules, rr)
+				c.protection = append(c.protection, rr.protection()...)
+			}
 		}
 		if p.manifest.HTTPMiddleware {
 			c.links = append(c.links, &link{p: p, cache: newVerdictCache(h.opts.CacheEntries)})
@@ -141,6 +148,8 @@ type Chain struct {
 	opened     []opened
 	links      []*link
 	rules      []*requestRules // plugins' static rules, enforced before links
+	edits      sdk.HeaderEdits // plugins' static header edits (headeredits.go)
+	hostBy     string          // the plugin whose edits set Host
 	protection []string
 	closed     atomic.Bool
 	closeOnce  sync.Once
@@ -161,9 +170,10 @@ type link struct {
 // e.g. "basic auth (2 users)", in chain order.
 func (c *Chain) Protection() []string { return slices.Clone(c.protection) }
 
-// Empty reports whether the chain has no HTTP middleware and no static
-// rules, so the HTTP edge can skip Check entirely.
-func (c *Chain) Empty() bool { return len(c.links) == 0 && len(c.rules) == 0 }
+// Empty reports whether the chain has no HTTP middleware, no static
+// rules and no header edits, so the HTTP edge can drop it. A chain with
+// header edits only answers Check at once.
+func (c *Chain) Empty() bool { return len(c.links) == 0 && len(c.rules) == 0 && c.edits.Empty() }
 
 // Decision is the outcome of Check.
 type Decision struct {
