@@ -103,6 +103,10 @@ func (h *Host) Open(ctx context.Context, t Tunnel, notify func(string)) (*Chain,
 			if err == nil {
 				err = c.addHeaderEdits(name, res.Rules.Headers)
 			}
+			if usererr.Is(err) {
+				c.Close() // the plugins' edits together do not fit
+				return nil, err
+			}
 			if err != nil {
 				c.Close()
 				err = fmt.Errorf("pluginhost: plugin %q: open tunnel %s: nonsense static rules: %w", name, t.ID, err)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
 
@@ -22,7 +23,7 @@ func (c *Chain) addHeaderEdits(plugin string, e sdk.HeaderEdits) error {
 	}
 	m := &c.edits
 	if e.Host != "" && m.Host != "" {
-		return fmt.Errorf("the %s plugin sets the Host header, which the %s plugin sets already", plugin, c.hostBy)
+		return usererr.Errorf("the %s plugin sets the Host header, which the %s plugin sets already; leave the flags of one of them out", plugin, c.hostBy)
 	}
 	canon := func(names []string) []string {
 		out := make([]string, len(names))
@@ -49,7 +50,8 @@ func (c *Chain) addHeaderEdits(plugin string, e sdk.HeaderEdits) error {
 		merged.Host, c.hostBy = e.Host, plugin
 	}
 	if err := merged.Validate(); err != nil {
-		return fmt.Errorf("the tunnel's plugins together: %w", err)
+		return usererr.Wrap(fmt.Errorf("pluginhost: the tunnel's header edits together: %w", err),
+			fmt.Sprintf("the header edits of this tunnel's plugins together are over the edge's bound (%d edits, %d bytes); give fewer", sdk.MaxHeaderEdits, sdk.MaxHeaderEditBytes))
 	}
 	*m = merged
 	c.protection = append(c.protection, headerEditsProtection(plugin, e)...)

@@ -2,11 +2,13 @@ package pluginhost
 
 import (
 	"context"
+	"errors"
 	"reflect"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/sshgress/sshgress/core/usererr"
 	"github.com/sshgress/sshgress/sdk"
 )
 
@@ -97,14 +99,14 @@ func TestAddHeaderEdits(t *testing.T) {
 	if err := c.addHeaderEdits("a", sdk.HeaderEdits{Host: "localhost", RequestRemove: []string{"x-one"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.addHeaderEdits("b", sdk.HeaderEdits{Host: "other"}); err == nil || !strings.Contains(err.Error(), "the b plugin sets the Host header, which the a plugin sets already") {
+	if err := c.addHeaderEdits("b", sdk.HeaderEdits{Host: "other"}); !usererr.Is(err) || !strings.Contains(err.Error(), "the b plugin sets the Host header, which the a plugin sets already") {
 		t.Errorf("second Host: %v", err)
 	}
 	many := make([]string, sdk.MaxHeaderEdits-1)
 	for i := range many {
 		many[i] = "X-Many"
 	}
-	if err := c.addHeaderEdits("b", sdk.HeaderEdits{ResponseRemove: many}); err == nil || !strings.Contains(err.Error(), "65 edits, at most 64") {
+	if err := c.addHeaderEdits("b", sdk.HeaderEdits{ResponseRemove: many}); !usererr.Is(err) || !strings.Contains(err.Error(), "together are over the edge's bound (64 edits, 8192 bytes)") || !strings.Contains(errors.Unwrap(err).Error(), "65 edits, at most 64") {
 		t.Errorf("over the cap together: %v", err)
 	}
 	if err := c.addHeaderEdits("b", sdk.HeaderEdits{RequestAdd: []sdk.HeaderField{{Name: "X-Forwarded-For", Value: "1"}}}); err == nil {
