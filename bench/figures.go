@@ -51,6 +51,7 @@ func figureDefs(o options) []figureDef {
 		figureDef{key: "auth_off", name: "HTTP req/s × " + c + ", basic-auth plugin enabled, flag off", unit: "req/s", higher: true, want: gress},
 		figureDef{key: "auth_on", name: "HTTP req/s × " + c + ", --basic-auth on", unit: "req/s", higher: true, want: gress, target: "≥ 0.9× off", met: ratioAtLeast(0.9)},
 		figureDef{key: "cidr_on", name: "HTTP req/s × " + c + ", --cidr-allow/--cidr-deny/--ua-filter-deny on (static rules)", unit: "req/s", higher: true, want: gress, target: "≥ 0.95× off", met: ratioAtLeast(0.95)},
+		figureDef{key: "headers_on", name: "HTTP req/s × " + c + ", --request-header-add/-remove, --response-header-add/-remove, --host-header on (static edits)", unit: "req/s", higher: true, want: gress, target: "≥ 0.95× off", met: ratioAtLeast(0.95)},
 	)
 	return defs
 }

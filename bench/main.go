@@ -55,7 +55,7 @@ var stepFigures = map[string][]string{
 	"download": {"dl_default"},
 	"cipher":   {"dl_chacha", "dl_aes", "dl_aes_cpu_edge", "dl_aes_cpu_client", "http_rps_chacha", "http_rps_aes", "cpu_edge_aes"},
 	"tcp":      {"tcp"},
-	"auth":     {"auth_off", "auth_on", "cidr_on"},
+	"auth":     {"auth_off", "auth_on", "cidr_on", "headers_on"},
 	"first200": {"first200_session", "first200_n"},
 	"idle":     {"rss_per_tunnel", "idle_cpu"}, // and rss_N
 }

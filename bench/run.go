@@ -108,9 +108,9 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 	}
 	// The tcp plugin is bundled: an edge that does not start with it is a
 	// failure of the run, never a step to skip.
-	plugEdge, err := e.startEdge(ctx, "edge-plugins", gressBin, []string{"SSHGRESS_PLUGINS_BASICAUTH_ENABLED=true", "SSHGRESS_PLUGINS_TCP_ENABLED=true", "SSHGRESS_PLUGINS_IPFILTER_ENABLED=true"}, false)
+	plugEdge, err := e.startEdge(ctx, "edge-plugins", gressBin, []string{"SSHGRESS_PLUGINS_BASICAUTH_ENABLED=true", "SSHGRESS_PLUGINS_TCP_ENABLED=true", "SSHGRESS_PLUGINS_IPFILTER_ENABLED=true", "SSHGRESS_PLUGINS_HEADERS_ENABLED=true"}, false)
 	if err != nil {
-		return nil, fmt.Errorf("bench: the edge with the basicauth, ipfilter and tcp plugins enabled: %w", err)
+		return nil, fmt.Errorf("bench: the edge with the basicauth, headers, ipfilter and tcp plugins enabled: %w", err)
 	}
 
 	// The long-lived tunnels, one per (side, cipher).
@@ -138,7 +138,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 	}
 	direct := &httpTarget{name: tDirect, base: "http://" + e.back.httpAddr}
 	authTargets := map[string]*httpTarget{}
-	for _, key := range []string{"auth_off", "auth_on", "cidr_on"} {
+	for _, key := range []string{"auth_off", "auth_on", "cidr_on", "headers_on"} {
 		cmd := []string{"http"}
 		var hdr []string
 		switch key {
@@ -149,6 +149,13 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 			// Static rules the edge checks per request: wrk's loopback
 			// address is allowed, and its User-Agent matches no deny.
 			cmd = append(cmd, "--cidr-allow", "127.0.0.0/8", "--cidr-deny", "192.0.2.0/24", "--ua-filter-deny", "'^curl/'")
+		case "headers_on":
+			// Static header edits the edge applies to every request and
+			// response: two adds and a remove each way, and the Host.
+			cmd = append(cmd, "--request-header-add", "'X-Env: bench'", "--request-header-add", "'X-Team: edge'",
+				"--request-header-remove", "Referer", "--response-header-add", "'X-Frame-Options: DENY'",
+				"--response-header-add", "'Cache-Control: no-transform'", "--response-header-remove", "Server",
+				"--host-header", "localhost")
 		}
 		g, err := e.startGressTunnel(ctx, "ssh-"+key, plugEdge, "", cmd...)
 		if err != nil {
@@ -170,7 +177,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 	for _, c := range []string{"", cipherChaCha, cipherAES} {
 		all = append(all, sshdH[c], gressT[c])
 	}
-	all = append(all, authTargets["auth_off"], authTargets["auth_on"], authTargets["cidr_on"])
+	all = append(all, authTargets["auth_off"], authTargets["auth_on"], authTargets["cidr_on"], authTargets["headers_on"])
 	for _, t := range all {
 		if t.err != nil {
 			continue
@@ -278,8 +285,8 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 			}
 		}
 
-		e.logf("  basic auth off/on, cidr rules on")
-		for _, key := range when(o.steps["auth"], rotate([]string{"auth_off", "auth_on", "cidr_on"}, i)) {
+		e.logf("  basic auth off/on, cidr rules on, header edits on")
+		for _, key := range when(o.steps["auth"], rotate([]string{"auth_off", "auth_on", "cidr_on", "headers_on"}, i)) {
 			r, err := wrkStep(authTargets[key], o.conns, o.dur)
 			if err != nil {
 				res.fail(key, tGress, err)
@@ -323,8 +330,8 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 		}
 	}
 	r, err := finish(ctx.Err())
-	// The auth and cidr rows' ratios are on/off, not against sshd.
-	var off, on, cidr *Figure
+	// The auth, cidr and header rows' ratios are on/off, not against sshd.
+	var off, on, cidr, hdrs *Figure
 	for _, f := range r.Figures {
 		switch f.Key {
 		case "auth_off":
@@ -333,12 +340,14 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 			on = f
 		case "cidr_on":
 			cidr = f
+		case "headers_on":
+			hdrs = f
 		}
 	}
 	for _, f := range []struct {
 		fig *Figure
 		min float64
-	}{{on, 0.9}, {cidr, 0.95}} {
+	}{{on, 0.9}, {cidr, 0.95}, {hdrs, 0.95}} {
 		if off != nil && f.fig != nil && off.Values[tGress] != nil && f.fig.Values[tGress] != nil {
 			v := f.fig.Values[tGress].Median / off.Values[tGress].Median
 			f.fig.Ratio, f.fig.RatioOf = &v, "on/off"

@@ -139,6 +139,13 @@ func (s *pluginServer) OpenTunnel(ctx context.Context, req *pluginv1.OpenTunnelR
 		}
 		return nil, toStatus(UserErrorf("this edge is too old to enforce rate limits and circuit breakers; ask its operator to upgrade sshgress"))
 	}
+	if res.Rules != nil && !res.Rules.Headers.Empty() && !req.GetAppliesHeaderEdits() {
+		// An edge older than header edits would drop them: fail closed.
+		if cerr := hooks.CloseTunnel(ctx, t.ID); cerr != nil {
+			s.logger.Warn("close tunnel after refusing it", "tunnel", t.ID, "error", cerr)
+		}
+		return nil, toStatus(UserErrorf("this edge is too old to apply the header edits these flags set; ask its operator to upgrade sshgress"))
+	}
 	return &pluginv1.OpenTunnelResponse{Protection: res.Protection, StaticRules: staticRulesToProto(res.Rules)}, nil
 }
 
@@ -282,6 +289,27 @@ func staticRulesToProto(r *StaticRules) *pluginv1.StaticRules {
 		UserAgentDeny:  r.UserAgentDeny,
 		RateLimit:      rateLimitToProto(r.RateLimit),
 		CircuitBreaker: breakerToProto(r.CircuitBreaker),
+		HeaderEdits:    headerEditsToProto(r.Headers),
+	}
+}
+
+func headerEditsToProto(e HeaderEdits) *pluginv1.HeaderEdits {
+	if e.Empty() {
+		return nil
+	}
+	fields := func(fs []HeaderField) []*pluginv1.HeaderField {
+		out := make([]*pluginv1.HeaderField, len(fs))
+		for i, f := range fs {
+			out[i] = &pluginv1.HeaderField{Name: f.Name, Value: f.Value}
+		}
+		return out
+	}
+	return &pluginv1.HeaderEdits{
+		RequestRemove:  e.RequestRemove,
+		RequestAdd:     fields(e.RequestAdd),
+		ResponseRemove: e.ResponseRemove,
+		ResponseAdd:    fields(e.ResponseAdd),
+		Host:           e.Host,
 	}
 }
 

@@ -46,6 +46,12 @@ type StaticRules struct {
 	// responses are 5xx (trafficlimits.go). An edge that does not enforce
 	// it refuses the tunnel.
 	CircuitBreaker *CircuitBreaker
+
+	// Headers are header rewrites of the tunnel's requests and responses
+	// the edge applies itself (see HeaderEdits). An edge older than them
+	// would drop them, so Serve refuses such a tunnel for the plugin (the
+	// edge announces that it applies them).
+	Headers HeaderEdits
 }
 
 const (
@@ -61,7 +67,8 @@ const (
 
 // Empty reports whether r holds no rule.
 func (r StaticRules) Empty() bool {
-	return len(r.CIDRAllow)+len(r.CIDRDeny)+len(r.UserAgentAllow)+len(r.UserAgentDeny) == 0 && !r.HasTrafficLimits()
+	return len(r.CIDRAllow)+len(r.CIDRDeny)+len(r.UserAgentAllow)+len(r.UserAgentDeny) == 0 &&
+		!r.HasTrafficLimits() && r.Headers.Empty()
 }
 
 // HasTrafficLimits reports whether r sets a RateLimit or a CircuitBreaker.
@@ -72,8 +79,12 @@ func (r StaticRules) HasTrafficLimits() bool {
 // Validate reports the first problem that makes r unusable by the edge:
 // more than MaxCIDRs prefixes or MaxUserAgentRules expressions, a prefix
 // that does not parse, or an expression that is not valid RE2 within
-// MaxRegexpBytes. The edge refuses a tunnel whose rules fail it.
+// MaxRegexpBytes, or header edits that fail HeaderEdits.Validate. The
+// edge refuses a tunnel whose rules fail it.
 func (r StaticRules) Validate() error {
+	if err := r.Headers.Validate(); err != nil {
+		return err
+	}
 	if n := len(r.CIDRAllow) + len(r.CIDRDeny); n > MaxCIDRs {
 		return fmt.Errorf("sdk: static rules: %d CIDR prefixes, at most %d", n, MaxCIDRs)
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/sshgress/sshgress/plugins/basicauth"
+	"github.com/sshgress/sshgress/plugins/headers"
 	"github.com/sshgress/sshgress/plugins/ipfilter"
 	"github.com/sshgress/sshgress/plugins/oauth"
 	"github.com/sshgress/sshgress/plugins/ratelimit"
@@ -18,6 +19,7 @@ import (
 // a complete edge while every plugin still runs isolated.
 var bundled = map[string]func() sdk.Plugin{
 	basicauth.Name: func() sdk.Plugin { return basicauth.New() },
+	headers.Name:   func() sdk.Plugin { return headers.New() },
 	ipfilter.Name:  func() sdk.Plugin { return ipfilter.New() },
 	oauth.Name:     func() sdk.Plugin { return oauth.New() },
 	ratelimit.Name: func() sdk.Plugin { return ratelimit.New() },

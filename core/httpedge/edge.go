@@ -308,6 +308,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			verdict = accesslog.VerdictCached
 		}
 		d.Apply(r)
+		// The tunnel's static edits, after every verdict: no middleware
+		// sees them, and the edge's own headers below override nothing.
+		ep.reqEdit.Apply(r.Header)
 	}
 	SetForwarded(r.Header, visitor, proto, r.Host)
 	addLoopID(r.Header, e.loopHeader)
@@ -391,6 +394,7 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 		}
 		if !chain.Empty() {
 			ep.chain = chain
+			ep.editHeaders(chain.HeaderEdits())
 		} else {
 			chain.Close()
 		}
@@ -449,6 +453,7 @@ type endpoint struct {
 	https    bool // served over TLS; plain HTTP is redirected
 	upstream *forward.Upstream
 	chain    *pluginhost.Chain
+	reqEdit  *forward.HeaderEdit // the chain's static request edits; nil for none
 	con      tunnel.Console
 	fwd      tunnel.Dialer // told when a newer connection takes the name
 	stats    *tunnel.Stats // the tunnel's counters (requests here, bytes on the SSH side)
@@ -471,6 +476,15 @@ func (ep *endpoint) Protection() []string {
 		return nil
 	}
 	return ep.chain.Protection()
+}
+
+// editHeaders sets up the plugins' static header edits of ep, before ep
+// is ready: request edits applied by ServeHTTP, response edits and the
+// Host by the forwarding engine.
+func (ep *endpoint) editHeaders(e sdk.HeaderEdits) {
+	ep.reqEdit = forward.NewHeaderEdit(e.RequestRemove, e.RequestAdd)
+	ep.upstream.SetResponseEdit(forward.NewHeaderEdit(e.ResponseRemove, e.ResponseAdd))
+	ep.upstream.SetRequestHost(e.Host)
 }
 
 // Close removes the route at once, then closes pooled upstream connections

@@ -175,7 +175,7 @@ var pages = template.Must(template.New("").Funcs(funcs).Parse(`
 <form method="post" action="{{.Base}}/x/{{.Ex.ID}}/replay" class="edit"><input type="hidden" name="csrf" value="{{.CSRF}}"><input type="hidden" name="edited" value="1">
 <label>Method <input name="method" value="{{.Ex.Method}}" size="8"></label>
 <label>Path <input name="target" value="{{.Ex.Target}}" size="60"></label>
-<label>Headers<textarea name="headers" rows="8">{{.EditHeader}}</textarea></label>
+<label>Headers<textarea name="header_lines" rows="8">{{.EditHeader}}</textarea></label>
 <label>Body<textarea name="body" rows="8">{{.EditBody}}</textarea></label>
 <button id="replay-edited" type="submit">Replay edited</button></form></details>
 </body></html>{{end}}

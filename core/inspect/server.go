@@ -212,7 +212,7 @@ func editedReplay(f map[string][]string) (Replay, error) {
 	if !strings.HasPrefix(rep.Target, "/") || strings.ContainsAny(rep.Target, " \t\r\n") {
 		return rep, formError("The path must start with / and contain no spaces.")
 	}
-	for _, line := range strings.Split(get("headers"), "\n") {
+	for _, line := range strings.Split(get("header_lines"), "\n") {
 		line = strings.TrimRight(line, "\r")
 		if strings.TrimSpace(line) == "" {
 			continue

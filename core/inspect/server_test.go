@@ -84,7 +84,7 @@ func TestInspectLinkSetsACookieAndLeavesTheURL(t *testing.T) {
 	if w := serve(s, "POST", replay, true, url.Values{"csrf": {tun.csrf()}}); w.Code != http.StatusNotFound || len(replayed) != 0 {
 		t.Errorf("replay without the cookie: %d, %d replays; want 404, none", w.Code, len(replayed))
 	}
-	w = serve(s, "POST", replay, true, url.Values{"csrf": {tun.csrf()}, "edited": {"1"}, "method": {"put"}, "target": {"/edited"}, "headers": {"X-A: 1\r\nAuthorization: [redacted]\r\nCookie: typed=1"}, "body": {"a\r\nb"}}, cs[0])
+	w = serve(s, "POST", replay, true, url.Values{"csrf": {tun.csrf()}, "edited": {"1"}, "method": {"put"}, "target": {"/edited"}, "header_lines": {"X-A: 1\r\nAuthorization: [redacted]\r\nCookie: typed=1"}, "body": {"a\r\nb"}}, cs[0])
 	if w.Code != http.StatusSeeOther || len(replayed) != 1 {
 		t.Fatalf("edited replay: %d, %d replays; want 303, one", w.Code, len(replayed))
 	}

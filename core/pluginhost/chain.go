@@ -97,18 +97,29 @@ func (h *Host) Open(ctx context.Context, t Tunnel, notify func(string)) (*Chain,
 				c.Close()
 				return nil, usererr.Errorf("the %s plugin sets request rules, which only %s endpoints take; leave its flags out of a %s command", name, builtinCommand, t.Command)
 			}
-			rr, err := compileRules(name, res.Rules)
+			filters := *res.Rules
+			filters.Headers = sdk.HeaderEdits{} // applied by the HTTP edge, not checked
+			rr, err := compileRules(name, &filters)
+			if err == nil {
+				err = c.addHeaderEdits(name, res.Rules.Headers)
+			}
+			if usererr.Is(err) {
+				c.Close() // the plugins' edits together do not fit
+				return nil, err
+			}
 			if err != nil {
 				c.Close()
 				err = fmt.Errorf("pluginhost: plugin %q: open tunnel %s: nonsense static rules: %w", name, t.ID, err)
 				return nil, usererr.Wrap(err, fmt.Sprintf("the %s plugin answered nonsense; tell the operator", name))
 			}
-			if rr.breaker != nil {
-				rr.breaker.notify = notify
+			if rr != nil {
+				if rr.breaker != nil {
+					rr.breaker.notify = notify
+				}
+				c.rules = append(c.rules, rr)
+				c.limited = c.limited || rr.rate != nil || rr.breaker != nil
+				c.protection = append(c.protection, rr.protection()...)
 			}
-			c.rules = append(c.rules, rr)
-			c.limited = c.limited || rr.rate != nil || rr.breaker != nil
-			c.protection = append(c.protection, rr.protection()...)
 		}
 		if p.manifest.HTTPMiddleware {
 			c.links = append(c.links, &link{p: p, cache: newVerdictCache(h.opts.CacheEntries)})
@@ -146,6 +157,8 @@ type Chain struct {
 	links      []*link
 	rules      []*requestRules // plugins' static rules, enforced before links
 	limited    bool            // some rules have traffic limits (limits.go)
+	edits      sdk.HeaderEdits // plugins' static header edits (headeredits.go)
+	hostBy     string          // the plugin whose edits set Host
 	protection []string
 	closed     atomic.Bool
 	closeOnce  sync.Once
@@ -166,9 +179,10 @@ type link struct {
 // e.g. "basic auth (2 users)", in chain order.
 func (c *Chain) Protection() []string { return slices.Clone(c.protection) }
 
-// Empty reports whether the chain has no HTTP middleware and no static
-// rules, so the HTTP edge can skip Check entirely.
-func (c *Chain) Empty() bool { return len(c.links) == 0 && len(c.rules) == 0 }
+// Empty reports whether the chain has no HTTP middleware, no static
+// rules and no header edits, so the HTTP edge can drop it. A chain with
+// header edits only answers Check at once.
+func (c *Chain) Empty() bool { return len(c.links) == 0 && len(c.rules) == 0 && c.edits.Empty() }
 
 // Decision is the outcome of Check.
 type Decision struct {

@@ -16,7 +16,9 @@
 // the header values they depended on. Static rules a plugin returns from
 // OpenTunnel (visitor CIDR and User-Agent allow/deny, sdk.StaticRules)
 // are compiled into the chain when the tunnel opens and checked before
-// any plugin is asked, with no call per request.
+// any plugin is asked, with no call per request. Their header edits
+// (sdk.HeaderEdits) are merged into the chain (Chain.HeaderEdits) for the
+// HTTP edge to apply itself, also with no call.
 package pluginhost
 
 import (

@@ -58,6 +58,7 @@ func staticRulesFromProto(pr *pluginv1.StaticRules) *sdk.StaticRules {
 		CIDRDeny:       pr.GetCidrDeny(),
 		UserAgentAllow: pr.GetUserAgentAllow(),
 		UserAgentDeny:  pr.GetUserAgentDeny(),
+		Headers:        headerEditsFromProto(pr.GetHeaderEdits()),
 	}
 	if l := pr.GetRateLimit(); l != nil {
 		r.RateLimit = &sdk.RateLimit{
@@ -87,6 +88,27 @@ func msDuration(ms int64) time.Duration {
 		return -1
 	}
 	return time.Duration(ms) * time.Millisecond
+}
+
+// headerEditsFromProto converts a plugin's header edits; zero for none.
+func headerEditsFromProto(pe *pluginv1.HeaderEdits) sdk.HeaderEdits {
+	fields := func(pfs []*pluginv1.HeaderField) []sdk.HeaderField {
+		if len(pfs) == 0 {
+			return nil
+		}
+		out := make([]sdk.HeaderField, len(pfs))
+		for i, f := range pfs {
+			out[i] = sdk.HeaderField{Name: f.GetName(), Value: f.GetValue()}
+		}
+		return out
+	}
+	return sdk.HeaderEdits{
+		RequestRemove:  pe.GetRequestRemove(),
+		RequestAdd:     fields(pe.GetRequestAdd()),
+		ResponseRemove: pe.GetResponseRemove(),
+		ResponseAdd:    fields(pe.GetResponseAdd()),
+		Host:           pe.GetHost(),
+	}
 }
 
 func requestToProto(r *sdk.Request) *pluginv1.CheckRequest {

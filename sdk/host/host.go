@@ -122,6 +122,8 @@ func (c *Client) OpenTunnel(ctx context.Context, t sdk.Tunnel) (sdk.OpenResult, 
 		EnforcesStaticRules: true,
 		// And its rate limits and circuit breakers.
 		EnforcesTrafficLimits: true,
+		// ... and applies their header edits.
+		AppliesHeaderEdits: true,
 	}
 	for k, v := range t.Values {
 		req.Values[k] = &pluginv1.StringList{Values: v}

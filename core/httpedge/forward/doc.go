@@ -19,7 +19,8 @@
 // pool.go (connections, dialing, the idle sweep), request.go (the request
 // head), body.go (the request body's lifecycle), exchange.go (one round
 // trip, 1xx responses), response.go (relaying the final response),
-// upgrade.go (protocol switches), headers.go (hop-by-hop rules) and
+// upgrade.go (protocol switches), headers.go (hop-by-hop rules),
+// headeredit.go (a tunnel's static header rewrites) and
 // failure.go (the requests it answers itself).
 //
 // Routing, middleware and the visitor-side header hygiene stay in

@@ -26,7 +26,7 @@ func (u *Upstream) exchange(w http.ResponseWriter, r *http.Request, pc *pooledCo
 	canRetry = canRetry && pc.reused && !hasBody
 
 	chunked := hasBody && (r.ContentLength < 0 || len(r.Trailer) > 0)
-	writeHead(pc.bw, r, hasBody, chunked, upType)
+	writeHead(pc.bw, r, u.host.Load(), hasBody, chunked, upType)
 	var bodyDone chan error
 	if hasBody {
 		// The body is sent while the response is read (an upstream may

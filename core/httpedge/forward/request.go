@@ -13,7 +13,8 @@ import (
 // flushing): hop-by-hop headers, Expect and visitor framing headers are
 // left out; the upgrade, TE: trailers and the body framing are written as
 // the edge decides. Header lines with invalid names or values are dropped.
-func writeHead(bw *bufio.Writer, r *http.Request, hasBody, chunked bool, upType string) {
+// A non-nil host replaces r.Host (Upstream.SetRequestHost).
+func writeHead(bw *bufio.Writer, r *http.Request, hostOverride *string, hasBody, chunked bool, upType string) {
 	bw.WriteString(r.Method)
 	bw.WriteByte(' ')
 	writeTarget(bw, r.URL.RequestURI())
@@ -21,6 +22,9 @@ func writeHead(bw *bufio.Writer, r *http.Request, hasBody, chunked bool, upType 
 	host := r.Host
 	if host == "" {
 		host = r.URL.Host
+	}
+	if hostOverride != nil {
+		host = *hostOverride
 	}
 	writeTarget(bw, host)
 	bw.WriteString("\r\n")

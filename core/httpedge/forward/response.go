@@ -17,6 +17,7 @@ import (
 func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn, resp *http.Response, rc *http.ResponseController, stop func() bool, bodyDone chan error) (int, error) {
 	h := w.Header()
 	copyResponseHeader(h, resp.Header)
+	u.respEdit.Load().Apply(h)
 	announced := len(resp.Trailer)
 	if announced > 0 {
 		keys := make([]string, 0, announced)

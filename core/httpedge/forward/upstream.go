@@ -62,6 +62,10 @@ type Upstream struct {
 	dial  tunnel.DialFunc
 	opts  Options
 	dials atomic.Uint64
+	// respEdit rewrites every final response head (SetResponseEdit).
+	respEdit atomic.Pointer[HeaderEdit]
+	// host replaces every request's Host upstream (SetRequestHost).
+	host atomic.Pointer[string]
 
 	mu         sync.Mutex
 	idle       []*pooledConn // LIFO: the most recently used connection is last
@@ -96,6 +100,25 @@ func NewUpstream(dial tunnel.DialFunc, opts Options) *Upstream {
 		opts.ErrorPage = writePlainPage
 	}
 	return &Upstream{dial: dial, opts: opts}
+}
+
+// SetResponseEdit makes u apply e to the head of every final response of
+// the upstream, after its hop-by-hop headers were left out and before the
+// visitor gets it: not to 1xx responses, a 101 switch or the pages Forward
+// writes itself. nil edits nothing, the default.
+func (u *Upstream) SetResponseEdit(e *HeaderEdit) { u.respEdit.Store(e) }
+
+// SetRequestHost makes u send host as the Host header of every request
+// instead of the request's own (a tunnel's --host-header); "" sends the
+// request's own, the default. The caller validates host
+// (sdk.ValidHostHeader). X-Forwarded-Host is the caller's and keeps the
+// public host.
+func (u *Upstream) SetRequestHost(host string) {
+	if host == "" {
+		u.host.Store(nil)
+		return
+	}
+	u.host.Store(&host)
 }
 
 // IdleCount returns how many idle connections the pool holds.

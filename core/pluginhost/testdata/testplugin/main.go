@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sshgress/sshgress/plugins/basicauth"
+	"github.com/sshgress/sshgress/plugins/headers"
 	"github.com/sshgress/sshgress/plugins/ipfilter"
 	"github.com/sshgress/sshgress/sdk"
 )
@@ -27,6 +28,8 @@ func main() {
 		p = basicauth.New()
 	case "ipfilter":
 		p = ipfilter.New()
+	case "headers":
+		p = headers.New()
 	case "conflict":
 		p = &testPlugin{name: "conflict", flag: "basic-auth"}
 	case "misbehave":

@@ -723,8 +723,13 @@ type OpenTunnelRequest struct {
 	// leaves it false would ignore them, so the SDK refuses such a tunnel
 	// (fail closed).
 	EnforcesTrafficLimits bool `protobuf:"varint,20,opt,name=enforces_traffic_limits,json=enforcesTrafficLimits,proto3" json:"enforces_traffic_limits,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// applies_header_edits is set by edges that apply
+	// StaticRules.header_edits. An older edge leaves it false and would
+	// ignore them, so the SDK refuses a tunnel whose plugin returns header
+	// edits to such an edge (fail closed).
+	AppliesHeaderEdits bool `protobuf:"varint,10,opt,name=applies_header_edits,json=appliesHeaderEdits,proto3" json:"applies_header_edits,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *OpenTunnelRequest) Reset() {
@@ -820,6 +825,13 @@ func (x *OpenTunnelRequest) GetEnforcesTrafficLimits() bool {
 	return false
 }
 
+func (x *OpenTunnelRequest) GetAppliesHeaderEdits() bool {
+	if x != nil {
+		return x.AppliesHeaderEdits
+	}
+	return false
+}
+
 type OpenTunnelResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// protection is a short line for the user's banner describing what the
@@ -900,8 +912,11 @@ type StaticRules struct {
 	// circuit_breaker, when set, answers 503 while too many of the
 	// upstream's responses are 5xx.
 	CircuitBreaker *CircuitBreaker `protobuf:"bytes,21,opt,name=circuit_breaker,json=circuitBreaker,proto3" json:"circuit_breaker,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// header_edits are header rewrites the edge applies itself to every
+	// request and response of the tunnel. Absent means none.
+	HeaderEdits   *HeaderEdits `protobuf:"bytes,10,opt,name=header_edits,json=headerEdits,proto3" json:"header_edits,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StaticRules) Reset() {
@@ -972,6 +987,13 @@ func (x *StaticRules) GetRateLimit() *RateLimit {
 func (x *StaticRules) GetCircuitBreaker() *CircuitBreaker {
 	if x != nil {
 		return x.CircuitBreaker
+	}
+	return nil
+}
+
+func (x *StaticRules) GetHeaderEdits() *HeaderEdits {
+	if x != nil {
+		return x.HeaderEdits
 	}
 	return nil
 }
@@ -1121,6 +1143,148 @@ func (x *CircuitBreaker) GetTrippedMs() int64 {
 	return 0
 }
 
+// HeaderEdits are static header rewrites of an http tunnel: request edits
+// apply after every middleware's verdict, response edits to the head of
+// each final response of the tunnel's service. Removals come before
+// additions. Names are tokens; the edge's own headers (X-Forwarded-*,
+// X-Sshgress-*, ...), hop-by-hop and framing headers are refused, and so
+// is Host outside the host field. At most 64 edits and 8 KiB together.
+type HeaderEdits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// request_remove names request headers removed before forwarding.
+	RequestRemove []string `protobuf:"bytes,1,rep,name=request_remove,json=requestRemove,proto3" json:"request_remove,omitempty"`
+	// request_add are fields added to the request, in order; a header the
+	// request has gets one more value.
+	RequestAdd []*HeaderField `protobuf:"bytes,2,rep,name=request_add,json=requestAdd,proto3" json:"request_add,omitempty"`
+	// response_remove names response headers removed before the visitor
+	// gets the response; response_add are fields added to it.
+	ResponseRemove []string       `protobuf:"bytes,3,rep,name=response_remove,json=responseRemove,proto3" json:"response_remove,omitempty"`
+	ResponseAdd    []*HeaderField `protobuf:"bytes,4,rep,name=response_add,json=responseAdd,proto3" json:"response_add,omitempty"`
+	// host, when set, replaces the Host header upstream ("localhost:3000");
+	// X-Forwarded-Host keeps the public host.
+	Host          string `protobuf:"bytes,5,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderEdits) Reset() {
+	*x = HeaderEdits{}
+	mi := &file_plugin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderEdits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderEdits) ProtoMessage() {}
+
+func (x *HeaderEdits) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderEdits.ProtoReflect.Descriptor instead.
+func (*HeaderEdits) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *HeaderEdits) GetRequestRemove() []string {
+	if x != nil {
+		return x.RequestRemove
+	}
+	return nil
+}
+
+func (x *HeaderEdits) GetRequestAdd() []*HeaderField {
+	if x != nil {
+		return x.RequestAdd
+	}
+	return nil
+}
+
+func (x *HeaderEdits) GetResponseRemove() []string {
+	if x != nil {
+		return x.ResponseRemove
+	}
+	return nil
+}
+
+func (x *HeaderEdits) GetResponseAdd() []*HeaderField {
+	if x != nil {
+		return x.ResponseAdd
+	}
+	return nil
+}
+
+func (x *HeaderEdits) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+// HeaderField is one header field, name and value.
+type HeaderField struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeaderField) Reset() {
+	*x = HeaderField{}
+	mi := &file_plugin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeaderField) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeaderField) ProtoMessage() {}
+
+func (x *HeaderField) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeaderField.ProtoReflect.Descriptor instead.
+func (*HeaderField) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *HeaderField) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *HeaderField) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
 type CloseTunnelRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TunnelId      string                 `protobuf:"bytes,1,opt,name=tunnel_id,json=tunnelId,proto3" json:"tunnel_id,omitempty"`
@@ -1130,7 +1294,7 @@ type CloseTunnelRequest struct {
 
 func (x *CloseTunnelRequest) Reset() {
 	*x = CloseTunnelRequest{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1306,7 @@ func (x *CloseTunnelRequest) String() string {
 func (*CloseTunnelRequest) ProtoMessage() {}
 
 func (x *CloseTunnelRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1319,7 @@ func (x *CloseTunnelRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseTunnelRequest.ProtoReflect.Descriptor instead.
 func (*CloseTunnelRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CloseTunnelRequest) GetTunnelId() string {
@@ -1173,7 +1337,7 @@ type CloseTunnelResponse struct {
 
 func (x *CloseTunnelResponse) Reset() {
 	*x = CloseTunnelResponse{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1185,7 +1349,7 @@ func (x *CloseTunnelResponse) String() string {
 func (*CloseTunnelResponse) ProtoMessage() {}
 
 func (x *CloseTunnelResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1198,7 +1362,7 @@ func (x *CloseTunnelResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseTunnelResponse.ProtoReflect.Descriptor instead.
 func (*CloseTunnelResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 // Header is one header field with all its values, name in canonical form.
@@ -1212,7 +1376,7 @@ type Header struct {
 
 func (x *Header) Reset() {
 	*x = Header{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1388,7 @@ func (x *Header) String() string {
 func (*Header) ProtoMessage() {}
 
 func (x *Header) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1401,7 @@ func (x *Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Header.ProtoReflect.Descriptor instead.
 func (*Header) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Header) GetName() string {
@@ -1267,7 +1431,7 @@ type TLSFacts struct {
 
 func (x *TLSFacts) Reset() {
 	*x = TLSFacts{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1443,7 @@ func (x *TLSFacts) String() string {
 func (*TLSFacts) ProtoMessage() {}
 
 func (x *TLSFacts) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1456,7 @@ func (x *TLSFacts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TLSFacts.ProtoReflect.Descriptor instead.
 func (*TLSFacts) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TLSFacts) GetServerName() string {
@@ -1332,7 +1496,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1508,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1521,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CheckRequest) GetTunnelId() string {
@@ -1428,7 +1592,7 @@ type Identity struct {
 
 func (x *Identity) Reset() {
 	*x = Identity{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1604,7 @@ func (x *Identity) String() string {
 func (*Identity) ProtoMessage() {}
 
 func (x *Identity) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1617,7 @@ func (x *Identity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Identity.ProtoReflect.Descriptor instead.
 func (*Identity) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Identity) GetId() string {
@@ -1491,7 +1655,7 @@ type Continue struct {
 
 func (x *Continue) Reset() {
 	*x = Continue{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1503,7 +1667,7 @@ func (x *Continue) String() string {
 func (*Continue) ProtoMessage() {}
 
 func (x *Continue) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1516,7 +1680,7 @@ func (x *Continue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Continue.ProtoReflect.Descriptor instead.
 func (*Continue) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *Continue) GetSetHeaders() []*Header {
@@ -1554,7 +1718,7 @@ type Respond struct {
 
 func (x *Respond) Reset() {
 	*x = Respond{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1730,7 @@ func (x *Respond) String() string {
 func (*Respond) ProtoMessage() {}
 
 func (x *Respond) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1743,7 @@ func (x *Respond) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Respond.ProtoReflect.Descriptor instead.
 func (*Respond) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Respond) GetStatus() int32 {
@@ -1619,7 +1783,7 @@ type CacheHint struct {
 
 func (x *CacheHint) Reset() {
 	*x = CacheHint{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1631,7 +1795,7 @@ func (x *CacheHint) String() string {
 func (*CacheHint) ProtoMessage() {}
 
 func (x *CacheHint) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1644,7 +1808,7 @@ func (x *CacheHint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheHint.ProtoReflect.Descriptor instead.
 func (*CacheHint) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{22}
+	return file_plugin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CacheHint) GetDependsOn() []string {
@@ -1676,7 +1840,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +1852,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +1865,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{23}
+	return file_plugin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CheckResponse) GetVerdict() isCheckResponse_Verdict {
@@ -1769,7 +1933,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1945,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1958,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{24}
+	return file_plugin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Account) GetName() string {
@@ -1845,7 +2009,7 @@ type BindRequest struct {
 
 func (x *BindRequest) Reset() {
 	*x = BindRequest{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1857,7 +2021,7 @@ func (x *BindRequest) String() string {
 func (*BindRequest) ProtoMessage() {}
 
 func (x *BindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1870,7 +2034,7 @@ func (x *BindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
 func (*BindRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{25}
+	return file_plugin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BindRequest) GetTunnelId() string {
@@ -1946,7 +2110,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2122,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2135,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Binding) GetKind() string {
@@ -2046,7 +2210,7 @@ type BindResponse struct {
 
 func (x *BindResponse) Reset() {
 	*x = BindResponse{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2058,7 +2222,7 @@ func (x *BindResponse) String() string {
 func (*BindResponse) ProtoMessage() {}
 
 func (x *BindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2071,7 +2235,7 @@ func (x *BindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
 func (*BindResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BindResponse) GetBinding() *Binding {
@@ -2090,7 +2254,7 @@ type UnbindRequest struct {
 
 func (x *UnbindRequest) Reset() {
 	*x = UnbindRequest{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2266,7 @@ func (x *UnbindRequest) String() string {
 func (*UnbindRequest) ProtoMessage() {}
 
 func (x *UnbindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2279,7 @@ func (x *UnbindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbindRequest.ProtoReflect.Descriptor instead.
 func (*UnbindRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UnbindRequest) GetTunnelId() string {
@@ -2133,7 +2297,7 @@ type UnbindResponse struct {
 
 func (x *UnbindResponse) Reset() {
 	*x = UnbindResponse{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2145,7 +2309,7 @@ func (x *UnbindResponse) String() string {
 func (*UnbindResponse) ProtoMessage() {}
 
 func (x *UnbindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2158,7 +2322,7 @@ func (x *UnbindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbindResponse.ProtoReflect.Descriptor instead.
 func (*UnbindResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 var File_plugin_proto protoreflect.FileDescriptor
@@ -2213,7 +2377,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fserved_hosts\x18\x01 \x03(\tR\vservedHosts\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xbd\x03\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xef\x03\n" +
 	"\x11OpenTunnelRequest\x12\x1b\n" +
 	"\ttunnel_id\x18\x01 \x01(\tR\btunnelId\x12\x18\n" +
 	"\aaccount\x18\x02 \x01(\tR\aaccount\x12\x18\n" +
@@ -2224,7 +2388,9 @@ const file_plugin_proto_rawDesc = "" +
 	"remotePort\x12I\n" +
 	"\x06values\x18\a \x03(\v21.sshgress.plugin.v1.OpenTunnelRequest.ValuesEntryR\x06values\x122\n" +
 	"\x15enforces_static_rules\x18\b \x01(\bR\x13enforcesStaticRules\x126\n" +
-	"\x17enforces_traffic_limits\x18\x14 \x01(\bR\x15enforcesTrafficLimits\x1aY\n" +
+	"\x17enforces_traffic_limits\x18\x14 \x01(\bR\x15enforcesTrafficLimits\x120\n" +
+	"\x14applies_header_edits\x18\n" +
+	" \x01(\bR\x12appliesHeaderEdits\x1aY\n" +
 	"\vValuesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x124\n" +
 	"\x05value\x18\x02 \x01(\v2\x1e.sshgress.plugin.v1.StringListR\x05value:\x028\x01\"x\n" +
@@ -2232,7 +2398,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"protection\x18\x01 \x01(\tR\n" +
 	"protection\x12B\n" +
-	"\fstatic_rules\x18\x02 \x01(\v2\x1f.sshgress.plugin.v1.StaticRulesR\vstaticRules\"\xa6\x02\n" +
+	"\fstatic_rules\x18\x02 \x01(\v2\x1f.sshgress.plugin.v1.StaticRulesR\vstaticRules\"\xea\x02\n" +
 	"\vStaticRules\x12\x1d\n" +
 	"\n" +
 	"cidr_allow\x18\x01 \x03(\tR\tcidrAllow\x12\x1b\n" +
@@ -2241,7 +2407,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0fuser_agent_deny\x18\x04 \x03(\tR\ruserAgentDeny\x12<\n" +
 	"\n" +
 	"rate_limit\x18\x14 \x01(\v2\x1d.sshgress.plugin.v1.RateLimitR\trateLimit\x12K\n" +
-	"\x0fcircuit_breaker\x18\x15 \x01(\v2\".sshgress.plugin.v1.CircuitBreakerR\x0ecircuitBreaker\"c\n" +
+	"\x0fcircuit_breaker\x18\x15 \x01(\v2\".sshgress.plugin.v1.CircuitBreakerR\x0ecircuitBreaker\x12B\n" +
+	"\fheader_edits\x18\n" +
+	" \x01(\v2\x1f.sshgress.plugin.v1.HeaderEditsR\vheaderEdits\"c\n" +
 	"\tRateLimit\x12\x1a\n" +
 	"\brequests\x18\x01 \x01(\rR\brequests\x12\x1b\n" +
 	"\tperiod_ms\x18\x02 \x01(\x03R\bperiodMs\x12\x1d\n" +
@@ -2252,7 +2420,17 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06volume\x18\x02 \x01(\rR\x06volume\x12\x1b\n" +
 	"\twindow_ms\x18\x03 \x01(\x03R\bwindowMs\x12\x1d\n" +
 	"\n" +
-	"tripped_ms\x18\x04 \x01(\x03R\ttrippedMs\"1\n" +
+	"tripped_ms\x18\x04 \x01(\x03R\ttrippedMs\"\xf7\x01\n" +
+	"\vHeaderEdits\x12%\n" +
+	"\x0erequest_remove\x18\x01 \x03(\tR\rrequestRemove\x12@\n" +
+	"\vrequest_add\x18\x02 \x03(\v2\x1f.sshgress.plugin.v1.HeaderFieldR\n" +
+	"requestAdd\x12'\n" +
+	"\x0fresponse_remove\x18\x03 \x03(\tR\x0eresponseRemove\x12B\n" +
+	"\fresponse_add\x18\x04 \x03(\v2\x1f.sshgress.plugin.v1.HeaderFieldR\vresponseAdd\x12\x12\n" +
+	"\x04host\x18\x05 \x01(\tR\x04host\"7\n" +
+	"\vHeaderField\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"1\n" +
 	"\x12CloseTunnelRequest\x12\x1b\n" +
 	"\ttunnel_id\x18\x01 \x01(\tR\btunnelId\"\x15\n" +
 	"\x13CloseTunnelResponse\"4\n" +
@@ -2359,7 +2537,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_plugin_proto_goTypes = []any{
 	(FlagType)(0),               // 0: sshgress.plugin.v1.FlagType
 	(*DescribeRequest)(nil),     // 1: sshgress.plugin.v1.DescribeRequest
@@ -2376,24 +2554,26 @@ var file_plugin_proto_goTypes = []any{
 	(*StaticRules)(nil),         // 12: sshgress.plugin.v1.StaticRules
 	(*RateLimit)(nil),           // 13: sshgress.plugin.v1.RateLimit
 	(*CircuitBreaker)(nil),      // 14: sshgress.plugin.v1.CircuitBreaker
-	(*CloseTunnelRequest)(nil),  // 15: sshgress.plugin.v1.CloseTunnelRequest
-	(*CloseTunnelResponse)(nil), // 16: sshgress.plugin.v1.CloseTunnelResponse
-	(*Header)(nil),              // 17: sshgress.plugin.v1.Header
-	(*TLSFacts)(nil),            // 18: sshgress.plugin.v1.TLSFacts
-	(*CheckRequest)(nil),        // 19: sshgress.plugin.v1.CheckRequest
-	(*Identity)(nil),            // 20: sshgress.plugin.v1.Identity
-	(*Continue)(nil),            // 21: sshgress.plugin.v1.Continue
-	(*Respond)(nil),             // 22: sshgress.plugin.v1.Respond
-	(*CacheHint)(nil),           // 23: sshgress.plugin.v1.CacheHint
-	(*CheckResponse)(nil),       // 24: sshgress.plugin.v1.CheckResponse
-	(*Account)(nil),             // 25: sshgress.plugin.v1.Account
-	(*BindRequest)(nil),         // 26: sshgress.plugin.v1.BindRequest
-	(*Binding)(nil),             // 27: sshgress.plugin.v1.Binding
-	(*BindResponse)(nil),        // 28: sshgress.plugin.v1.BindResponse
-	(*UnbindRequest)(nil),       // 29: sshgress.plugin.v1.UnbindRequest
-	(*UnbindResponse)(nil),      // 30: sshgress.plugin.v1.UnbindResponse
-	nil,                         // 31: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
-	nil,                         // 32: sshgress.plugin.v1.BindRequest.ValuesEntry
+	(*HeaderEdits)(nil),         // 15: sshgress.plugin.v1.HeaderEdits
+	(*HeaderField)(nil),         // 16: sshgress.plugin.v1.HeaderField
+	(*CloseTunnelRequest)(nil),  // 17: sshgress.plugin.v1.CloseTunnelRequest
+	(*CloseTunnelResponse)(nil), // 18: sshgress.plugin.v1.CloseTunnelResponse
+	(*Header)(nil),              // 19: sshgress.plugin.v1.Header
+	(*TLSFacts)(nil),            // 20: sshgress.plugin.v1.TLSFacts
+	(*CheckRequest)(nil),        // 21: sshgress.plugin.v1.CheckRequest
+	(*Identity)(nil),            // 22: sshgress.plugin.v1.Identity
+	(*Continue)(nil),            // 23: sshgress.plugin.v1.Continue
+	(*Respond)(nil),             // 24: sshgress.plugin.v1.Respond
+	(*CacheHint)(nil),           // 25: sshgress.plugin.v1.CacheHint
+	(*CheckResponse)(nil),       // 26: sshgress.plugin.v1.CheckResponse
+	(*Account)(nil),             // 27: sshgress.plugin.v1.Account
+	(*BindRequest)(nil),         // 28: sshgress.plugin.v1.BindRequest
+	(*Binding)(nil),             // 29: sshgress.plugin.v1.Binding
+	(*BindResponse)(nil),        // 30: sshgress.plugin.v1.BindResponse
+	(*UnbindRequest)(nil),       // 31: sshgress.plugin.v1.UnbindRequest
+	(*UnbindResponse)(nil),      // 32: sshgress.plugin.v1.UnbindResponse
+	nil,                         // 33: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	nil,                         // 34: sshgress.plugin.v1.BindRequest.ValuesEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	3,  // 0: sshgress.plugin.v1.DescribeResponse.manifest:type_name -> sshgress.plugin.v1.Manifest
@@ -2401,42 +2581,45 @@ var file_plugin_proto_depIdxs = []int32{
 	4,  // 2: sshgress.plugin.v1.Manifest.endpoint_type_specs:type_name -> sshgress.plugin.v1.EndpointTypeSpec
 	5,  // 3: sshgress.plugin.v1.Manifest.served_hosts:type_name -> sshgress.plugin.v1.ServedHost
 	0,  // 4: sshgress.plugin.v1.FlagSpec.type:type_name -> sshgress.plugin.v1.FlagType
-	31, // 5: sshgress.plugin.v1.OpenTunnelRequest.values:type_name -> sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	33, // 5: sshgress.plugin.v1.OpenTunnelRequest.values:type_name -> sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
 	12, // 6: sshgress.plugin.v1.OpenTunnelResponse.static_rules:type_name -> sshgress.plugin.v1.StaticRules
 	13, // 7: sshgress.plugin.v1.StaticRules.rate_limit:type_name -> sshgress.plugin.v1.RateLimit
 	14, // 8: sshgress.plugin.v1.StaticRules.circuit_breaker:type_name -> sshgress.plugin.v1.CircuitBreaker
-	17, // 9: sshgress.plugin.v1.CheckRequest.headers:type_name -> sshgress.plugin.v1.Header
-	18, // 10: sshgress.plugin.v1.CheckRequest.tls:type_name -> sshgress.plugin.v1.TLSFacts
-	17, // 11: sshgress.plugin.v1.Continue.set_headers:type_name -> sshgress.plugin.v1.Header
-	20, // 12: sshgress.plugin.v1.Continue.identity:type_name -> sshgress.plugin.v1.Identity
-	17, // 13: sshgress.plugin.v1.Respond.headers:type_name -> sshgress.plugin.v1.Header
-	21, // 14: sshgress.plugin.v1.CheckResponse.continue:type_name -> sshgress.plugin.v1.Continue
-	22, // 15: sshgress.plugin.v1.CheckResponse.respond:type_name -> sshgress.plugin.v1.Respond
-	23, // 16: sshgress.plugin.v1.CheckResponse.cache:type_name -> sshgress.plugin.v1.CacheHint
-	25, // 17: sshgress.plugin.v1.BindRequest.account:type_name -> sshgress.plugin.v1.Account
-	32, // 18: sshgress.plugin.v1.BindRequest.values:type_name -> sshgress.plugin.v1.BindRequest.ValuesEntry
-	27, // 19: sshgress.plugin.v1.BindResponse.binding:type_name -> sshgress.plugin.v1.Binding
-	9,  // 20: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
-	9,  // 21: sshgress.plugin.v1.BindRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
-	1,  // 22: sshgress.plugin.v1.Plugin.Describe:input_type -> sshgress.plugin.v1.DescribeRequest
-	7,  // 23: sshgress.plugin.v1.Plugin.Configure:input_type -> sshgress.plugin.v1.ConfigureRequest
-	10, // 24: sshgress.plugin.v1.Plugin.OpenTunnel:input_type -> sshgress.plugin.v1.OpenTunnelRequest
-	15, // 25: sshgress.plugin.v1.Plugin.CloseTunnel:input_type -> sshgress.plugin.v1.CloseTunnelRequest
-	19, // 26: sshgress.plugin.v1.Middleware.Check:input_type -> sshgress.plugin.v1.CheckRequest
-	26, // 27: sshgress.plugin.v1.Endpoint.Bind:input_type -> sshgress.plugin.v1.BindRequest
-	29, // 28: sshgress.plugin.v1.Endpoint.Unbind:input_type -> sshgress.plugin.v1.UnbindRequest
-	2,  // 29: sshgress.plugin.v1.Plugin.Describe:output_type -> sshgress.plugin.v1.DescribeResponse
-	8,  // 30: sshgress.plugin.v1.Plugin.Configure:output_type -> sshgress.plugin.v1.ConfigureResponse
-	11, // 31: sshgress.plugin.v1.Plugin.OpenTunnel:output_type -> sshgress.plugin.v1.OpenTunnelResponse
-	16, // 32: sshgress.plugin.v1.Plugin.CloseTunnel:output_type -> sshgress.plugin.v1.CloseTunnelResponse
-	24, // 33: sshgress.plugin.v1.Middleware.Check:output_type -> sshgress.plugin.v1.CheckResponse
-	28, // 34: sshgress.plugin.v1.Endpoint.Bind:output_type -> sshgress.plugin.v1.BindResponse
-	30, // 35: sshgress.plugin.v1.Endpoint.Unbind:output_type -> sshgress.plugin.v1.UnbindResponse
-	29, // [29:36] is the sub-list for method output_type
-	22, // [22:29] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	15, // 9: sshgress.plugin.v1.StaticRules.header_edits:type_name -> sshgress.plugin.v1.HeaderEdits
+	16, // 10: sshgress.plugin.v1.HeaderEdits.request_add:type_name -> sshgress.plugin.v1.HeaderField
+	16, // 11: sshgress.plugin.v1.HeaderEdits.response_add:type_name -> sshgress.plugin.v1.HeaderField
+	19, // 12: sshgress.plugin.v1.CheckRequest.headers:type_name -> sshgress.plugin.v1.Header
+	20, // 13: sshgress.plugin.v1.CheckRequest.tls:type_name -> sshgress.plugin.v1.TLSFacts
+	19, // 14: sshgress.plugin.v1.Continue.set_headers:type_name -> sshgress.plugin.v1.Header
+	22, // 15: sshgress.plugin.v1.Continue.identity:type_name -> sshgress.plugin.v1.Identity
+	19, // 16: sshgress.plugin.v1.Respond.headers:type_name -> sshgress.plugin.v1.Header
+	23, // 17: sshgress.plugin.v1.CheckResponse.continue:type_name -> sshgress.plugin.v1.Continue
+	24, // 18: sshgress.plugin.v1.CheckResponse.respond:type_name -> sshgress.plugin.v1.Respond
+	25, // 19: sshgress.plugin.v1.CheckResponse.cache:type_name -> sshgress.plugin.v1.CacheHint
+	27, // 20: sshgress.plugin.v1.BindRequest.account:type_name -> sshgress.plugin.v1.Account
+	34, // 21: sshgress.plugin.v1.BindRequest.values:type_name -> sshgress.plugin.v1.BindRequest.ValuesEntry
+	29, // 22: sshgress.plugin.v1.BindResponse.binding:type_name -> sshgress.plugin.v1.Binding
+	9,  // 23: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
+	9,  // 24: sshgress.plugin.v1.BindRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
+	1,  // 25: sshgress.plugin.v1.Plugin.Describe:input_type -> sshgress.plugin.v1.DescribeRequest
+	7,  // 26: sshgress.plugin.v1.Plugin.Configure:input_type -> sshgress.plugin.v1.ConfigureRequest
+	10, // 27: sshgress.plugin.v1.Plugin.OpenTunnel:input_type -> sshgress.plugin.v1.OpenTunnelRequest
+	17, // 28: sshgress.plugin.v1.Plugin.CloseTunnel:input_type -> sshgress.plugin.v1.CloseTunnelRequest
+	21, // 29: sshgress.plugin.v1.Middleware.Check:input_type -> sshgress.plugin.v1.CheckRequest
+	28, // 30: sshgress.plugin.v1.Endpoint.Bind:input_type -> sshgress.plugin.v1.BindRequest
+	31, // 31: sshgress.plugin.v1.Endpoint.Unbind:input_type -> sshgress.plugin.v1.UnbindRequest
+	2,  // 32: sshgress.plugin.v1.Plugin.Describe:output_type -> sshgress.plugin.v1.DescribeResponse
+	8,  // 33: sshgress.plugin.v1.Plugin.Configure:output_type -> sshgress.plugin.v1.ConfigureResponse
+	11, // 34: sshgress.plugin.v1.Plugin.OpenTunnel:output_type -> sshgress.plugin.v1.OpenTunnelResponse
+	18, // 35: sshgress.plugin.v1.Plugin.CloseTunnel:output_type -> sshgress.plugin.v1.CloseTunnelResponse
+	26, // 36: sshgress.plugin.v1.Middleware.Check:output_type -> sshgress.plugin.v1.CheckResponse
+	30, // 37: sshgress.plugin.v1.Endpoint.Bind:output_type -> sshgress.plugin.v1.BindResponse
+	32, // 38: sshgress.plugin.v1.Endpoint.Unbind:output_type -> sshgress.plugin.v1.UnbindResponse
+	32, // [32:39] is the sub-list for method output_type
+	25, // [25:32] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2444,7 +2627,7 @@ func file_plugin_proto_init() {
 	if File_plugin_proto != nil {
 		return
 	}
-	file_plugin_proto_msgTypes[23].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[25].OneofWrappers = []any{
 		(*CheckResponse_Continue)(nil),
 		(*CheckResponse_Respond)(nil),
 	}
@@ -2454,7 +2637,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   3,
 		},
