@@ -19,6 +19,7 @@ func (e *Edge) setupCerts(accounts *account.Directory) error {
 		// The hint shows the port visitors use.
 		PublicPort: e.httpsPublicPort(),
 		Expiry:     e.metrics.CertExpiry,
+		Order:      e.metrics.ACMEOrder,
 	}
 	if h.ACME.DirectoryURL != "" {
 		opts.ACME = &certs.ACMEOptions{

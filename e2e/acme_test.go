@@ -186,6 +186,15 @@ func TestACMEPebble(t *testing.T) {
 		if n := strings.Count(edge.Logs.String(), "ordering an ACME certificate"); n != 1 {
 			t.Errorf("%d orders, want 1", n)
 		}
+		// The order is counted once, as issued (the second handshake came
+		// from autocert's memory, which is no order).
+		_, body := scrape(t, edge, "/metrics")
+		if got := sample(body, `sshgress_acme_orders_total{result="issued"}`); got != 1 {
+			t.Errorf(`sshgress_acme_orders_total{result="issued"} = %v, want 1`, got)
+		}
+		if got := sample(body, `sshgress_acme_orders_total{result="failed"}`); got > 0 {
+			t.Errorf(`sshgress_acme_orders_total{result="failed"} = %v, want none`, got)
+		}
 	})
 	t.Run("a browser shows the page with a valid certificate", func(t *testing.T) {
 		browser := chromium(t)

@@ -59,7 +59,25 @@ type Options struct {
 	// gets, by the name it was served for (the edge's metrics). It must
 	// not block.
 	Expiry func(name string, notAfter time.Time)
+	// Order, if set, is told the outcome of each ACME order the manager
+	// places or refuses: OrderIssued, OrderFailed or OrderLimited (the
+	// edge's metrics). It must not block.
+	Order func(result string)
 }
+
+// Outcomes of an ACME order, as told to Options.Order.
+const (
+	// OrderIssued: the ACME server issued a certificate (stored in the
+	// cache). A certificate loaded from the cache is no order.
+	OrderIssued = "issued"
+	// OrderFailed: getting a certificate for a name not known to be
+	// issued failed (the ACME server refused, a challenge failed, or the
+	// cache could not be read); the local CA's certificate was served.
+	OrderFailed = "failed"
+	// OrderLimited: https.acme.orders_per_hour was reached, so no order
+	// was placed.
+	OrderLimited = "limited"
+)
 
 // Manager picks a certificate per handshake: the operator's file
 // certificate if it covers the name, else an ACME certificate if ACME is on
@@ -73,6 +91,8 @@ type Manager struct {
 	allow func(string) bool
 	// expiry is Options.Expiry.
 	expiry func(name string, notAfter time.Time)
+	// order is Options.Order, or a no-op.
+	order func(result string)
 
 	mu     sync.Mutex
 	issued map[string]bool // names autocert has served a certificate for
@@ -88,7 +108,10 @@ func New(opts Options) (*Manager, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{log: log, expiry: opts.Expiry}
+	m := &Manager{log: log, expiry: opts.Expiry, order: opts.Order}
+	if m.order == nil {
+		m.order = func(string) {}
+	}
 	if opts.CertFile != "" {
 		f, err := LoadFileCert("https", opts.CertFile, opts.KeyFile, log)
 		if err != nil {
@@ -167,7 +190,7 @@ func (m *Manager) setupACME(a *ACMEOptions) error {
 	m.allow = a.Allow
 	m.acme = &autocert.Manager{
 		Prompt: autocert.AcceptTOS,
-		Cache:  autocert.DirCache(a.CacheDir),
+		Cache:  &orderCountingCache{Cache: autocert.DirCache(a.CacheDir), issued: func() { m.order(OrderIssued) }},
 		Email:  a.Email,
 		Client: &acme.Client{DirectoryURL: a.DirectoryURL, HTTPClient: hc},
 		// Called on every handshake for a name, before autocert's cache.
@@ -237,12 +260,16 @@ func (m *Manager) acmeCertificate(hello *tls.ClientHelloInfo, name string) (*tls
 	m.mu.Unlock()
 	if !known {
 		if !m.limit.take(time.Now()) {
+			m.order(OrderLimited)
 			return nil, errors.New("certs: acme: order limit reached (https.acme.orders_per_hour)")
 		}
 		m.log.Info("ordering an ACME certificate (or loading it from the cache)", "name", name)
 	}
 	c, err := m.acme.GetCertificate(hello)
 	if err != nil {
+		if !known {
+			m.order(OrderFailed)
+		}
 		return nil, err
 	}
 	if !known {

@@ -65,6 +65,7 @@ type Metrics struct {
 	pluginDuration                                       *prometheus.HistogramVec
 
 	certExpiry *prometheus.GaugeVec
+	acmeOrders *prometheus.CounterVec
 
 	eventsDropped *prometheus.CounterVec
 
@@ -140,6 +141,7 @@ func New() *Metrics {
 	m.pluginRestarts = counter("plugin_restarts_total", "Times a plugin process was restarted after it exited, by plugin.", "plugin")
 
 	m.eventsDropped = counter("events_dropped_total", "Events (tunnel, auth, plugin) a subscriber lost, by sink (webhook, stream) and reason (queue_full, undeliverable).", "sink", "reason")
+	m.acmeOrders = counter("acme_orders_total", "ACME orders by result: issued (a certificate came back), failed (the order or its challenge failed; the local CA's certificate was served), limited (https.acme.orders_per_hour reached, no order placed).", "result")
 	m.certExpiry = gauge("certificate_expiry_timestamp_seconds", "When the certificate the edge holds for a name expires (Unix time), by name; at most MaxCertSeries names.", "name")
 	return m
 }
@@ -239,6 +241,15 @@ func (m *Metrics) CertExpiry(name string, notAfter time.Time) {
 	}
 	m.certs[name] = at
 	m.certExpiry.WithLabelValues(name).Set(float64(at))
+}
+
+// ACMEOrder counts one ACME order by its result, one of core/certs'
+// Order… outcomes (a fixed set of three words, so the label stays
+// bounded). Orders are rare, so the series is looked up per call.
+func (m *Metrics) ACMEOrder(result string) {
+	if m != nil {
+		m.acmeOrders.WithLabelValues(result).Inc()
+	}
 }
 
 // EventsDropped returns the pre-bound counter of events a sink ("webhook",
