@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	if cfg.Metrics.Enabled {
 		// Off, e.metrics stays nil: every part takes a nil *Metrics as
 		// "count nothing", so the hot paths hold no counters at all.
-		e.metrics = metrics.New()
+		e.metrics = metrics.New(metrics.Options{PerTunnel: cfg.Metrics.PerTunnel})
 	}
 	defer func() {
 		if err != nil {

@@ -423,3 +423,86 @@ func TestMetricsCountTCP(t *testing.T) {
 		}
 	}
 }
+
+// TestMetricsPerTunnel: with metrics.per_tunnel 1, the first tunnel gets
+// series of its own (its requests, and an info series naming its URL); a
+// second one opened meanwhile gets none and is counted as refused; when
+// the first closes, its series go, and a tunnel opened next gets the slot.
+func TestMetricsPerTunnel(t *testing.T) {
+	port := serveBackend(t, &counting{})
+	ann := e2e.NewKey(t, t.TempDir(), "ann")
+	edge := newEdge(t, func(c *config.Config) {
+		c.Accounts = []config.Account{{Name: "ann", Keys: []string{ann.AuthorizedKey}}}
+		c.Metrics.PerTunnel = 1
+	})
+	// tunnelOf returns the tunnel id the info series gives url, or "".
+	tunnelOf := func(body, url string) string {
+		for _, line := range strings.Split(body, "\n") {
+			if !strings.HasPrefix(line, "sshgress_per_tunnel_info{") || !strings.Contains(line, `url="`+url+`"`) {
+				continue
+			}
+			_, rest, _ := strings.Cut(line, `tunnel="`)
+			id, _, _ := strings.Cut(rest, `"`)
+			return id
+		}
+		return ""
+	}
+
+	first := edge.RunSSH(t, ann, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	url1 := first.URL(t)
+	second := edge.RunSSH(t, ann, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	url2 := second.URL(t)
+	for range 3 {
+		if got := curl(t, edge, url1); got != http.StatusOK {
+			t.Fatalf("GET %s: status %d, want 200", url1, got)
+		}
+	}
+	_, body := scrape(t, edge, "/metrics")
+	promtoolCheck(t, body)
+	id := tunnelOf(body, url1)
+	if id == "" {
+		t.Fatalf("no sshgress_per_tunnel_info series for %s:\n%s", url1, grepLines(body, "per_tunnel"))
+	}
+	series := `sshgress_per_tunnel_requests_total{account="ann",tunnel="` + id + `"}`
+	if got := sample(body, series); got != 3 {
+		t.Errorf("%s = %v, want 3", series, got)
+	}
+	if got := sample(body, `sshgress_per_tunnel_http_requests_total{account="ann",class="2xx",tunnel="`+id+`"}`); got != 3 {
+		t.Errorf("2xx of the first tunnel = %v, want 3", got)
+	}
+	if other := tunnelOf(body, url2); other != "" {
+		t.Errorf("the second tunnel got series (%s) past metrics.per_tunnel 1", other)
+	}
+	if got := sample(body, "sshgress_per_tunnel_series_refused_total"); got != 1 {
+		t.Errorf("sshgress_per_tunnel_series_refused_total = %v, want 1", got)
+	}
+
+	first.Kill()
+	// The edge notices the client's end a moment later: poll, bounded.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, body = scrape(t, edge, "/metrics")
+		if sample(body, series) < 0 && tunnelOf(body, url1) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the closed tunnel's series are still served:\n%s", grepLines(body, "per_tunnel"))
+		}
+	}
+	third := edge.RunSSH(t, ann, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http")
+	url3 := third.URL(t)
+	_, body = scrape(t, edge, "/metrics")
+	if tunnelOf(body, url3) == "" {
+		t.Errorf("a tunnel opened after the first closed got no series:\n%s", grepLines(body, "per_tunnel"))
+	}
+}
+
+// grepLines returns the lines of body that contain s.
+func grepLines(body, s string) string {
+	var out []string
+	for _, line := range strings.Split(body, "\n") {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
+}

@@ -350,6 +350,12 @@ type Metrics struct {
 	// nothing (the hot paths hold no counters at all) and /metrics answers
 	// 404 with a sentence saying so; a change needs a restart.
 	Enabled bool `koanf:"enabled"`
+	// PerTunnel is how many tunnels at once get series of their own
+	// (sshgress_per_tunnel_…, labelled by tunnel id and account), 0 to
+	// metrics.MaxPerTunnel. Default 0: none — per-tunnel series are the
+	// operator's cost in cardinality. Tunnels opened past the cap count
+	// only into their type's series (and sshgress_per_tunnel_series_refused_total).
+	PerTunnel int `koanf:"per_tunnel"`
 }
 
 // Account is one user allowed to open tunnels.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
 	"github.com/sshgress/sshgress/core/cryptopolicy"
@@ -97,6 +98,10 @@ func (c *Config) normaliseAndValidate() error {
 	v.atLeastOne("limits.visitor_conns_total", c.Limits.VisitorConnsTotal)
 	if c.Limits.InspectorBytes < 0 {
 		v.add("limits.inspector_bytes", fmt.Errorf("%d: must be 0 (inspector off) or more", c.Limits.InspectorBytes))
+	}
+
+	if n := c.Metrics.PerTunnel; n < 0 || n > metrics.MaxPerTunnel {
+		v.add("metrics.per_tunnel", fmt.Errorf("%d: must be 0 (no per-tunnel series) to %d", n, metrics.MaxPerTunnel))
 	}
 
 	c.validateAdmin(v)

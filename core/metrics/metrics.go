@@ -9,7 +9,9 @@
 // atomic operation, no allocation, no shared lock. Label values are
 // bounded: endpoint types and plugins come from the config, reasons and
 // limits are constants of this package, status classes are five. No
-// series is per tunnel, per account or per visitor.
+// series is per account or per visitor, and none is per tunnel unless the
+// operator opts in (Options.PerTunnel, metrics.per_tunnel), with a cap on
+// how many tunnels hold series at once (pertunnel.go).
 //
 // Every method is safe on a nil receiver and counts nothing, so tests and
 // embedders that build parts of the edge without metrics need no stub.
@@ -69,6 +71,8 @@ type Metrics struct {
 
 	eventsDropped *prometheus.CounterVec
 
+	tunnels *perTunnel // opt-in per-tunnel series (pertunnel.go)
+
 	mu    sync.Mutex
 	types map[string]*Type
 	certs map[string]int64 // name → the expiry last set
@@ -79,9 +83,18 @@ type Metrics struct {
 // the operator's cost).
 const MaxCertSeries = 1000
 
+// Options tunes New. The zero value is the default: no per-tunnel series.
+type Options struct {
+	// PerTunnel is how many tunnels at once get series of their own
+	// (sshgress_per_tunnel_…, labelled by tunnel id and account), at most
+	// MaxPerTunnel. Default 0: none. Each costs about ten series while
+	// the tunnel is open; they are deleted when it closes.
+	PerTunnel int
+}
+
 // New returns the edge's metrics, with the Go runtime and process
 // collectors registered beside them.
-func New() *Metrics {
+func New(opts Options) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), types: map[string]*Type{}, certs: map[string]int64{}}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
@@ -143,6 +156,7 @@ func New() *Metrics {
 	m.eventsDropped = counter("events_dropped_total", "Events (tunnel, auth, plugin) a subscriber lost, by sink (webhook, stream) and reason (queue_full, undeliverable).", "sink", "reason")
 	m.acmeOrders = counter("acme_orders_total", "ACME orders by result: issued (a certificate came back), failed (the order or its challenge failed; the local CA's certificate was served), limited (https.acme.orders_per_hour reached, no order placed).", "result")
 	m.certExpiry = gauge("certificate_expiry_timestamp_seconds", "When the certificate the edge holds for a name expires (Unix time), by name; at most MaxCertSeries names.", "name")
+	m.newPerTunnel(opts.PerTunnel)
 	return m
 }
 

@@ -15,7 +15,7 @@ import (
 // TestEachCounterMoves calls every counting method once and checks the
 // one series it must move, by name and labels.
 func TestEachCounterMoves(t *testing.T) {
-	m := New()
+	m := New(Options{})
 	ssh, typ := m.SSH(), m.Type("http")
 	call := m.Call("basicauth", "check")
 	tests := []struct {
@@ -111,7 +111,7 @@ func TestNilCountsNothing(t *testing.T) {
 
 // TestCertSeriesCapped: past MaxCertSeries names, new names get no series.
 func TestCertSeriesCapped(t *testing.T) {
-	m := New()
+	m := New(Options{})
 	for i := range MaxCertSeries + 10 {
 		m.CertExpiry(strings.Repeat("a", 1+i%7)+string(rune('a'+i%26))+"-"+time.Duration(i).String()+".test", time.Now())
 	}
@@ -123,7 +123,7 @@ func TestCertSeriesCapped(t *testing.T) {
 // TestExpositionLints serves the registry and runs promlint (the checks
 // `promtool check metrics` runs) over it.
 func TestExpositionLints(t *testing.T) {
-	m := New()
+	m := New(Options{})
 	m.Type("http").Response(200, time.Millisecond, 0)
 	m.Call("basicauth", "check").Done(time.Now(), nil)
 	m.CertExpiry("app.localhost", time.Now())
@@ -149,7 +149,7 @@ func TestExpositionLints(t *testing.T) {
 // TestHotPathDoesNotAllocate: what a request and its bytes touch
 // allocates nothing.
 func TestHotPathDoesNotAllocate(t *testing.T) {
-	typ := New().Type("http")
+	typ := New(Options{}).Type("http")
 	if n := testing.AllocsPerRun(1000, func() {
 		typ.Request()
 		typ.In(512)
@@ -163,7 +163,7 @@ func TestHotPathDoesNotAllocate(t *testing.T) {
 // BenchmarkRequestPath is one request's counting: request, bytes both
 // ways, status class and duration.
 func BenchmarkRequestPath(b *testing.B) {
-	typ := New().Type("http")
+	typ := New(Options{}).Type("http")
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

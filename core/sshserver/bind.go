@@ -131,7 +131,13 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 	// The tunnel's traffic counts into its type's metrics too; set
 	// before Bind, so before its first visitor.
 	meter := c.srv.cfg.Metrics.Type(c.inv.Command)
-	if meter != nil {
+	// With metrics.per_tunnel, and while under its cap, the tunnel's own
+	// series too (fed with its type's through one meter).
+	own := c.srv.cfg.Metrics.Tunnel(id, c.acct.Name, meter)
+	switch {
+	case own != nil:
+		f.stats.SetMeter(own)
+	case meter != nil:
 		f.stats.SetMeter(meter)
 	}
 	ep, err := typ.Bind(ctx, &tunnel.BindRequest{
@@ -156,12 +162,15 @@ func (c *conn) bind(typ tunnel.EndpointType, f *fwd) error {
 	})
 	if err != nil {
 		c.srv.tunnels.add(c.acct.Name, -1, max)
+		own.Release()
 		return err
 	}
 	meter.Opened()
+	own.Describe(c.inv.Command, ep.URL())
 	f.ep = &countedEndpoint{Endpoint: ep, release: func() {
 		c.srv.tunnels.add(c.acct.Name, -1, max)
 		meter.Closed()
+		own.Release()
 	}}
 	f.id = id
 	f.started = time.Now()
