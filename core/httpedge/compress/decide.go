@@ -1,6 +1,7 @@
 package compress
 
 import (
+	"io"
 	"net/http"
 	"strings"
 )
@@ -11,7 +12,21 @@ import (
 // unknown length (chunked) is compressed whatever its size.
 const MinSize = 1024
 
-// Decide picks the coding of one final response to r, with status and
+// Encode starts encoding one final response to r into dst, the visitor's
+// writer, when decide picks a coding for it and an encoder is free (at
+// most MaxEncoders edge-wide; beyond, the response goes plain). It
+// returns nil for a response sent as is. decide states the rules and the
+// header edits.
+func Encode(r *http.Request, status int, length int64, h http.Header, dst io.Writer) *Writer {
+	c := choose(r, status, length, h)
+	if c == Identity || !acquire() {
+		return nil
+	}
+	prepare(h, c)
+	return newWriter(c, dst)
+}
+
+// decide picks the coding of one final response to r, with status and
 // upstream header h (after the tunnel's response edits) and body length
 // (-1 when unknown), and edits h for it. It returns Identity, and leaves
 // h alone, for a response that must or need not be compressed: not 2xx,
@@ -26,7 +41,16 @@ const MinSize = 1024
 // made weak (the bytes differ, the meaning does not), and no
 // Content-Length, Accept-Ranges or Content-Digest: they described the
 // plain bytes.
-func Decide(r *http.Request, status int, length int64, h http.Header) Coding {
+func decide(r *http.Request, status int, length int64, h http.Header) Coding {
+	c := choose(r, status, length, h)
+	if c != Identity {
+		prepare(h, c)
+	}
+	return c
+}
+
+// choose is decide without the edits for the coding (Vary is added).
+func choose(r *http.Request, status int, length int64, h http.Header) Coding {
 	if status < 200 || status > 299 || status == http.StatusNoContent || status == http.StatusPartialContent ||
 		r.Method == http.MethodHead || length == 0 || (length > 0 && length < MinSize) {
 		return Identity
@@ -36,10 +60,11 @@ func Decide(r *http.Request, status int, length int64, h http.Header) Coding {
 		return Identity
 	}
 	addVary(h)
-	c := Negotiate(r.Header["Accept-Encoding"])
-	if c == Identity {
-		return Identity
-	}
+	return Negotiate(r.Header["Accept-Encoding"])
+}
+
+// prepare edits h for a body encoded with c.
+func prepare(h http.Header, c Coding) {
 	h["Content-Encoding"] = []string{string(c)}
 	delete(h, "Content-Length")
 	delete(h, "Accept-Ranges")
@@ -47,7 +72,6 @@ func Decide(r *http.Request, status int, length int64, h http.Header) Coding {
 	if et := h.Get("Etag"); et != "" && !strings.HasPrefix(et, "W/") {
 		h.Set("Etag", "W/"+et)
 	}
-	return c
 }
 
 // noTransform reports whether Cache-Control values cc hold the

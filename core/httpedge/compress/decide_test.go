@@ -61,9 +61,9 @@ func TestDecide(t *testing.T) {
 				tt.edit(h)
 			}
 			before := h.Clone()
-			got := Decide(r, status, length, h)
+			got := decide(r, status, length, h)
 			if got != tt.want {
-				t.Fatalf("Decide = %q, want %q", got, tt.want)
+				t.Fatalf("decide = %q, want %q", got, tt.want)
 			}
 			if vary := h.Values("Vary"); tt.wantVary != reflect.DeepEqual(vary, []string{"Accept-Encoding"}) {
 				t.Errorf("Vary = %q, want Accept-Encoding added: %v", vary, tt.wantVary)
@@ -115,8 +115,8 @@ func TestDecideHeaders(t *testing.T) {
 			}
 			r := httptest.NewRequest(http.MethodGet, "/", nil)
 			r.Header.Set("Accept-Encoding", "gzip")
-			if got := Decide(r, 200, -1, h); got != Gzip {
-				t.Fatalf("Decide = %q, want gzip", got)
+			if got := decide(r, 200, -1, h); got != Gzip {
+				t.Fatalf("decide = %q, want gzip", got)
 			}
 			if got := h["Vary"]; !reflect.DeepEqual(got, tt.wantVary) {
 				t.Errorf("Vary = %q, want %q", got, tt.wantVary)

@@ -3,6 +3,7 @@ package compress
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/gzip"
@@ -23,6 +24,24 @@ const (
 	// visitor's decoder needs no more than that either.
 	BrotliWindow = 18
 )
+
+// MaxEncoders bounds the responses being encoded at once, edge-wide: an
+// encoder holds about 1 MiB (gzip) to 2 MiB (brotli) of state while it
+// works, so this caps the total near 256 MiB. A response beyond it is
+// sent plain, which is always correct.
+const MaxEncoders = 128
+
+// encoders counts the Writers in use (acquire, Writer.Release).
+var encoders atomic.Int64
+
+// acquire takes one of MaxEncoders slots; false when none is free.
+func acquire() bool {
+	if encoders.Add(1) > MaxEncoders {
+		encoders.Add(-1)
+		return false
+	}
+	return true
+}
 
 var (
 	gzipPool = sync.Pool{New: func() any {
@@ -50,9 +69,10 @@ type Writer struct {
 	enc encoder
 }
 
-// NewWriter returns a Writer that encodes with c into dst; nil for
-// Identity. Close or Release must be called once it is done with.
-func NewWriter(c Coding, dst io.Writer) *Writer {
+// newWriter returns a Writer that encodes with c into dst, for a slot
+// acquired; nil for Identity. Close or Release must be called once it is
+// done with.
+func newWriter(c Coding, dst io.Writer) *Writer {
 	var enc encoder
 	switch c {
 	case Gzip:
@@ -60,6 +80,7 @@ func NewWriter(c Coding, dst io.Writer) *Writer {
 	case Brotli:
 		enc = brotliPool.Get().(*brotli.Writer)
 	default:
+		encoders.Add(-1)
 		return nil
 	}
 	enc.Reset(dst)
@@ -90,7 +111,7 @@ func (z *Writer) Close() error {
 	return err
 }
 
-// Release gives the encoder back without ending the stream: for a
+// Release gives the encoder and its slot back without ending the stream: for a
 // response cut short, whose visitor must see a truncated body. Idempotent;
 // after Close it does nothing.
 func (z *Writer) Release() {
@@ -105,4 +126,5 @@ func (z *Writer) Release() {
 		brotliPool.Put(e)
 	}
 	z.enc = nil
+	encoders.Add(-1)
 }

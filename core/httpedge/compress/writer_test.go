@@ -3,6 +3,8 @@ package compress
 import (
 	"bytes"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -39,7 +41,7 @@ func TestWriterRoundTrip(t *testing.T) {
 		t.Run(string(c), func(t *testing.T) {
 			for round := range 3 { // the pooled encoder is reused cleanly
 				var dst bytes.Buffer
-				z := NewWriter(c, &dst)
+				z := start(t, c, &dst)
 				for rest := body; len(rest) > 0; {
 					chunk := rest[:min(3000, len(rest))]
 					rest = rest[len(chunk):]
@@ -68,7 +70,7 @@ func TestWriterFlush(t *testing.T) {
 	for _, c := range []Coding{Gzip, Brotli} {
 		t.Run(string(c), func(t *testing.T) {
 			var dst bytes.Buffer
-			z := NewWriter(c, &dst)
+			z := start(t, c, &dst)
 			defer z.Release()
 			if _, err := z.Write([]byte("data: first event\n\n")); err != nil {
 				t.Fatal(err)
@@ -97,9 +99,18 @@ func TestWriterFlush(t *testing.T) {
 	}
 }
 
+// start is Encode's writer for c without a response's rules.
+func start(t *testing.T, c Coding, dst io.Writer) *Writer {
+	t.Helper()
+	if !acquire() {
+		t.Fatal("no encoder slot free")
+	}
+	return newWriter(c, dst)
+}
+
 func TestWriterIdentity(t *testing.T) {
-	if z := NewWriter(Identity, io.Discard); z != nil {
-		t.Fatalf("NewWriter(Identity) = %v, want nil", z)
+	if z := start(t, Identity, io.Discard); z != nil {
+		t.Fatalf("newWriter(Identity) = %v, want nil", z)
 	}
 	var z *Writer
 	if err := z.Flush(); err != nil {
@@ -109,4 +120,47 @@ func TestWriterIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	z.Release()
+}
+
+// TestEncodeLimit checks that past MaxEncoders responses at once the next
+// is sent plain (its header unchanged but for Vary), and that a slot given
+// back serves the next one.
+func TestEncodeLimit(t *testing.T) {
+	eligible := func() (*http.Request, http.Header) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("Accept-Encoding", "gzip")
+		return r, http.Header{"Content-Type": {"text/css"}}
+	}
+	var open []*Writer
+	defer func() {
+		for _, z := range open {
+			z.Release()
+		}
+		if n := encoders.Load(); n != 0 {
+			t.Errorf("%d encoder slots still taken after all were released", n)
+		}
+	}()
+	for range MaxEncoders {
+		r, h := eligible()
+		z := Encode(r, 200, -1, h, io.Discard)
+		if z == nil {
+			t.Fatalf("Encode refused below MaxEncoders (%d open)", len(open))
+		}
+		open = append(open, z)
+	}
+	r, h := eligible()
+	if z := Encode(r, 200, -1, h, io.Discard); z != nil {
+		open = append(open, z)
+		t.Fatalf("Encode gave a writer past MaxEncoders")
+	}
+	if h.Get("Content-Encoding") != "" || h.Get("Vary") != "Accept-Encoding" {
+		t.Errorf("past the limit: Content-Encoding %q, Vary %q; want none and Accept-Encoding", h.Get("Content-Encoding"), h.Get("Vary"))
+	}
+	open[0].Close()
+	r, h = eligible()
+	z := Encode(r, 200, -1, h, io.Discard)
+	if z == nil || h.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("after one slot was given back: writer %v, Content-Encoding %q", z, h.Get("Content-Encoding"))
+	}
+	open[0] = z
 }

@@ -30,7 +30,7 @@ func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn,
 	status := resp.StatusCode
 	var zw *compress.Writer // nil unless the body is encoded (--compression)
 	if u.compress.Load() && resp.Body != http.NoBody {
-		zw = compress.NewWriter(compress.Decide(r, status, resp.ContentLength, h), w)
+		zw = compress.Encode(r, status, resp.ContentLength, h, w)
 	}
 	if bodyDone != nil && len(bodyDone) == 0 && !pc.bodyRead.Load() && r.ProtoMajor == 1 {
 		// The upstream answered before the visitor's body was all read.

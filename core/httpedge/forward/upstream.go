@@ -111,7 +111,7 @@ func NewUpstream(dial tunnel.DialFunc, opts Options) *Upstream {
 func (u *Upstream) SetResponseEdit(e *HeaderEdit) { u.respEdit.Store(e) }
 
 // SetCompression makes u encode each final response the visitor accepts
-// compressed and that compress.Decide finds worth it (a tunnel's
+// compressed and that compress.Encode finds worth it (a tunnel's
 // --compression), as it streams; off by default. The visitor, the
 // inspector and the access log get the encoded bytes.
 func (u *Upstream) SetCompression(on bool) { u.compress.Store(on) }
