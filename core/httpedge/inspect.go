@@ -38,7 +38,7 @@ func Flags() []command.Flag {
 		{FlagSpec: sdk.FlagSpec{Name: FlagVerbose, Type: sdk.FlagBool, Commands: []string{"http"},
 			Help: "Also print each request's headers in this session (credentials and cookies redacted)."}, Short: "v"},
 		{FlagSpec: sdk.FlagSpec{Name: FlagCompression, Type: sdk.FlagBool, Commands: []string{"http"},
-			Help: "Compress text, JSON, JavaScript, XML, SVG and WebAssembly responses with brotli or gzip for visitors that accept it, unless your service already did; images, archives, ranges and event streams pass untouched."}},
+			Help: "Compress text, JSON, JavaScript, XML, SVG and WebAssembly responses with gzip (or brotli) for visitors that accept it, unless your service already did; images, archives, ranges and event streams pass untouched."}},
 	}
 }
 

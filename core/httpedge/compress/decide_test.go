@@ -22,7 +22,7 @@ func TestDecide(t *testing.T) {
 		wantVary bool // Vary: Accept-Encoding added
 	}{
 		{name: "gzip", req: http.Header{"Accept-Encoding": {"gzip"}}, want: Gzip, wantVary: true},
-		{name: "br", req: http.Header{"Accept-Encoding": {"gzip, br"}}, want: Brotli, wantVary: true},
+		{name: "br", req: http.Header{"Accept-Encoding": {"br"}}, want: Brotli, wantVary: true},
 		{name: "not accepted still varies", req: http.Header{}, wantVary: true},
 		{name: "201", status: 201, req: http.Header{"Accept-Encoding": {"gzip"}}, want: Gzip, wantVary: true},
 		{name: "unknown length", length: -1, req: http.Header{"Accept-Encoding": {"gzip"}}, want: Gzip, wantVary: true},

@@ -26,7 +26,8 @@ func TestCompression(t *testing.T) {
 		wantEnc string
 	}{
 		{"gzip", true, "gzip", "application/json", "gzip"},
-		{"br preferred", true, "gzip, br", "application/json", "br"},
+		{"br preferred", true, "gzip;q=0.5, br", "application/json", "br"},
+		{"browser gets gzip", true, "gzip, deflate, br, zstd", "application/json", "gzip"},
 		{"not accepted", true, "", "application/json", ""},
 		{"image untouched", true, "gzip", "image/png", ""},
 		{"off", false, "gzip", "application/json", ""},
