@@ -17,6 +17,7 @@ import (
 
 	"github.com/andybalholm/brotli"
 	"github.com/sshgress/sshgress/core/config"
+	"github.com/sshgress/sshgress/core/inspect"
 	"github.com/sshgress/sshgress/e2e"
 )
 
@@ -62,7 +63,8 @@ func curlCompressed(t *testing.T, edge *e2e.Edge, url, path string, args ...stri
 // gzip, br and more) gets a gzip
 // body that decodes to the service's bytes, "Accept-Encoding: br" gets
 // brotli, and an image, a Range request and a tunnel without the flag pass
-// untouched; the access log counts the bytes the visitor got.
+// untouched; the access log and the inspector count the bytes the visitor
+// got.
 func TestCompression(t *testing.T) {
 	e2e.RequireSSH(t)
 	e2e.RequireTool(t, "curl", "curl")
@@ -131,5 +133,18 @@ func TestCompression(t *testing.T) {
 	}
 	if got := lines[1]["bytes_out"]; got != float64(br.wire) {
 		t.Errorf("access log bytes_out of the br response = %v, want the %d bytes on the wire", got, br.wire)
+	}
+	// The inspector keeps what the visitor got too: the encoded bytes,
+	// with their Content-Encoding.
+	var exs []*inspect.Exchange
+	for deadline := time.Now().Add(10 * time.Second); len(exs) < 5 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		exs = edge.Inspector().Exchanges()
+	}
+	if len(exs) < 1 {
+		t.Fatal("the inspector kept no exchange")
+	}
+	if ex := exs[0]; ex.RespHeader.Get("Content-Encoding") != "gzip" || len(ex.RespBody.Data) != gz.wire {
+		t.Errorf("the inspector kept Content-Encoding %q and %d body bytes; want gzip and the %d on the wire",
+			ex.RespHeader.Get("Content-Encoding"), len(ex.RespBody.Data), gz.wire)
 	}
 }
