@@ -14,8 +14,12 @@ import (
 // maxBodyBytes bounds the body the backend will generate for one request.
 const maxBodyBytes = 8 << 30
 
+// jsonBytes is the size of the backend's JSON page.
+const jsonBytes = 8 << 10
+
 // backend is the local service every tunnel points at: an HTTP server
-// (GET /1k answers 1 KiB; GET /bytes?n=N answers N bytes) and a TCP
+// (GET /1k answers 1 KiB; GET /bytes?n=N answers N bytes; GET /json an
+// 8 KiB JSON page, for --compression) and a TCP
 // source that writes tcpBytes to every connection and closes it.
 type backend struct {
 	httpAddr string
@@ -25,12 +29,13 @@ type backend struct {
 	tcpLn    net.Listener
 	tcpBytes int64
 	chunk    []byte
+	json     []byte
 	wg       sync.WaitGroup
 }
 
 // startBackend listens on two loopback ports.
 func startBackend(tcpBytes int64) (*backend, error) {
-	b := &backend{tcpBytes: tcpBytes, chunk: make([]byte, 1<<20)}
+	b := &backend{tcpBytes: tcpBytes, chunk: make([]byte, 1<<20), json: jsonPage(jsonBytes)}
 	for i := range b.chunk {
 		b.chunk[i] = byte('a' + i%26)
 	}
@@ -50,6 +55,11 @@ func startBackend(tcpBytes int64) (*backend, error) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", "1024")
 		w.Write(one)
+	})
+	mux.HandleFunc("GET "+jsonPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(b.json)))
+		w.Write(b.json)
 	})
 	mux.HandleFunc("GET /bytes", func(w http.ResponseWriter, r *http.Request) {
 		n, err := strconv.ParseInt(r.URL.Query().Get("n"), 10, 64)

@@ -53,6 +53,7 @@ func figureDefs(o options) []figureDef {
 		figureDef{key: "cidr_on", name: "HTTP req/s × " + c + ", --cidr-allow/--cidr-deny/--ua-filter-deny on (static rules)", unit: "req/s", higher: true, want: gress, target: "≥ 0.95× off", met: ratioAtLeast(0.95)},
 		figureDef{key: "headers_on", name: "HTTP req/s × " + c + ", --request-header-add/-remove, --response-header-add/-remove, --host-header on (static edits)", unit: "req/s", higher: true, want: gress, target: "≥ 0.95× off", met: ratioAtLeast(0.95)},
 	)
+	defs = append(defs, compressFigureDefs(c, jsonBytes)...)
 	return defs
 }
 

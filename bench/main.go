@@ -46,7 +46,7 @@ type options struct {
 }
 
 // allSteps names the steps of a repetition, in the order they run.
-var allSteps = []string{"http", "one", "download", "cipher", "tcp", "auth", "first200", "idle"}
+var allSteps = []string{"http", "one", "download", "cipher", "tcp", "auth", "compress", "first200", "idle"}
 
 // stepFigures names the figures each step produces.
 var stepFigures = map[string][]string{
@@ -56,6 +56,7 @@ var stepFigures = map[string][]string{
 	"cipher":   {"dl_chacha", "dl_aes", "dl_aes_cpu_edge", "dl_aes_cpu_client", "http_rps_chacha", "http_rps_aes", "cpu_edge_aes"},
 	"tcp":      {"tcp"},
 	"auth":     {"auth_off", "auth_on", "cidr_on", "headers_on"},
+	"compress": {"compress_off", "compress_on", "compress_on_br", "compress_wire_gzip", "compress_wire_br"},
 	"first200": {"first200_session", "first200_n"},
 	"idle":     {"rss_per_tunnel", "idle_cpu"}, // and rss_N
 }

@@ -164,6 +164,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 		}
 		authTargets[key] = &httpTarget{name: tGress, base: fmt.Sprintf("http://127.0.0.1:%d", plugEdge.httpPort), host: g.host, headers: hdr, edge: plugEdge.p.pid(), client: g.c.p.pid()}
 	}
+	compress := e.openCompress(ctx, mainEdge)
 	// A tcp tunnel that does not open fails the tcp figure's sshgress
 	// column in every repetition (the run then exits non-zero).
 	tcpTunnel, tcpErr := e.startGressTunnel(ctx, "ssh-gress-tcp", plugEdge, "", "tcp")
@@ -295,6 +296,11 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 			res.add(key, tGress, r.rps)
 		}
 
+		if o.steps["compress"] {
+			e.logf("  JSON page, --compression off/on")
+			e.compressStep(ctx, res, compress, o, i)
+		}
+
 		e.logf("  ssh start → first 200")
 		for _, side := range when(o.steps["first200"], rotate([]string{tSSHD, tGress}, i)) {
 			for _, session := range []bool{true, false} {
@@ -355,6 +361,7 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 			f.fig.Met = &ok
 		}
 	}
+	compressRatio(r)
 	return r, err
 }
 

@@ -403,6 +403,7 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 		ep.insp = e.opts.Inspector.Open(ep.url, ep.replay)
 	}
 	ep.verbose = switchOn(req.CoreValues, FlagVerbose, false)
+	ep.upstream.SetCompression(switchOn(req.CoreValues, FlagCompression, false))
 	ep.ready.Store(true)
 	return ep, nil
 }

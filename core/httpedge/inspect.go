@@ -24,6 +24,10 @@ const (
 	// FlagVerbose (-v) prints each request's headers, redacted, in the
 	// session.
 	FlagVerbose = "verbose"
+	// FlagCompression makes the edge gzip or brotli-encode compressible
+	// responses for visitors that accept it (package compress); off
+	// unless given.
+	FlagCompression = "compression"
 )
 
 // Flags returns the http command's core flags, for its command.Command.
@@ -33,6 +37,8 @@ func Flags() []command.Flag {
 			Help: "Keep the last requests in memory for the private inspector link in the banner, where you can look inside them and replay them; on by default, --inspect=false turns it off."}},
 		{FlagSpec: sdk.FlagSpec{Name: FlagVerbose, Type: sdk.FlagBool, Commands: []string{"http"},
 			Help: "Also print each request's headers in this session (credentials and cookies redacted)."}, Short: "v"},
+		{FlagSpec: sdk.FlagSpec{Name: FlagCompression, Type: sdk.FlagBool, Commands: []string{"http"},
+			Help: "Compress text, JSON, JavaScript, XML, SVG and WebAssembly responses with gzip (or brotli) for visitors that accept it, unless your service already did; images, archives, ranges and event streams pass untouched."}},
 	}
 }
 

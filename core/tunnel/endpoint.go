@@ -27,7 +27,7 @@ type BindRequest struct {
 	// PluginValues holds the given flags' values grouped by owning plugin.
 	PluginValues map[string]map[string][]string
 	// CoreValues holds the values of the core's own flags that were given
-	// (http's --inspect and --verbose), by name; nil when none was.
+	// (http's --inspect, --verbose and --compression), by name; nil when none was.
 	CoreValues map[string][]string
 	// RemoteName is the bind address the client sent ("localhost", "",
 	// "app.example.org"): the public name asked for, if any.

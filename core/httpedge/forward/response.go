@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sshgress/sshgress/core/httpedge/compress"
 	"github.com/sshgress/sshgress/core/tunnel"
 )
 
@@ -27,6 +28,10 @@ func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn,
 		h.Add("Trailer", strings.Join(keys, ", "))
 	}
 	status := resp.StatusCode
+	var zw *compress.Writer // nil unless the body is encoded (--compression)
+	if u.compress.Load() && resp.Body != http.NoBody {
+		zw = compress.Encode(r, status, resp.ContentLength, h, w)
+	}
 	if bodyDone != nil && len(bodyDone) == 0 && !pc.bodyRead.Load() && r.ProtoMajor == 1 {
 		// The upstream answered before the visitor's body was all read.
 		// If it is not read soon, endBody stops reading it, and the
@@ -41,23 +46,35 @@ func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn,
 	}
 
 	if resp.Body != http.NoBody {
+		var out io.Writer = w
+		if zw != nil {
+			out = zw
+		}
 		bp := tunnel.Buffer()
 		buf := *bp
+		writeFailed := func(werr error) (int, error) {
+			zw.Release()
+			tunnel.PutBuffer(bp)
+			endBody(pc, rc, bodyDone, 0)
+			stop()
+			_ = pc.c.Close()
+			return status, fmt.Errorf("forward: write response: %w", werr)
+		}
 		for {
 			n, rerr := resp.Body.Read(buf)
 			if n > 0 {
-				if _, werr := w.Write(buf[:n]); werr != nil {
-					tunnel.PutBuffer(bp)
-					endBody(pc, rc, bodyDone, 0)
-					stop()
-					_ = pc.c.Close()
-					return status, fmt.Errorf("forward: write response: %w", werr)
+				if _, werr := out.Write(buf[:n]); werr != nil {
+					return writeFailed(werr)
 				}
 				// Flush when no more bytes are waiting, so streamed
 				// responses (SSE, long poll) reach the visitor at once
 				// without a flush per chunk while bytes pour in; the
-				// handler's return flushes the end.
+				// handler's return flushes the end. An encoder (zw)
+				// gives up what it holds at each such flush too.
 				if rerr == nil && pc.br.Buffered() == 0 {
+					if werr := zw.Flush(); werr != nil {
+						return writeFailed(werr)
+					}
 					_ = rc.Flush()
 				}
 			}
@@ -65,6 +82,7 @@ func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn,
 				break
 			}
 			if rerr != nil {
+				zw.Release()
 				tunnel.PutBuffer(bp)
 				endBody(pc, rc, bodyDone, 0)
 				stop()
@@ -74,6 +92,9 @@ func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn,
 				}
 				panic(http.ErrAbortHandler)
 			}
+		}
+		if werr := zw.Close(); werr != nil {
+			return writeFailed(werr) // Release after Close does nothing
 		}
 		tunnel.PutBuffer(bp)
 	}

@@ -66,6 +66,8 @@ type Upstream struct {
 	respEdit atomic.Pointer[HeaderEdit]
 	// host replaces every request's Host upstream (SetRequestHost).
 	host atomic.Pointer[string]
+	// compress encodes compressible responses (SetCompression).
+	compress atomic.Bool
 
 	mu         sync.Mutex
 	idle       []*pooledConn // LIFO: the most recently used connection is last
@@ -107,6 +109,12 @@ func NewUpstream(dial tunnel.DialFunc, opts Options) *Upstream {
 // visitor gets it: not to 1xx responses, a 101 switch or the pages Forward
 // writes itself. nil edits nothing, the default.
 func (u *Upstream) SetResponseEdit(e *HeaderEdit) { u.respEdit.Store(e) }
+
+// SetCompression makes u encode each final response the visitor accepts
+// compressed and that compress.Encode finds worth it (a tunnel's
+// --compression), as it streams; off by default. The visitor, the
+// inspector and the access log get the encoded bytes.
+func (u *Upstream) SetCompression(on bool) { u.compress.Store(on) }
 
 // SetRequestHost makes u send host as the Host header of every request
 // instead of the request's own (a tunnel's --host-header); "" sends the
