@@ -320,6 +320,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep.chain.Observe(status) // feeds --circuit-breaker; nil-safe
 	if err != nil {
 		e.log.Debug("upstream request failed", "host", host, "err", err)
+		ep.hintUpstream(err)
 	}
 }
 
@@ -347,6 +348,10 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 	}
 	if req.Pool && route.AsksRandom(req.RemoteName) && req.Owner.Stable == 0 {
 		return nil, usererr.New(poolNeedsName)
+	}
+	up, err := parseUpstream(req.CoreValues)
+	if err != nil {
+		return nil, err
 	}
 	ep := &endpoint{edge: e, id: req.TunnelID, account: req.Owner.Account, con: req.Console, fwd: req.Forward, stats: req.Forward.Stats(), port: uint32(e.opts.PublicPort), pooled: req.Pool}
 	if ep.pooled {
@@ -404,6 +409,7 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 	}
 	ep.verbose = switchOn(req.CoreValues, FlagVerbose, false)
 	ep.upstream.SetCompression(switchOn(req.CoreValues, FlagCompression, false))
+	ep.speak(up)
 	ep.ready.Store(true)
 	return ep, nil
 }
@@ -467,6 +473,10 @@ type endpoint struct {
 	notes    tunnel.PoolNotices
 	insp     *inspect.Tunnel // nil without --inspect
 	verbose  bool            // --verbose: print request headers
+	// upHinted is when the owner was last told why talking to their
+	// service failed (UnixNano; upstream.go), so a failing service costs
+	// one line per upstreamHintEvery, not one per request.
+	upHinted atomic.Int64
 }
 
 func (ep *endpoint) URL() string  { return ep.url }

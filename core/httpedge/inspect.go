@@ -9,48 +9,10 @@ import (
 	"slices"
 	"time"
 
-	"github.com/sshgress/sshgress/core/command"
 	"github.com/sshgress/sshgress/core/inspect"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/usererr"
-	"github.com/sshgress/sshgress/sdk"
 )
-
-// The http command's own flags (not a plugin's).
-const (
-	// FlagInspect keeps the tunnel's exchanges for the inspector (on
-	// unless --inspect=false, as in ngrok's agent).
-	FlagInspect = "inspect"
-	// FlagVerbose (-v) prints each request's headers, redacted, in the
-	// session.
-	FlagVerbose = "verbose"
-	// FlagCompression makes the edge gzip or brotli-encode compressible
-	// responses for visitors that accept it (package compress); off
-	// unless given.
-	FlagCompression = "compression"
-)
-
-// Flags returns the http command's core flags, for its command.Command.
-func Flags() []command.Flag {
-	return []command.Flag{
-		{FlagSpec: sdk.FlagSpec{Name: FlagInspect, Type: sdk.FlagBool, Commands: []string{"http"},
-			Help: "Keep the last requests in memory for the private inspector link in the banner, where you can look inside them and replay them; on by default, --inspect=false turns it off."}},
-		{FlagSpec: sdk.FlagSpec{Name: FlagVerbose, Type: sdk.FlagBool, Commands: []string{"http"},
-			Help: "Also print each request's headers in this session (credentials and cookies redacted)."}, Short: "v"},
-		{FlagSpec: sdk.FlagSpec{Name: FlagCompression, Type: sdk.FlagBool, Commands: []string{"http"},
-			Help: "Compress text, JSON, JavaScript, XML, SVG and WebAssembly responses with gzip (or brotli) for visitors that accept it, unless your service already did; images, archives, ranges and event streams pass untouched."}},
-	}
-}
-
-// switchOn reads a core switch's values: the last one given wins, def
-// when it was not given.
-func switchOn(vals map[string][]string, name string, def bool) bool {
-	v := vals[name]
-	if len(v) == 0 {
-		return def
-	}
-	return v[len(v)-1] == "true"
-}
 
 // InspectURL is the tunnel's private inspector link (tunnel.Inspected);
 // "" without --inspect or an inspector on this edge.

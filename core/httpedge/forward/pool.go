@@ -3,6 +3,7 @@ package forward
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -112,6 +113,12 @@ func (u *Upstream) dialConn(ctx context.Context, visitor netip.AddrPort) (*poole
 		c, err := u.dial(ctx, visitor)
 		if err == nil && c == nil {
 			err = errors.New("dial returned no connection")
+		}
+		if err == nil && u.tls != nil {
+			var tc *tls.Conn
+			if tc, err = tlsHandshake(ctx, c, u.tls); err == nil {
+				c = tc
+			}
 		}
 		if state.CompareAndSwap(0, 1) {
 			ch <- result{c, err}

@@ -17,21 +17,8 @@ import (
 // closes pc.
 func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn, resp *http.Response, rc *http.ResponseController, stop func() bool, bodyDone chan error) (int, error) {
 	h := w.Header()
-	copyResponseHeader(h, resp.Header)
-	u.respEdit.Load().Apply(h)
-	announced := len(resp.Trailer)
-	if announced > 0 {
-		keys := make([]string, 0, announced)
-		for k := range resp.Trailer {
-			keys = append(keys, k)
-		}
-		h.Add("Trailer", strings.Join(keys, ", "))
-	}
+	announced, zw := u.startResponse(w, r, resp)
 	status := resp.StatusCode
-	var zw *compress.Writer // nil unless the body is encoded (--compression)
-	if u.compress.Load() && resp.Body != http.NoBody {
-		zw = compress.Encode(r, status, resp.ContentLength, h, w)
-	}
 	if bodyDone != nil && len(bodyDone) == 0 && !pc.bodyRead.Load() && r.ProtoMajor == 1 {
 		// The upstream answered before the visitor's body was all read.
 		// If it is not read soon, endBody stops reading it, and the
@@ -99,17 +86,7 @@ func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn,
 		tunnel.PutBuffer(bp)
 	}
 
-	if len(resp.Trailer) > 0 {
-		if len(resp.Trailer) == announced {
-			for k, vv := range resp.Trailer {
-				h[k] = vv
-			}
-		} else {
-			for k, vv := range resp.Trailer {
-				h[http.TrailerPrefix+k] = vv
-			}
-		}
-	}
+	setTrailers(h, resp.Trailer, announced)
 
 	reuse := true
 	if bodyDone != nil {
@@ -129,6 +106,46 @@ func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn,
 		_ = pc.c.Close()
 	}
 	return status, nil
+}
+
+// startResponse sets w's header from the final response resp (its
+// end-to-end headers, then the tunnel's static response edits), announces
+// resp's trailers, and returns how many it announced and the body's
+// encoder: nil unless --compression encodes this body.
+func (u *Upstream) startResponse(w http.ResponseWriter, r *http.Request, resp *http.Response) (announced int, zw *compress.Writer) {
+	h := w.Header()
+	copyResponseHeader(h, resp.Header)
+	u.respEdit.Load().Apply(h)
+	announced = len(resp.Trailer)
+	if announced > 0 {
+		keys := make([]string, 0, announced)
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h.Add("Trailer", strings.Join(keys, ", "))
+	}
+	if u.compress.Load() && resp.Body != http.NoBody {
+		zw = compress.Encode(r, resp.StatusCode, resp.ContentLength, h, w)
+	}
+	return announced, zw
+}
+
+// setTrailers passes the upstream's trailers on after the body: as
+// announced ones when all were announced, else with net/http's
+// TrailerPrefix.
+func setTrailers(h, trailer http.Header, announced int) {
+	if len(trailer) == 0 {
+		return
+	}
+	if len(trailer) == announced {
+		for k, vv := range trailer {
+			h[k] = vv
+		}
+		return
+	}
+	for k, vv := range trailer {
+		h[http.TrailerPrefix+k] = vv
+	}
 }
 
 // isIOError reports whether a response read failed for lack of bytes

@@ -2,12 +2,15 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/net/http2"
 
 	"github.com/sshgress/sshgress/core/tunnel"
 )
@@ -66,6 +69,12 @@ type Upstream struct {
 	respEdit atomic.Pointer[HeaderEdit]
 	// host replaces every request's Host upstream (SetRequestHost).
 	host atomic.Pointer[string]
+	// h2 carries requests as HTTP/2 when set (UseHTTP2, h2.go), with
+	// URLs of scheme h2Scheme; nil speaks HTTP/1.1 on pooled connections.
+	h2       *http2.Transport
+	h2Scheme string
+	// tls, when set, is spoken over each HTTP/1.1 connection (UseTLS).
+	tls *tls.Config
 	// compress encodes compressible responses (SetCompression).
 	compress atomic.Bool
 
@@ -159,6 +168,9 @@ func (u *Upstream) Close() {
 	for _, pc := range idle {
 		_ = pc.c.Close()
 	}
+	if u.h2 != nil {
+		u.h2.CloseIdleConnections()
+	}
 }
 
 // Forward sends r to the upstream and streams the response to w. It
@@ -237,6 +249,10 @@ func (u *Upstream) forward(w http.ResponseWriter, r *http.Request, visitor netip
 	upType := ""
 	if !hasBody {
 		upType = upgradeType(r.Header)
+	}
+	if u.h2 != nil && upType == "" {
+		status, err := u.forwardH2(w, r, hasBody)
+		return status, false, err
 	}
 	for attempt := 0; ; attempt++ {
 		pc, err := u.get(r.Context(), visitor, attempt > 0)
