@@ -14,13 +14,19 @@ func TestNetConnDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
+	served := make(chan struct{})
 	go func() {
+		defer close(served)
 		c, err := ln.Accept()
 		if err == nil {
-			defer c.Close()
-			time.Sleep(2 * time.Second)
+			// Hold the connection open, sending nothing, until the client
+			// closes it.
+			c.Read(make([]byte, 16))
+			c.Read(make([]byte, 16))
+			c.Close()
 		}
 	}()
+	defer func() { <-served }()
 	raw, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
