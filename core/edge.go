@@ -212,6 +212,7 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 		MaxHeaderBytes:    cfg.HTTP.MaxHeaderBytes,
 		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		BodyIdleTimeout:   cfg.HTTP.BodyIdleTimeout,
+		MiddlewareBody:    cfg.HTTP.MiddlewareBodyLimit,
 		Inspector:         e.inspector,
 		Logger:            log.With("part", "http"),
 		Access:            e.access,

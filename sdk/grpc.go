@@ -230,6 +230,7 @@ func manifestToProto(m Manifest) *pluginv1.Manifest {
 		ReservedPaths:  m.ReservedPaths,
 		HttpMiddleware: m.HTTPMiddleware,
 		Authenticates:  m.Authenticates,
+		RequestBody:    m.RequestBody,
 	}
 	for _, e := range m.EndpointTypeSpecs {
 		pm.EndpointTypeSpecs = append(pm.EndpointTypeSpecs, &pluginv1.EndpointTypeSpec{
@@ -265,6 +266,7 @@ func requestFromProto(pr *pluginv1.CheckRequest) *Request {
 		Path:     pr.GetPath(),
 		RawQuery: pr.GetRawQuery(),
 		Header:   wire.HeadersFromProto(pr.GetHeaders()),
+		Body:     pr.GetBody(),
 	}
 	if r.Header == nil {
 		r.Header = http.Header{}
@@ -339,9 +341,10 @@ func verdictToProto(v Verdict) *pluginv1.CheckResponse {
 	switch {
 	case v.Respond != nil:
 		resp.Verdict = &pluginv1.CheckResponse_Respond{Respond: &pluginv1.Respond{
-			Status:  int32(v.Respond.Status),
-			Headers: wire.HeadersToProto(v.Respond.Header),
-			Body:    v.Respond.Body,
+			Status:    int32(v.Respond.Status),
+			Headers:   wire.HeadersToProto(v.Respond.Header),
+			Body:      v.Respond.Body,
+			OwnerNote: v.Respond.OwnerNote,
 		}}
 	case v.Continue != nil:
 		resp.Verdict = &pluginv1.CheckResponse_Continue{Continue: &pluginv1.Continue{

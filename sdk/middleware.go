@@ -23,7 +23,7 @@ type HTTPMiddleware interface {
 }
 
 // Request is the head of an HTTP request as a middleware sees it. Bodies
-// never reach plugins.
+// reach only plugins that ask for them (Manifest.RequestBody).
 type Request struct {
 	// TunnelID names the tunnel (as given to OpenTunnel).
 	TunnelID string
@@ -44,6 +44,9 @@ type Request struct {
 	ClientAddr netip.AddrPort
 	// TLS describes the TLS connection; nil for plain HTTP.
 	TLS *TLSFacts
+	// Body is the request's whole body, for a plugin whose manifest sets
+	// RequestBody (nil for others, and empty for a request without one).
+	Body []byte
 }
 
 // TLSFacts describes the TLS connection a request came over.
@@ -94,6 +97,11 @@ type Response struct {
 	Header http.Header
 	// Body is the response body, at most MaxBodyBytes.
 	Body []byte
+	// OwnerNote is a line for the tunnel owner's session saying why the
+	// request was answered so ("webhook signature did not verify (github):
+	// signature mismatch"): one line of at most MaxOwnerNote bytes, never
+	// a secret. "" prints nothing beyond the request line.
+	OwnerNote string
 }
 
 // CacheHint says how far a verdict may be reused: for the same tunnel, while
@@ -111,6 +119,8 @@ type CacheHint struct {
 const (
 	// MaxBodyBytes bounds a Response body.
 	MaxBodyBytes = 64 << 10
+	// MaxOwnerNote bounds a Response's OwnerNote.
+	MaxOwnerNote = 512
 	// MaxCacheTTL is the longest the edge keeps a cached verdict.
 	MaxCacheTTL = 5 * time.Minute
 	// maxHeaderEdits bounds the header names in one verdict.
@@ -164,6 +174,9 @@ func (v Verdict) Validate() error {
 		}
 		if len(r.Body) > MaxBodyBytes {
 			return fmt.Errorf("sdk: verdict: respond body is %d bytes, at most %d", len(r.Body), MaxBodyBytes)
+		}
+		if len(r.OwnerNote) > MaxOwnerNote {
+			return fmt.Errorf("sdk: verdict: owner note is %d bytes, at most %d", len(r.OwnerNote), MaxOwnerNote)
 		}
 		if len(r.Header) > maxHeaderEdits {
 			return fmt.Errorf("sdk: verdict: respond has %d headers, at most %d", len(r.Header), maxHeaderEdits)

@@ -100,6 +100,13 @@ type Manifest struct {
 	// auth, OAuth). An endpoint takes at most one: the edge refuses a
 	// command that sets flags of two such plugins.
 	Authenticates bool
+	// RequestBody asks for each request's whole body in Request.Body
+	// (a webhook signature is computed over it). It is the one case where
+	// bytes reach a plugin: the edge buffers the body up to its operator's
+	// bound (http.middleware_body_limit, 1 MiB by default) and answers 413
+	// itself beyond it, and never caches such a plugin's verdicts. Leave it
+	// false unless the plugin cannot decide without the bytes.
+	RequestBody bool
 }
 
 // EndpointTypeSpec describes one endpoint type (command) a plugin

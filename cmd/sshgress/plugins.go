@@ -11,6 +11,7 @@ import (
 	"github.com/sshgress/sshgress/plugins/ratelimit"
 	"github.com/sshgress/sshgress/plugins/tcp"
 	tlsplugin "github.com/sshgress/sshgress/plugins/tls"
+	"github.com/sshgress/sshgress/plugins/verifywebhook"
 	"github.com/sshgress/sshgress/sdk"
 )
 
@@ -18,13 +19,14 @@ import (
 // enabled one as a child process (`sshgress plugin NAME`), so one build is
 // a complete edge while every plugin still runs isolated.
 var bundled = map[string]func() sdk.Plugin{
-	basicauth.Name: func() sdk.Plugin { return basicauth.New() },
-	headers.Name:   func() sdk.Plugin { return headers.New() },
-	ipfilter.Name:  func() sdk.Plugin { return ipfilter.New() },
-	oauth.Name:     func() sdk.Plugin { return oauth.New() },
-	ratelimit.Name: func() sdk.Plugin { return ratelimit.New() },
-	tcp.Name:       func() sdk.Plugin { return tcp.New() },
-	tlsplugin.Name: func() sdk.Plugin { return tlsplugin.New() },
+	basicauth.Name:     func() sdk.Plugin { return basicauth.New() },
+	headers.Name:       func() sdk.Plugin { return headers.New() },
+	ipfilter.Name:      func() sdk.Plugin { return ipfilter.New() },
+	oauth.Name:         func() sdk.Plugin { return oauth.New() },
+	ratelimit.Name:     func() sdk.Plugin { return ratelimit.New() },
+	tcp.Name:           func() sdk.Plugin { return tcp.New() },
+	tlsplugin.Name:     func() sdk.Plugin { return tlsplugin.New() },
+	verifywebhook.Name: func() sdk.Plugin { return verifywebhook.New() },
 }
 
 // runPlugin serves a bundled plugin over go-plugin. Stdout belongs to the

@@ -219,6 +219,14 @@ type HTTP struct {
 	// Default 60s.
 	BodyIdleTimeout time.Duration `koanf:"body_idle_timeout"`
 
+	// MiddlewareBodyLimit bounds, in bytes, the request body the edge
+	// buffers for a plugin that asks to see it (a webhook signature check,
+	// --verify-webhook); a longer body is answered 413 without reaching the
+	// plugin or the tunnel's service. Only tunnels with such a plugin
+	// buffer. Default httpedge.DefaultMiddlewareBodyLimit (1 MiB), at most
+	// httpedge.MaxMiddlewareBodyLimit.
+	MiddlewareBodyLimit int64 `koanf:"middleware_body_limit"`
+
 	// UpstreamIdle is how many idle upstream connections (forwarded
 	// channels) are kept per tunnel for reuse. Default 64.
 	UpstreamIdle int `koanf:"upstream_idle"`

@@ -3,9 +3,10 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/sshgress/sshgress/core/route/dnsname"
 	"strings"
 	"time"
+
+	"github.com/sshgress/sshgress/core/route/dnsname"
 )
 
 // Dashboard configures the self-service web dashboard, served over HTTPS

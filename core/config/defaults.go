@@ -66,6 +66,7 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			MaxHeaderBytes:      httpedge.DefaultMaxHeaderBytes,
 			IdleTimeout:         httpedge.DefaultIdleTimeout,
 			BodyIdleTimeout:     httpedge.DefaultBodyIdleTimeout,
+			MiddlewareBodyLimit: httpedge.DefaultMiddlewareBodyLimit,
 			UpstreamIdle:        forward.DefaultMaxIdle,
 			UpstreamIdleTimeout: forward.DefaultIdleTimeout,
 			DialTimeout:         tunnel.DefaultDialTimeout,

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sshgress/sshgress/core/httpedge"
 	"github.com/sshgress/sshgress/core/metrics"
 	"github.com/sshgress/sshgress/third_party/xcryptossh/ssh"
 
@@ -78,6 +79,9 @@ func (c *Config) normaliseAndValidate() error {
 	v.atLeastOne("http.max_header_bytes", c.HTTP.MaxHeaderBytes)
 	v.positive("http.idle_timeout", c.HTTP.IdleTimeout)
 	v.positive("http.body_idle_timeout", c.HTTP.BodyIdleTimeout)
+	if n := c.HTTP.MiddlewareBodyLimit; n < 1<<10 || n > httpedge.MaxMiddlewareBodyLimit {
+		v.add("http.middleware_body_limit", fmt.Errorf("%d: must be 1024 (1 KiB) to %d bytes", n, httpedge.MaxMiddlewareBodyLimit))
+	}
 	v.atLeastOne("http.upstream_idle", c.HTTP.UpstreamIdle)
 	v.positive("http.upstream_idle_timeout", c.HTTP.UpstreamIdleTimeout)
 	v.positive("http.dial_timeout", c.HTTP.DialTimeout)

@@ -30,6 +30,11 @@ const (
 	DefaultMaxHeaderBytes    = 64 << 10
 	DefaultIdleTimeout       = 120 * time.Second
 	DefaultBodyIdleTimeout   = 60 * time.Second
+	// DefaultMiddlewareBodyLimit is Options.MiddlewareBody's default.
+	DefaultMiddlewareBodyLimit = 1 << 20
+	// MaxMiddlewareBodyLimit is the largest body a plugin can be handed:
+	// under gRPC's default 4 MiB message limit, with room for the head.
+	MaxMiddlewareBodyLimit = 3 << 20
 )
 
 // Options configures an Edge. Zero values take the documented defaults.
@@ -80,6 +85,11 @@ type Options struct {
 	// BodyIdleTimeout fails a request whose body stops arriving for this
 	// long (slow-body attacks). Default DefaultBodyIdleTimeout.
 	BodyIdleTimeout time.Duration
+	// MiddlewareBody bounds the request body buffered for a plugin that
+	// asks to see it (sdk.Manifest.RequestBody); beyond it the visitor
+	// gets 413. Default DefaultMiddlewareBodyLimit, at most
+	// MaxMiddlewareBodyLimit.
+	MiddlewareBody int64
 	// Inspector keeps the exchanges of tunnels opened with --inspect (the
 	// default) for their owners; nil turns inspection off on this edge.
 	Inspector *inspect.Store
@@ -125,6 +135,10 @@ func New(opts Options) *Edge {
 	if opts.BodyIdleTimeout <= 0 {
 		opts.BodyIdleTimeout = DefaultBodyIdleTimeout
 	}
+	if opts.MiddlewareBody <= 0 {
+		opts.MiddlewareBody = DefaultMiddlewareBodyLimit
+	}
+	opts.MiddlewareBody = min(opts.MiddlewareBody, MaxMiddlewareBodyLimit)
 	if opts.PublicPort <= 0 {
 		opts.PublicPort = 80
 	}
@@ -279,7 +293,16 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	StripVisitorHeaders(r.Header)
 	verdict = accesslog.VerdictNone
 	if ep.chain != nil {
-		d, err := ep.chain.Check(r, visitor, tlsFacts)
+		var body []byte // read, within its bound, only for a plugin that asks
+		if ep.chain.WantsBody() {
+			var page *Page
+			if body, page = e.readBody(r); page != nil {
+				status, verdict = page.Status, accesslog.VerdictEdge
+				WritePage(w, r, *page, host)
+				return
+			}
+		}
+		d, err := ep.chain.CheckBody(r, visitor, tlsFacts, body)
 		if err != nil {
 			e.log.Warn("middleware failed; request refused", "host", host, "err", err)
 			capture.Verdict("failed, so the request was refused")
@@ -299,6 +322,9 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if d.Refused {
 				ep.refused(w, r, d, host)
 				return
+			}
+			if d.Notice != "" {
+				ep.con.Line(d.Notice)
 			}
 			writeVerdict(w, d)
 			return

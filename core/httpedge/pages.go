@@ -92,6 +92,15 @@ var (
 		Title:  "Request body timed out",
 		Detail: "The body of this request for %s stopped arriving, so it was not passed on to the tunnel's service. Send it again.",
 	}
+	// PageBodyTooLarge answers a request whose body is longer than the
+	// edge buffers for a plugin that must see it (413), before the plugin
+	// or the tunnel's service sees any of it.
+	PageBodyTooLarge = Page{
+		Status: http.StatusRequestEntityTooLarge,
+		Code:   "ERR_SSHGRESS_BODY_TOO_LARGE",
+		Title:  "Request body too large",
+		Detail: "The body of this request for %s is longer than this edge checks for the tunnel (its webhook verification reads the whole body first), so it was not passed on. Send a smaller body.",
+	}
 	// PageMisdirected answers a request whose Host this connection cannot
 	// serve, e.g. a TLS connection made for another name (421).
 	PageMisdirected = Page{

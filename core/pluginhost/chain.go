@@ -122,7 +122,8 @@ func (h *Host) Open(ctx context.Context, t Tunnel, notify func(string)) (*Chain,
 			}
 		}
 		if p.manifest.HTTPMiddleware {
-			c.links = append(c.links, &link{p: p, cache: newVerdictCache(h.opts.CacheEntries)})
+			c.links = append(c.links, &link{p: p, cache: newVerdictCache(h.opts.CacheEntries), body: p.manifest.RequestBody})
+			c.wantsBody = c.wantsBody || p.manifest.RequestBody
 		}
 	}
 	return c, nil
@@ -157,6 +158,7 @@ type Chain struct {
 	links      []*link
 	rules      []*requestRules // plugins' static rules, enforced before links
 	limited    bool            // some rules have traffic limits (limits.go)
+	wantsBody  bool            // some link's plugin asks for request bodies
 	edits      sdk.HeaderEdits // plugins' static header edits (headeredits.go)
 	hostBy     string          // the plugin whose edits set Host
 	protection []string
@@ -173,7 +175,14 @@ type opened struct {
 type link struct {
 	p     *proc
 	cache *verdictCache
+	// body: the plugin asked for request bodies (Manifest.RequestBody);
+	// its verdicts depend on the bytes, so they are never cached.
+	body bool
 }
+
+// WantsBody reports whether a plugin of the chain asks for each request's
+// body: the caller then buffers it (bounded) and calls CheckBody.
+func (c *Chain) WantsBody() bool { return c.wantsBody }
 
 // Protection returns the banner lines from the plugins' OpenTunnel replies,
 // e.g. "basic auth (2 users)", in chain order.
@@ -212,8 +221,10 @@ type Decision struct {
 	// (403, or 429/503 from a traffic limit), without asking any plugin:
 	// the HTTP edge shows its own page for Status instead of Body.
 	Refused bool
-	// Notice, with Refused, is a line for the tunnel owner's session
-	// saying why, set only the first time each rule refuses; "" otherwise.
+	// Notice is a line for the tunnel owner's session saying why: with
+	// Refused, set only the first time each rule refuses; for a plugin's
+	// respond verdict, the plugin's owner note (made safe for a terminal);
+	// "" otherwise.
 	Notice string
 	// RetryAfter, with Refused and status 429 (a rate limit) or 503 (a
 	// circuit breaker), is when the visitor may try again, in whole
@@ -271,6 +282,13 @@ func (d *Decision) addContinue(c *sdk.Continue) {
 // nonsense, and the caller must answer 503 (with Retry-After), never
 // forward the request. tlsFacts is nil for plain HTTP.
 func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSFacts) (Decision, error) {
+	return c.CheckBody(r, client, tlsFacts, nil)
+}
+
+// CheckBody is Check for a chain that WantsBody, with the request's whole
+// body, already read by the caller within its bound: the plugins that
+// asked for bodies get it, the others never see it.
+func (c *Chain) CheckBody(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSFacts, body []byte) (Decision, error) {
 	if len(c.links) == 0 && len(c.rules) == 0 {
 		return Decision{}, nil
 	}
@@ -298,7 +316,7 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 	for i, l := range c.links {
 		var v sdk.Verdict
 		hit := false
-		if head == nil {
+		if head == nil && !l.body {
 			v, hit = l.cached(r.Header)
 		}
 		if hit {
@@ -309,8 +327,17 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 			if head == nil {
 				head = requestHead(c.tunnelID, r, client, tlsFacts)
 			}
+			ask := head
+			if l.body {
+				withBody := *head
+				withBody.Body = body
+				if withBody.Body == nil {
+					withBody.Body = []byte{}
+				}
+				ask = &withBody
+			}
 			var err error
-			if v, err = l.check(r.Context(), head); err != nil {
+			if v, err = l.check(r.Context(), ask); err != nil {
 				return Decision{}, fmt.Errorf("pluginhost: plugin %q: %w", l.p.spec.Name, err)
 			}
 		}
@@ -321,6 +348,7 @@ func (c *Chain) Check(r *http.Request, client netip.AddrPort, tlsFacts *sdk.TLSF
 				Header:  http.Header(resp.Header).Clone(),
 				Body:    slices.Clone(resp.Body),
 				Cached:  d.Cached,
+				Notice:  userText(resp.OwnerNote),
 			}, nil
 		}
 		d.addContinue(v.Continue)
@@ -380,6 +408,9 @@ func (l *link) cached(h http.Header) (sdk.Verdict, bool) {
 
 func (l *link) check(ctx context.Context, head *sdk.Request) (sdk.Verdict, error) {
 	gen := l.p.gen.Load()
+	if l.body {
+		return l.p.ask(ctx, head) // the verdict depends on the bytes: never cached
+	}
 	if v, ok := l.cache.get(head.Header, gen, time.Now()); ok {
 		l.p.meters.cacheHits.Hit()
 		return v, nil

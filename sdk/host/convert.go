@@ -21,6 +21,7 @@ func manifestFromProto(pm *pluginv1.Manifest) sdk.Manifest {
 		ReservedPaths:  pm.GetReservedPaths(),
 		HTTPMiddleware: pm.GetHttpMiddleware(),
 		Authenticates:  pm.GetAuthenticates(),
+		RequestBody:    pm.GetRequestBody(),
 	}
 	for _, e := range pm.GetEndpointTypeSpecs() {
 		m.EndpointTypeSpecs = append(m.EndpointTypeSpecs, sdk.EndpointTypeSpec{
@@ -119,6 +120,7 @@ func requestToProto(r *sdk.Request) *pluginv1.CheckRequest {
 		Path:     r.Path,
 		RawQuery: r.RawQuery,
 		Headers:  wire.HeadersToProto(r.Header),
+		Body:     r.Body,
 	}
 	if r.ClientAddr.IsValid() {
 		pr.ClientAddr = r.ClientAddr.String()
@@ -135,9 +137,10 @@ func verdictFromProto(resp *pluginv1.CheckResponse) sdk.Verdict {
 	var v sdk.Verdict
 	if r := resp.GetRespond(); r != nil {
 		v.Respond = &sdk.Response{
-			Status: int(r.GetStatus()),
-			Header: wire.HeadersFromProto(r.GetHeaders()),
-			Body:   r.GetBody(),
+			Status:    int(r.GetStatus()),
+			Header:    wire.HeadersFromProto(r.GetHeaders()),
+			Body:      r.GetBody(),
+			OwnerNote: r.GetOwnerNote(),
 		}
 	}
 	if c := resp.GetContinue(); c != nil {

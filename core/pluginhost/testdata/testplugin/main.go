@@ -14,6 +14,7 @@ import (
 	"github.com/sshgress/sshgress/plugins/basicauth"
 	"github.com/sshgress/sshgress/plugins/headers"
 	"github.com/sshgress/sshgress/plugins/ipfilter"
+	"github.com/sshgress/sshgress/plugins/verifywebhook"
 	"github.com/sshgress/sshgress/sdk"
 )
 
@@ -30,6 +31,8 @@ func main() {
 		p = ipfilter.New()
 	case "headers":
 		p = headers.New()
+	case "verifywebhook":
+		p = verifywebhook.New()
 	case "conflict":
 		p = &testPlugin{name: "conflict", flag: "basic-auth"}
 	case "misbehave":

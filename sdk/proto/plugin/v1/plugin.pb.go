@@ -195,7 +195,13 @@ type Manifest struct {
 	// served_hosts declare host names the plugin answers on itself (under its
 	// reserved_paths). The edge keeps them from every tunnel, from the config,
 	// before the plugin starts and whether or not it is enabled.
-	ServedHosts   []*ServedHost `protobuf:"bytes,10,rep,name=served_hosts,json=servedHosts,proto3" json:"served_hosts,omitempty"`
+	ServedHosts []*ServedHost `protobuf:"bytes,10,rep,name=served_hosts,json=servedHosts,proto3" json:"served_hosts,omitempty"`
+	// request_body asks for each request's body in CheckRequest.body (webhook
+	// signatures are computed over it). It is the one case where bytes reach
+	// a plugin: the edge buffers the body up to its operator's bound
+	// (http.middleware_body_limit, 1 MiB by default) and answers 413 itself
+	// beyond it; verdicts of such a plugin are never cached.
+	RequestBody   bool `protobuf:"varint,31,opt,name=request_body,json=requestBody,proto3" json:"request_body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -298,6 +304,13 @@ func (x *Manifest) GetServedHosts() []*ServedHost {
 		return x.ServedHosts
 	}
 	return nil
+}
+
+func (x *Manifest) GetRequestBody() bool {
+	if x != nil {
+		return x.RequestBody
+	}
+	return false
 }
 
 // EndpointTypeSpec describes one endpoint type (command) a plugin provides.
@@ -1489,7 +1502,10 @@ type CheckRequest struct {
 	// client_addr is the visitor's address, "ip:port".
 	ClientAddr string `protobuf:"bytes,7,opt,name=client_addr,json=clientAddr,proto3" json:"client_addr,omitempty"`
 	// tls is set when the request came over TLS, absent for plain HTTP.
-	Tls           *TLSFacts `protobuf:"bytes,8,opt,name=tls,proto3" json:"tls,omitempty"`
+	Tls *TLSFacts `protobuf:"bytes,8,opt,name=tls,proto3" json:"tls,omitempty"`
+	// body is the request's whole body, sent only to plugins whose manifest
+	// sets request_body (empty for a request without one).
+	Body          []byte `protobuf:"bytes,31,opt,name=body,proto3" json:"body,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1576,6 +1592,13 @@ func (x *CheckRequest) GetClientAddr() string {
 func (x *CheckRequest) GetTls() *TLSFacts {
 	if x != nil {
 		return x.Tls
+	}
+	return nil
+}
+
+func (x *CheckRequest) GetBody() []byte {
+	if x != nil {
+		return x.Body
 	}
 	return nil
 }
@@ -1711,7 +1734,12 @@ type Respond struct {
 	Status  int32     `protobuf:"varint,1,opt,name=status,proto3" json:"status,omitempty"`
 	Headers []*Header `protobuf:"bytes,2,rep,name=headers,proto3" json:"headers,omitempty"`
 	// body is at most 64 KiB.
-	Body          []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	Body []byte `protobuf:"bytes,3,opt,name=body,proto3" json:"body,omitempty"`
+	// owner_note is a line for the tunnel owner's session saying why the
+	// request was answered so (e.g. "webhook signature did not verify
+	// (github): signature mismatch"); at most 512 bytes, one line, never a
+	// secret. Empty prints nothing beyond the request line.
+	OwnerNote     string `protobuf:"bytes,31,opt,name=owner_note,json=ownerNote,proto3" json:"owner_note,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1765,6 +1793,13 @@ func (x *Respond) GetBody() []byte {
 		return x.Body
 	}
 	return nil
+}
+
+func (x *Respond) GetOwnerNote() string {
+	if x != nil {
+		return x.OwnerNote
+	}
+	return ""
 }
 
 // CacheHint lets the edge reuse a verdict for requests of the same tunnel
@@ -2332,7 +2367,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fplugin.proto\x12\x12sshgress.plugin.v1\"\x11\n" +
 	"\x0fDescribeRequest\"L\n" +
 	"\x10DescribeResponse\x128\n" +
-	"\bmanifest\x18\x01 \x01(\v2\x1c.sshgress.plugin.v1.ManifestR\bmanifest\"\xc3\x03\n" +
+	"\bmanifest\x18\x01 \x01(\v2\x1c.sshgress.plugin.v1.ManifestR\bmanifest\"\xe6\x03\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1f\n" +
@@ -2345,7 +2380,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\rauthenticates\x18\b \x01(\bR\rauthenticates\x12T\n" +
 	"\x13endpoint_type_specs\x18\t \x03(\v2$.sshgress.plugin.v1.EndpointTypeSpecR\x11endpointTypeSpecs\x12A\n" +
 	"\fserved_hosts\x18\n" +
-	" \x03(\v2\x1e.sshgress.plugin.v1.ServedHostR\vservedHosts\"\x93\x01\n" +
+	" \x03(\v2\x1e.sshgress.plugin.v1.ServedHostR\vservedHosts\x12!\n" +
+	"\frequest_body\x18\x1f \x01(\bR\vrequestBody\"\x93\x01\n" +
 	"\x10EndpointTypeSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\asummary\x18\x02 \x01(\tR\asummary\x12\x14\n" +
@@ -2440,7 +2476,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\bTLSFacts\x12\x1f\n" +
 	"\vserver_name\x18\x01 \x01(\tR\n" +
 	"serverName\x12\x18\n" +
-	"\aversion\x18\x02 \x01(\rR\aversion\"\x8f\x02\n" +
+	"\aversion\x18\x02 \x01(\rR\aversion\"\xa3\x02\n" +
 	"\fCheckRequest\x12\x1b\n" +
 	"\ttunnel_id\x18\x01 \x01(\tR\btunnelId\x12\x16\n" +
 	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
@@ -2450,7 +2486,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\aheaders\x18\x06 \x03(\v2\x1a.sshgress.plugin.v1.HeaderR\aheaders\x12\x1f\n" +
 	"\vclient_addr\x18\a \x01(\tR\n" +
 	"clientAddr\x12.\n" +
-	"\x03tls\x18\b \x01(\v2\x1c.sshgress.plugin.v1.TLSFactsR\x03tls\"D\n" +
+	"\x03tls\x18\b \x01(\v2\x1c.sshgress.plugin.v1.TLSFactsR\x03tls\x12\x12\n" +
+	"\x04body\x18\x1f \x01(\fR\x04body\"D\n" +
 	"\bIdentity\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x14\n" +
@@ -2459,11 +2496,13 @@ const file_plugin_proto_rawDesc = "" +
 	"\vset_headers\x18\x01 \x03(\v2\x1a.sshgress.plugin.v1.HeaderR\n" +
 	"setHeaders\x12%\n" +
 	"\x0eremove_headers\x18\x02 \x03(\tR\rremoveHeaders\x128\n" +
-	"\bidentity\x18\x03 \x01(\v2\x1c.sshgress.plugin.v1.IdentityR\bidentity\"k\n" +
+	"\bidentity\x18\x03 \x01(\v2\x1c.sshgress.plugin.v1.IdentityR\bidentity\"\x8a\x01\n" +
 	"\aRespond\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x124\n" +
 	"\aheaders\x18\x02 \x03(\v2\x1a.sshgress.plugin.v1.HeaderR\aheaders\x12\x12\n" +
-	"\x04body\x18\x03 \x01(\fR\x04body\"I\n" +
+	"\x04body\x18\x03 \x01(\fR\x04body\x12\x1d\n" +
+	"\n" +
+	"owner_note\x18\x1f \x01(\tR\townerNote\"I\n" +
 	"\tCacheHint\x12\x1d\n" +
 	"\n" +
 	"depends_on\x18\x01 \x03(\tR\tdependsOn\x12\x1d\n" +
