@@ -1,13 +1,16 @@
 package pluginhost
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestCheckBody: a chain with a plugin that asks for bodies (the real
@@ -59,5 +62,38 @@ func TestCheckBody(t *testing.T) {
 	defer other.Close()
 	if other.WantsBody() {
 		t.Error("WantsBody() = true for a basic-auth chain")
+	}
+}
+
+// BenchmarkCheckBody measures a Check that hands the verifywebhook plugin
+// (a real process, over gRPC) a body of each size, signature verified:
+// the cost docs/plugins.md quotes for plugins that ask for bodies.
+func BenchmarkCheckBody(b *testing.B) {
+	for _, size := range []int{1 << 10, 64 << 10, 1 << 20} {
+		b.Run(strconv.Itoa(size>>10)+"KiB", func(b *testing.B) {
+			h, _ := startHost(b, []Spec{{Name: "verifywebhook"}}, Options{CallTimeout: 5 * time.Second})
+			const secret = "bench-secret"
+			c, err := h.Open(context.Background(), httpTunnel("t1", map[string]map[string][]string{
+				"verifywebhook": {"verify-webhook": {"github"}, "verify-webhook-secret": {secret}},
+			}), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			body := bytes.Repeat([]byte("x"), size)
+			m := hmac.New(sha256.New, []byte(secret))
+			m.Write(body)
+			sig := "sha256=" + hex.EncodeToString(m.Sum(nil))
+			r := httptest.NewRequest("POST", "https://t1.localhost/hook", nil)
+			r.Header.Set("X-Hub-Signature-256", sig)
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for b.Loop() {
+				d, err := c.CheckBody(r, client, nil, body)
+				if err != nil || d.Respond {
+					b.Fatalf("%+v, %v", d, err)
+				}
+			}
+		})
 	}
 }

@@ -79,7 +79,7 @@ func (l *logBuffer) String() string {
 
 // startHost starts a host with the given specs and closes it when the test
 // ends.
-func startHost(t *testing.T, specs []Spec, opts Options) (*Host, *logBuffer) {
+func startHost(t testing.TB, specs []Spec, opts Options) (*Host, *logBuffer) {
 	t.Helper()
 	logs := &logBuffer{t: t}
 	t.Cleanup(func() {
