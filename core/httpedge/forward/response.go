@@ -16,7 +16,25 @@ import (
 // closes pc.
 func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn, resp *http.Response, rc *http.ResponseController, stop func() bool, bodyDone chan error) (int, error) {
 	h := w.Header()
-	copyResponseHeader(h, resp.Header)
+	if review := u.review.Load(); review != nil {
+		// The review edits a head of its own: if it fails, the page
+		// below goes out with none of the response's headers.
+		rh := make(http.Header, len(resp.Header))
+		copyResponseHeader(rh, resp.Header)
+		if err := (*review)(r, resp.StatusCode, rh); err != nil {
+			stop()
+			_ = pc.c.Close()
+			if bodyDone != nil && r.ProtoMajor == 1 {
+				h.Set("Connection", "close") // the rest of the visitor's body is never read
+			}
+			status, err := u.failEarly(w, r, ReviewFailed, fmt.Errorf("forward: review response: %w", err))
+			endBody(pc, rc, bodyDone, 0)
+			return status, err
+		}
+		copyResponseHeader(h, rh)
+	} else {
+		copyResponseHeader(h, resp.Header)
+	}
 	u.respEdit.Load().Apply(h)
 	announced := len(resp.Trailer)
 	if announced > 0 {
