@@ -77,6 +77,7 @@ func responseHead(tunnelID string, r *http.Request, status int, h http.Header, i
 	if head.Header == nil {
 		head.Header = http.Header{}
 	}
+	head.Header.Del("Content-Length") // framing: the edge's own business
 	if id != nil {
 		cp := *id
 		head.Identity = &cp
