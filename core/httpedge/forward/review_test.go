@@ -141,3 +141,25 @@ func TestUpstreamResponseReviewNotForSwitch(t *testing.T) {
 		t.Errorf("review called %d times for a 101 switch, want 0", n)
 	}
 }
+
+// TestUpstreamResponseReviewNotFor1xx: an informational 103 goes to the
+// visitor unreviewed; only the final response is reviewed.
+func TestUpstreamResponseReviewNotFor1xx(t *testing.T) {
+	e := newBackend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</app.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		io.WriteString(w, "ok")
+	}, forward.Options{})
+	var log reviewLog
+	e.u.SetResponseReview(func(r *http.Request, status int, h http.Header) error {
+		log.record(status, h)
+		return nil
+	})
+	if status, body, _ := get(t, e.srv.Client(), e.url("/")); status != http.StatusOK || body != "ok" {
+		t.Fatalf("got %d %q, want 200 ok", status, body)
+	}
+	if log.calls() != 1 || log.statuses[0] != http.StatusOK {
+		t.Errorf("review saw statuses %v, want the final 200 alone", log.statuses)
+	}
+}
