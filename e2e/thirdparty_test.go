@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -37,44 +38,65 @@ func buildExample(t *testing.T, dir, name string) (string, [sha256.Size]byte) {
 	return plugin, sha256.Sum256(data)
 }
 
-// TestThirdPartyPlugin loads the example plugin from sdk/examples through
-// config, uses its flag end to end, and checks that a wrong checksum stops
+// TestThirdPartyPlugin loads the example plugin sdk/examples/securityheaders
+// through config and uses its flag end to end: through the OpenSSH client
+// and curl, an HTML response gets the security headers the plugin answers
+// in the response phase and a JSON one does not. A wrong checksum stops
 // the edge's start with a clear message.
 func TestThirdPartyPlugin(t *testing.T) {
 	e2e.RequireSSH(t)
+	e2e.RequireTool(t, "curl", "curl")
 	dir := t.TempDir()
-	plugin, sum := buildExample(t, dir, "headers")
+	plugin, sum := buildExample(t, dir, "securityheaders")
 
 	t.Run("wrong checksum refused", func(t *testing.T) {
 		cfgFile := filepath.Join(t.TempDir(), "edge.yaml")
-		os.WriteFile(cfgFile, []byte(fmt.Sprintf("plugins:\n  headers:\n    path: %s\n    sha256: %q\n", plugin, strings.Repeat("ab", 32))), 0o600)
+		os.WriteFile(cfgFile, []byte(fmt.Sprintf("plugins:\n  securityheaders:\n    path: %s\n    sha256: %q\n", plugin, strings.Repeat("ab", 32))), 0o600)
 		// An edge that starts anyway serves until killed: serveRefused
 		// bounds the wait and tells that apart from a refused start.
 		out := serveRefused(t, cfgFile)
-		if !strings.Contains(out, "headers") || !strings.Contains(strings.ToLower(out), "checksum") {
+		if !strings.Contains(out, "securityheaders") || !strings.Contains(strings.ToLower(out), "checksum") {
 			t.Errorf("message %q does not name the plugin and the checksum", out)
 		}
 	})
 
 	t.Run("loaded and used", func(t *testing.T) {
-		be := &counting{}
-		port := serveBackend(t, be)
+		// The service answers with the Content-Type the visitor asks for
+		// in X-Want-Type, and a JSON echo of what it got as the body.
+		port := serveBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", r.Header.Get("X-Want-Type"))
+			json.NewEncoder(w).Encode(echoed{Host: r.Host, Header: r.Header})
+		}))
 		edge := e2e.StartEdge(t, e2e.EdgeOptions{Configure: func(c *config.Config) {
-			c.Plugins = map[string]config.Plugin{"headers": {Path: plugin, SHA256: hex.EncodeToString(sum[:])}}
+			c.Plugins = map[string]config.Plugin{"securityheaders": {Path: plugin, SHA256: hex.EncodeToString(sum[:])}}
 		}})
 		key := e2e.NewKey(t, t.TempDir(), "id")
-		s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--request-header-add", `"X-Env: staging"`, "--request-header-remove", "X-Drop")
+		s := edge.RunSSH(t, key, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--security-headers")
 		url := s.URL(t)
-		if st, _ := edge.Get(t, url+"/hdr", "X-Drop", "1"); st != 200 {
-			t.Fatalf("status %d", st)
-		}
-		v, ok := be.seen.Load("/hdr")
-		if !ok {
-			t.Fatal("backend saw no request")
-		}
-		h := v.(http.Header)
-		if h.Get("X-Env") != "staging" || h.Get("X-Drop") != "" {
-			t.Errorf("upstream headers X-Env=%q X-Drop=%q, want staging and none", h.Get("X-Env"), h.Get("X-Drop"))
+		s.WaitOutput(t, "security headers on HTML responses", 5*time.Second)
+		added := []string{"Strict-Transport-Security", "X-Content-Type-Options", "Content-Security-Policy"}
+		for range 2 { // the second time from the edge's cache of the plugin's answers
+			resp, seen := curlEcho(t, edge, url, "-H", "X-Want-Type: text/html; charset=utf-8")
+			if resp.StatusCode != http.StatusOK || seen.Header.Get("X-Want-Type") == "" {
+				t.Fatalf("HTML: status %d, the service saw %v; want 200 from the service", resp.StatusCode, seen.Header)
+			}
+			for _, name := range added {
+				if resp.Header.Get(name) == "" {
+					t.Errorf("HTML response: curl got no %s (headers %v)", name, resp.Header)
+				}
+			}
+			if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("HTML response: X-Content-Type-Options %q, want nosniff", got)
+			}
+			resp, _ = curlEcho(t, edge, url, "-H", "X-Want-Type: application/json")
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("JSON: status %d, Content-Type %q; want 200 application/json", resp.StatusCode, resp.Header.Get("Content-Type"))
+			}
+			for _, name := range added {
+				if v := resp.Header.Values(name); len(v) != 0 {
+					t.Errorf("JSON response: curl got %s %q, want none", name, v)
+				}
+			}
 		}
 	})
 }

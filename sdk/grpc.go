@@ -177,12 +177,30 @@ func (s *middlewareServer) Check(ctx context.Context, req *pluginv1.CheckRequest
 	return verdictToProto(v), nil
 }
 
+// ReviewResponse serves a ResponseReviewer's response phase; a plugin
+// that is not one answers Unimplemented (the edge never asks it: its
+// manifest has no ResponseHead).
+func (s *middlewareServer) ReviewResponse(ctx context.Context, req *pluginv1.ReviewResponseRequest) (resp *pluginv1.ReviewResponseResponse, err error) {
+	defer recoverPanic(s.logger, "review response", &err)
+	rr, ok := s.impl.(ResponseReviewer)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "the plugin does not review responses")
+	}
+	e, err := rr.ReviewResponse(ctx, responseHeadFromProto(req))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return responseEditsToProto(e), nil
+}
+
 // completeManifest returns impl's manifest with the fields the SDK owns
 // filled in.
 func completeManifest(impl Plugin) Manifest {
 	m := impl.Manifest()
 	m.APIVersion = APIVersion
 	_, m.HTTPMiddleware = impl.(HTTPMiddleware)
+	_, m.ResponseHead = impl.(ResponseReviewer)
+	m.ResponseHead = m.ResponseHead && m.HTTPMiddleware
 	// Edges older than EndpointTypeSpecs read only EndpointTypes.
 	for _, e := range m.EndpointTypeSpecs {
 		if !slices.Contains(m.EndpointTypes, e.Name) {
@@ -229,6 +247,7 @@ func manifestToProto(m Manifest) *pluginv1.Manifest {
 		EndpointTypes:  m.EndpointTypes,
 		ReservedPaths:  m.ReservedPaths,
 		HttpMiddleware: m.HTTPMiddleware,
+		ResponseHead:   m.ResponseHead,
 		Authenticates:  m.Authenticates,
 		RequestBody:    m.RequestBody,
 	}
@@ -360,3 +379,32 @@ func verdictToProto(v Verdict) *pluginv1.CheckResponse {
 }
 
 // maxTTLMillis keeps a TTL from the wire from overflowing time.Duration.
+
+func responseHeadFromProto(pr *pluginv1.ReviewResponseRequest) *ResponseHead {
+	h := &ResponseHead{
+		TunnelID: pr.GetTunnelId(),
+		Method:   pr.GetMethod(),
+		Host:     pr.GetHost(),
+		Path:     pr.GetPath(),
+		Status:   int(pr.GetStatus()),
+		Header:   wire.HeadersFromProto(pr.GetHeaders()),
+	}
+	if h.Header == nil {
+		h.Header = http.Header{}
+	}
+	if id := pr.GetIdentity(); id != nil {
+		h.Identity = &Identity{ID: id.GetId(), Name: id.GetName(), Email: id.GetEmail()}
+	}
+	return h
+}
+
+func responseEditsToProto(e ResponseEdits) *pluginv1.ReviewResponseResponse {
+	resp := &pluginv1.ReviewResponseResponse{
+		SetHeaders:    wire.HeadersToProto(e.SetHeaders),
+		RemoveHeaders: e.RemoveHeaders,
+	}
+	if h := e.Cache; h != nil && h.TTL > 0 {
+		resp.Cache = &pluginv1.CacheHint{DependsOn: h.DependsOn, TtlMillis: uint64(h.TTL / time.Millisecond)}
+	}
+	return resp
+}

@@ -185,17 +185,25 @@ func (v Verdict) Validate() error {
 			return err
 		}
 	}
-	if h := v.Cache; h != nil {
-		if h.TTL < 0 {
-			return fmt.Errorf("sdk: verdict: cache ttl %v is negative", h.TTL)
-		}
-		if len(h.DependsOn) > maxHeaderEdits {
-			return fmt.Errorf("sdk: verdict: cache depends on %d headers, at most %d", len(h.DependsOn), maxHeaderEdits)
-		}
-		for _, name := range h.DependsOn {
-			if err := validateHeaderName("cache depends-on header", name, false); err != nil {
-				return err
-			}
+	return v.Cache.validate()
+}
+
+// validate checks a cache hint of a verdict or of response edits: a
+// non-negative TTL and at most maxHeaderEdits valid header names. A nil
+// hint is valid.
+func (h *CacheHint) validate() error {
+	if h == nil {
+		return nil
+	}
+	if h.TTL < 0 {
+		return fmt.Errorf("sdk: verdict: cache ttl %v is negative", h.TTL)
+	}
+	if len(h.DependsOn) > maxHeaderEdits {
+		return fmt.Errorf("sdk: verdict: cache depends on %d headers, at most %d", len(h.DependsOn), maxHeaderEdits)
+	}
+	for _, name := range h.DependsOn {
+		if err := validateHeaderName("cache depends-on header", name, false); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -96,6 +96,10 @@ type Manifest struct {
 	// HTTPMiddleware reports that the plugin implements HTTPMiddleware.
 	// Serve sets it from the plugin's type.
 	HTTPMiddleware bool
+	// ResponseHead reports that the plugin implements ResponseReviewer (an
+	// HTTPMiddleware that wants each final response head). Serve sets it
+	// from the plugin's type.
+	ResponseHead bool
 	// Authenticates marks a plugin that authenticates visitors (basic
 	// auth, OAuth). An endpoint takes at most one: the edge refuses a
 	// command that sets flags of two such plugins.
@@ -383,6 +387,9 @@ func (m Manifest) Validate() error {
 		if h.Setting != "" && !settingRE.MatchString(h.Setting) {
 			return fmt.Errorf("sdk: manifest %q: served host setting %q must be a config key of lowercase letters, digits and underscores", m.Name, h.Setting)
 		}
+	}
+	if m.ResponseHead && !m.HTTPMiddleware {
+		return fmt.Errorf("sdk: manifest %q: a plugin that reviews response heads must be an http middleware", m.Name)
 	}
 	for _, p := range m.ReservedPaths {
 		if !strings.HasPrefix(p, "/") || strings.ContainsAny(p, "?# \t\r\n") {

@@ -334,6 +334,7 @@ func (e *Edge) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			verdict = accesslog.VerdictCached
 		}
 		d.Apply(r)
+		r = ep.withIdentity(r, d.Identity) // for the response phase (review.go)
 		// The tunnel's static edits, after every verdict: no middleware
 		// sees them, and the edge's own headers below override nothing.
 		ep.reqEdit.Apply(r.Header)
@@ -426,6 +427,9 @@ func (e *Edge) Bind(ctx context.Context, req *tunnel.BindRequest) (tunnel.Endpoi
 		if !chain.Empty() {
 			ep.chain = chain
 			ep.editHeaders(chain.HeaderEdits())
+			if chain.ReviewsResponses() {
+				ep.upstream.SetResponseReview(ep.reviewResponse)
+			}
 		} else {
 			chain.Close()
 		}

@@ -159,8 +159,8 @@ var pageMethodNotAllowed = Page{
 
 // WriteFailurePage writes the status page for a request the forwarding
 // engine failed itself (forward.Options.ErrorPage): PageUpstreamDown,
-// PageBadUpstream, PageUnavailable, PageBadBody, PageBodyTimeout or the
-// 405 page for CONNECT, each with the status f.Status() names. r.Host is
+// PageBadUpstream, PageUnavailable (also for a failed response review),
+// PageBadBody, PageBodyTimeout or the 405 page for CONNECT, each with the status f.Status() names. r.Host is
 // the host shown.
 func WriteFailurePage(w http.ResponseWriter, r *http.Request, f forward.Failure) {
 	WritePage(w, r, failurePage(f), r.Host)
@@ -172,7 +172,7 @@ func failurePage(f forward.Failure) Page {
 	switch f {
 	case forward.UpstreamDown:
 		return PageUpstreamDown
-	case forward.Unavailable:
+	case forward.Unavailable, forward.ReviewFailed:
 		return PageUnavailable
 	case forward.BadBody:
 		return PageBadBody

@@ -162,6 +162,7 @@ func TestFailurePages(t *testing.T) {
 		{forward.UpstreamDown, "ERR_SSHGRESS_UPSTREAM"},
 		{forward.BadResponse, "ERR_SSHGRESS_BAD_RESPONSE"},
 		{forward.Unavailable, "ERR_SSHGRESS_UNAVAILABLE"},
+		{forward.ReviewFailed, "ERR_SSHGRESS_UNAVAILABLE"},
 		{forward.BadBody, "ERR_SSHGRESS_BAD_BODY"},
 		{forward.BodyTimeout, "ERR_SSHGRESS_BODY_TIMEOUT"},
 		{forward.MethodNotAllowed, "ERR_SSHGRESS_METHOD"},

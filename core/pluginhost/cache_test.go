@@ -16,52 +16,52 @@ func TestVerdictCache(t *testing.T) {
 
 	tests := []struct {
 		name string
-		run  func(c *verdictCache) bool // reports a hit for the probe
+		run  func(c *verdictCache[sdk.Verdict]) bool // reports a hit for the probe
 		want bool
 	}{
-		{"hit on same value", func(c *verdictCache) bool {
+		{"hit on same value", func(c *verdictCache[sdk.Verdict]) bool {
 			c.put(hint, auth("a"), 1, allow, now)
 			_, ok := c.get(auth("a"), 1, now.Add(59*time.Second))
 			return ok
 		}, true},
-		{"other headers do not matter", func(c *verdictCache) bool {
+		{"other headers do not matter", func(c *verdictCache[sdk.Verdict]) bool {
 			c.put(hint, auth("a"), 1, allow, now)
 			h := auth("a")
 			h.Set("Other", "y")
 			_, ok := c.get(h, 1, now)
 			return ok
 		}, true},
-		{"miss on other value", func(c *verdictCache) bool {
+		{"miss on other value", func(c *verdictCache[sdk.Verdict]) bool {
 			c.put(hint, auth("a"), 1, allow, now)
 			_, ok := c.get(auth("b"), 1, now)
 			return ok
 		}, false},
-		{"miss when the header is absent", func(c *verdictCache) bool {
+		{"miss when the header is absent", func(c *verdictCache[sdk.Verdict]) bool {
 			c.put(hint, auth("a"), 1, allow, now)
 			_, ok := c.get(http.Header{}, 1, now)
 			return ok
 		}, false},
-		{"expired", func(c *verdictCache) bool {
+		{"expired", func(c *verdictCache[sdk.Verdict]) bool {
 			c.put(hint, auth("a"), 1, allow, now)
 			_, ok := c.get(auth("a"), 1, now.Add(time.Minute))
 			return ok
 		}, false},
-		{"ttl capped at 5 minutes", func(c *verdictCache) bool {
+		{"ttl capped at 5 minutes", func(c *verdictCache[sdk.Verdict]) bool {
 			c.put(&sdk.CacheHint{DependsOn: hint.DependsOn, TTL: time.Hour}, auth("a"), 1, allow, now)
 			_, ok := c.get(auth("a"), 1, now.Add(sdk.MaxCacheTTL))
 			return ok
 		}, false},
-		{"older generation is void", func(c *verdictCache) bool {
+		{"older generation is void", func(c *verdictCache[sdk.Verdict]) bool {
 			c.put(hint, auth("a"), 1, allow, now)
 			_, ok := c.get(auth("a"), 2, now)
 			return ok
 		}, false},
-		{"no headers: one verdict for all", func(c *verdictCache) bool {
+		{"no headers: one verdict for all", func(c *verdictCache[sdk.Verdict]) bool {
 			c.put(&sdk.CacheHint{TTL: time.Minute}, auth("a"), 1, allow, now)
 			_, ok := c.get(auth("zzz"), 1, now)
 			return ok
 		}, true},
-		{"least recently used evicted", func(c *verdictCache) bool {
+		{"least recently used evicted", func(c *verdictCache[sdk.Verdict]) bool {
 			c.put(hint, auth("a"), 1, allow, now)
 			c.put(hint, auth("b"), 1, allow, now)
 			c.get(auth("a"), 1, now)
@@ -69,7 +69,7 @@ func TestVerdictCache(t *testing.T) {
 			_, ok := c.get(auth("b"), 1, now)
 			return ok
 		}, false},
-		{"recently used kept", func(c *verdictCache) bool {
+		{"recently used kept", func(c *verdictCache[sdk.Verdict]) bool {
 			c.put(hint, auth("a"), 1, allow, now)
 			c.put(hint, auth("b"), 1, allow, now)
 			c.get(auth("a"), 1, now)
@@ -80,7 +80,7 @@ func TestVerdictCache(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newVerdictCache(2)
+			c := newVerdictCache[sdk.Verdict](2)
 			if got := tt.run(c); got != tt.want {
 				t.Errorf("hit = %v, want %v", got, tt.want)
 			}

@@ -122,8 +122,13 @@ func (h *Host) Open(ctx context.Context, t Tunnel, notify func(string)) (*Chain,
 			}
 		}
 		if p.manifest.HTTPMiddleware {
-			c.links = append(c.links, &link{p: p, cache: newVerdictCache(h.opts.CacheEntries), body: p.manifest.RequestBody})
+			l := &link{p: p, cache: newVerdictCache[sdk.Verdict](h.opts.CacheEntries), body: p.manifest.RequestBody}
+			c.links = append(c.links, l)
 			c.wantsBody = c.wantsBody || p.manifest.RequestBody
+			if p.manifest.ResponseHead {
+				l.reviews = newVerdictCache[sdk.ResponseEdits](h.opts.CacheEntries)
+				c.reviewers = append(c.reviewers, l)
+			}
 		}
 	}
 	return c, nil
@@ -156,6 +161,7 @@ type Chain struct {
 	tunnelID   string
 	opened     []opened
 	links      []*link
+	reviewers  []*link         // the links with a response phase (response.go)
 	rules      []*requestRules // plugins' static rules, enforced before links
 	limited    bool            // some rules have traffic limits (limits.go)
 	wantsBody  bool            // some link's plugin asks for request bodies
@@ -171,10 +177,12 @@ type opened struct {
 	ot *openTunnel
 }
 
-// link is one middleware plugin in a chain, with its verdict cache.
+// link is one middleware plugin in a chain, with its verdict cache and,
+// for a plugin with a response phase, its cache of response edits.
 type link struct {
-	p     *proc
-	cache *verdictCache
+	p       *proc
+	cache   *verdictCache[sdk.Verdict]
+	reviews *verdictCache[sdk.ResponseEdits] // nil without a response phase
 	// body: the plugin asked for request bodies (Manifest.RequestBody);
 	// its verdicts depend on the bytes, so they are never cached.
 	body bool

@@ -280,6 +280,9 @@ func (h *Host) startPlugin(ctx context.Context, s Spec) (*proc, error) {
 		return nil, err
 	}
 	p.manifest = m
+	if m.ResponseHead {
+		p.meters.review = h.opts.Metrics.Call(s.Name, "review_response")
+	}
 	p.served = served
 	p.cur.Store(inst)
 	p.logger.Info("plugin started", "version", m.Version, "pid", inst.pid)
@@ -361,8 +364,8 @@ func (h *Host) Manifests() []sdk.Manifest {
 	return out
 }
 
-// Calls returns how many Check calls the host has sent to plugins; verdicts
-// served from the cache do not count. Meant for tests and metrics.
+// Calls returns how many Check and ReviewResponse calls the host has sent
+// to plugins; answers served from the cache do not count. Meant for tests and metrics.
 func (h *Host) Calls() uint64 { return h.checkCalls.Load() }
 
 // Close stops the supervisors and kills every plugin process. Tunnels'

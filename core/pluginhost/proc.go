@@ -64,6 +64,7 @@ type proc struct {
 // procMeters are a plugin's pre-bound metrics (nil ones count nothing).
 type procMeters struct {
 	check, open, close, bind *metrics.Call
+	review                   *metrics.Call
 	cacheHits                *metrics.Hits
 }
 

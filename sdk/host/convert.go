@@ -20,6 +20,7 @@ func manifestFromProto(pm *pluginv1.Manifest) sdk.Manifest {
 		EndpointTypes:  pm.GetEndpointTypes(),
 		ReservedPaths:  pm.GetReservedPaths(),
 		HTTPMiddleware: pm.GetHttpMiddleware(),
+		ResponseHead:   pm.GetResponseHead(),
 		Authenticates:  pm.GetAuthenticates(),
 		RequestBody:    pm.GetRequestBody(),
 	}
@@ -157,4 +158,31 @@ func verdictFromProto(resp *pluginv1.CheckResponse) sdk.Verdict {
 		v.Cache = &sdk.CacheHint{DependsOn: h.GetDependsOn(), TTL: time.Duration(ms) * time.Millisecond}
 	}
 	return v
+}
+
+func responseHeadToProto(h *sdk.ResponseHead) *pluginv1.ReviewResponseRequest {
+	pr := &pluginv1.ReviewResponseRequest{
+		TunnelId: h.TunnelID,
+		Method:   h.Method,
+		Host:     h.Host,
+		Path:     h.Path,
+		Status:   int32(h.Status),
+		Headers:  wire.HeadersToProto(h.Header),
+	}
+	if id := h.Identity; id != nil {
+		pr.Identity = &pluginv1.Identity{Id: id.ID, Name: id.Name, Email: id.Email}
+	}
+	return pr
+}
+
+func responseEditsFromProto(resp *pluginv1.ReviewResponseResponse) sdk.ResponseEdits {
+	e := sdk.ResponseEdits{
+		SetHeaders:    wire.HeadersFromProto(resp.GetSetHeaders()),
+		RemoveHeaders: resp.GetRemoveHeaders(),
+	}
+	if h := resp.GetCache(); h != nil && h.GetTtlMillis() > 0 {
+		ms := min(h.GetTtlMillis(), maxTTLMillis)
+		e.Cache = &sdk.CacheHint{DependsOn: h.GetDependsOn(), TTL: time.Duration(ms) * time.Millisecond}
+	}
+	return e
 }

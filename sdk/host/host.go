@@ -151,6 +151,17 @@ func (c *Client) Check(ctx context.Context, req *sdk.Request) (sdk.Verdict, erro
 	return verdictFromProto(resp), nil
 }
 
+// ReviewResponse asks a plugin whose manifest has ResponseHead for edits of
+// one response head. The edits are returned as received; callers must
+// Validate them.
+func (c *Client) ReviewResponse(ctx context.Context, head *sdk.ResponseHead) (sdk.ResponseEdits, error) {
+	resp, err := c.mw.ReviewResponse(ctx, responseHeadToProto(head))
+	if err != nil {
+		return sdk.ResponseEdits{}, fromStatus("review response", err)
+	}
+	return responseEditsFromProto(resp), nil
+}
+
 func fromStatus(method string, err error) error {
 	if err == nil {
 		return nil

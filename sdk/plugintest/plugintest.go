@@ -291,6 +291,38 @@ func (h *Harness) Check(req *sdk.Request) (sdk.Verdict, error) {
 	return v, nil
 }
 
+// ReviewResponse asks a plugin that reviews responses (sdk.ResponseReviewer)
+// for edits of head and validates them the way the edge does: invalid
+// edits are returned as an error.
+func (h *Harness) ReviewResponse(head *sdk.ResponseHead) (sdk.ResponseEdits, error) {
+	ctx, cancel := h.ctx()
+	defer cancel()
+	e, err := h.rpc.ReviewResponse(ctx, head)
+	if err != nil {
+		return sdk.ResponseEdits{}, err
+	}
+	if err := e.Validate(); err != nil {
+		return e, fmt.Errorf("plugintest: the edge would answer 503: %w", err)
+	}
+	return e, nil
+}
+
+// NewResponseHead returns the head of a response with status to a GET of
+// target (an absolute URL, as for NewRequest) on tunnelID, with the given
+// headers ("Name", "value" pairs). It panics on a malformed URL or an odd
+// number of strings, which are bugs in the test.
+func NewResponseHead(tunnelID, target string, status int, header ...string) *sdk.ResponseHead {
+	req := NewRequest(tunnelID, http.MethodGet, target)
+	if len(header)%2 != 0 {
+		panic("plugintest: NewResponseHead: headers come in name, value pairs")
+	}
+	h := http.Header{}
+	for i := 0; i < len(header); i += 2 {
+		h.Add(header[i], header[i+1])
+	}
+	return &sdk.ResponseHead{TunnelID: tunnelID, Method: req.Method, Host: req.Host, Path: req.Path, Status: status, Header: h}
+}
+
 // NewRequest returns a request head for tunnelID from a method and an
 // absolute URL ("https://app.localhost/path?q=1"); an https URL sets TLS
 // facts. The client address is 192.0.2.1:50000. It panics on a malformed

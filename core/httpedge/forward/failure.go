@@ -26,13 +26,17 @@ const (
 	BodyTimeout
 	// MethodNotAllowed: a CONNECT request, which is never forwarded (405).
 	MethodNotAllowed
+	// ReviewFailed: a plugin that must review the response head failed,
+	// was late or answered nonsense, so the response is not delivered
+	// (503).
+	ReviewFailed
 )
 
 // Status returns the HTTP status code of f's page: 502 for an unknown
 // Failure.
 func (f Failure) Status() int {
 	switch f {
-	case Unavailable:
+	case Unavailable, ReviewFailed:
 		return http.StatusServiceUnavailable
 	case BadBody:
 		return http.StatusBadRequest
@@ -58,6 +62,8 @@ func (f Failure) String() string {
 		return "request body timed out"
 	case MethodNotAllowed:
 		return "method not allowed"
+	case ReviewFailed:
+		return "response review failed"
 	}
 	return "forward.Failure(" + strconv.Itoa(int(f)) + ")"
 }

@@ -157,6 +157,9 @@ func (b *visitorBody) Read(p []byte) (int, error) {
 // the upstream's bytes pause.
 func (u *Upstream) relayH2(w http.ResponseWriter, r *http.Request, resp *http.Response) (int, error) {
 	rc := http.NewResponseController(w)
+	if err := u.reviewHead(r, resp); err != nil {
+		return u.failEarly(w, r, ReviewFailed, err)
+	}
 	announced, zw := u.startResponse(w, r, resp)
 	status := resp.StatusCode
 	w.WriteHeader(status)

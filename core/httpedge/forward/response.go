@@ -17,6 +17,16 @@ import (
 // closes pc.
 func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn, resp *http.Response, rc *http.ResponseController, stop func() bool, bodyDone chan error) (int, error) {
 	h := w.Header()
+	if err := u.reviewHead(r, resp); err != nil {
+		stop()
+		_ = pc.c.Close()
+		if bodyDone != nil && r.ProtoMajor == 1 {
+			h.Set("Connection", "close") // the rest of the visitor's body is never read
+		}
+		status, err := u.failEarly(w, r, ReviewFailed, err)
+		endBody(pc, rc, bodyDone, 0)
+		return status, err
+	}
 	announced, zw := u.startResponse(w, r, resp)
 	status := resp.StatusCode
 	if bodyDone != nil && len(bodyDone) == 0 && !pc.bodyRead.Load() && r.ProtoMajor == 1 {
@@ -106,6 +116,23 @@ func (u *Upstream) relay(w http.ResponseWriter, r *http.Request, pc *pooledConn,
 		_ = pc.c.Close()
 	}
 	return status, nil
+}
+
+// reviewHead runs the tunnel's response review (SetResponseReview) on
+// resp's head: resp.Header becomes the reviewed end-to-end headers. Its
+// error refuses the response.
+func (u *Upstream) reviewHead(r *http.Request, resp *http.Response) error {
+	review := u.review.Load()
+	if review == nil {
+		return nil
+	}
+	rh := make(http.Header, len(resp.Header))
+	copyResponseHeader(rh, resp.Header)
+	if err := (*review)(r, resp.StatusCode, rh); err != nil {
+		return fmt.Errorf("forward: review response: %w", err)
+	}
+	resp.Header = rh
+	return nil
 }
 
 // startResponse sets w's header from the final response resp (its

@@ -67,6 +67,9 @@ type Upstream struct {
 	dials atomic.Uint64
 	// respEdit rewrites every final response head (SetResponseEdit).
 	respEdit atomic.Pointer[HeaderEdit]
+	// review sees and edits every final response head
+	// (SetResponseReview).
+	review atomic.Pointer[ResponseReview]
 	// host replaces every request's Host upstream (SetRequestHost).
 	host atomic.Pointer[string]
 	// h2 carries requests as HTTP/2 when set (UseHTTP2, h2.go), with
@@ -124,6 +127,26 @@ func (u *Upstream) SetResponseEdit(e *HeaderEdit) { u.respEdit.Store(e) }
 // --compression), as it streams; off by default. The visitor, the
 // inspector and the access log get the encoded bytes.
 func (u *Upstream) SetCompression(on bool) { u.compress.Store(on) }
+
+// ResponseReview sees the head of one final response to r, with status
+// and headers h (hop-by-hop headers left out), and may edit h in place. A
+// non-nil error refuses the response: the visitor gets a ReviewFailed page
+// instead, never the unreviewed response.
+type ResponseReview func(r *http.Request, status int, h http.Header) error
+
+// SetResponseReview makes u call review for the head of every final
+// response of the upstream, before the edits of SetResponseEdit (which
+// win) and before the visitor gets any byte of it: not for 1xx responses,
+// a 101 switch or the pages Forward writes itself. On its error Forward
+// writes a ReviewFailed page (503), closes the upstream connection and
+// returns the error. nil reviews nothing, the default.
+func (u *Upstream) SetResponseReview(review ResponseReview) {
+	if review == nil {
+		u.review.Store(nil)
+		return
+	}
+	u.review.Store(&review)
+}
 
 // SetRequestHost makes u send host as the Host header of every request
 // instead of the request's own (a tunnel's --host-header); "" sends the

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,6 +41,8 @@ func main() {
 		p = &testPlugin{name: "misbehave", flag: "misbehave"}
 	case "misnamed":
 		p = &testPlugin{name: "other", flag: "misnamed"}
+	case "reviewer":
+		p = &reviewPlugin{testPlugin{name: "reviewer", flag: "review"}}
 	case "game":
 		p = &gamePlugin{name: "game", declare: true}
 	case "undeclared":
@@ -117,6 +121,47 @@ func (p *testPlugin) Check(ctx context.Context, req *sdk.Request) (sdk.Verdict, 
 		panic("test panic")
 	}
 	return sdk.Verdict{}, fmt.Errorf("testplugin: tunnel %q is not open", req.TunnelID)
+}
+
+// reviewPlugin is a middleware with a response phase; its flag's value
+// picks its answers per tunnel: "ok" (Check continues; ReviewResponse
+// marks HTML responses with X-Reviewed: STATUS and the identity's ID in
+// X-Reviewed-For, removes Server, cached by Content-Type), "nocache" (the
+// same, never cached), "slow", "nonsense" (sets Content-Length), "fail".
+type reviewPlugin struct{ testPlugin }
+
+func (p *reviewPlugin) Check(context.Context, *sdk.Request) (sdk.Verdict, error) {
+	return sdk.Verdict{Continue: &sdk.Continue{}, Cache: &sdk.CacheHint{TTL: time.Hour}}, nil
+}
+
+func (p *reviewPlugin) ReviewResponse(ctx context.Context, head *sdk.ResponseHead) (sdk.ResponseEdits, error) {
+	p.mu.Lock()
+	mode := p.modes[head.TunnelID]
+	p.mu.Unlock()
+	switch mode {
+	case "ok", "nocache":
+		e := sdk.ResponseEdits{RemoveHeaders: []string{"Server"}}
+		if strings.HasPrefix(head.Header.Get("Content-Type"), "text/html") {
+			e.SetHeaders = http.Header{"X-Reviewed": {strconv.Itoa(head.Status)}}
+			if head.Identity != nil {
+				e.SetHeaders.Set("X-Reviewed-For", head.Identity.ID)
+			}
+		}
+		if mode == "ok" {
+			e.Cache = &sdk.CacheHint{DependsOn: []string{"Content-Type"}, TTL: time.Hour}
+		}
+		return e, nil
+	case "slow":
+		select {
+		case <-time.After(5 * time.Second):
+			return sdk.ResponseEdits{}, nil
+		case <-ctx.Done():
+			return sdk.ResponseEdits{}, ctx.Err()
+		}
+	case "nonsense":
+		return sdk.ResponseEdits{SetHeaders: http.Header{"Content-Length": {"0"}}}, nil
+	}
+	return sdk.ResponseEdits{}, fmt.Errorf("testplugin: review of tunnel %q failed", head.TunnelID)
 }
 
 // gamePlugin is a third-party endpoint plugin that describes its endpoint

@@ -201,7 +201,11 @@ type Manifest struct {
 	// a plugin: the edge buffers the body up to its operator's bound
 	// (http.middleware_body_limit, 1 MiB by default) and answers 413 itself
 	// beyond it; verdicts of such a plugin are never cached.
-	RequestBody   bool `protobuf:"varint,31,opt,name=request_body,json=requestBody,proto3" json:"request_body,omitempty"`
+	RequestBody bool `protobuf:"varint,31,opt,name=request_body,json=requestBody,proto3" json:"request_body,omitempty"`
+	// response_head reports that the plugin (an http_middleware) wants the
+	// head of each final response of the tunnels it joined: the edge calls
+	// Middleware.ReviewResponse for it. Bodies never cross.
+	ResponseHead  bool `protobuf:"varint,30,opt,name=response_head,json=responseHead,proto3" json:"response_head,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -309,6 +313,13 @@ func (x *Manifest) GetServedHosts() []*ServedHost {
 func (x *Manifest) GetRequestBody() bool {
 	if x != nil {
 		return x.RequestBody
+	}
+	return false
+}
+
+func (x *Manifest) GetResponseHead() bool {
+	if x != nil {
+		return x.ResponseHead
 	}
 	return false
 }
@@ -1951,6 +1962,176 @@ func (*CheckResponse_Continue) isCheckResponse_Verdict() {}
 
 func (*CheckResponse_Respond) isCheckResponse_Verdict() {}
 
+// ReviewResponseRequest is the head of one final response, with what the
+// edge knows of the request it answers. Never the body.
+type ReviewResponseRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	TunnelId string                 `protobuf:"bytes,1,opt,name=tunnel_id,json=tunnelId,proto3" json:"tunnel_id,omitempty"`
+	// method, host (normalised by the edge) and path (as sent) are the
+	// request's.
+	Method string `protobuf:"bytes,2,opt,name=method,proto3" json:"method,omitempty"`
+	Host   string `protobuf:"bytes,3,opt,name=host,proto3" json:"host,omitempty"`
+	Path   string `protobuf:"bytes,4,opt,name=path,proto3" json:"path,omitempty"`
+	// status is the response's status code, 200 to 999.
+	Status int32 `protobuf:"varint,5,opt,name=status,proto3" json:"status,omitempty"`
+	// headers are the response's headers, without hop-by-hop and framing
+	// headers (Connection, Transfer-Encoding, Content-Length, ...), after
+	// earlier plugins' edits and before the tunnel's static edits.
+	Headers []*Header `protobuf:"bytes,6,rep,name=headers,proto3" json:"headers,omitempty"`
+	// identity is who the request's middleware authenticated, if anyone.
+	Identity      *Identity `protobuf:"bytes,7,opt,name=identity,proto3" json:"identity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewResponseRequest) Reset() {
+	*x = ReviewResponseRequest{}
+	mi := &file_plugin_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewResponseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewResponseRequest) ProtoMessage() {}
+
+func (x *ReviewResponseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewResponseRequest.ProtoReflect.Descriptor instead.
+func (*ReviewResponseRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ReviewResponseRequest) GetTunnelId() string {
+	if x != nil {
+		return x.TunnelId
+	}
+	return ""
+}
+
+func (x *ReviewResponseRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *ReviewResponseRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *ReviewResponseRequest) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *ReviewResponseRequest) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *ReviewResponseRequest) GetHeaders() []*Header {
+	if x != nil {
+		return x.Headers
+	}
+	return nil
+}
+
+func (x *ReviewResponseRequest) GetIdentity() *Identity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+// ReviewResponseResponse edits the response head: remove_headers first,
+// then set_headers. Framing, hop-by-hop and the edge's own headers may not
+// be named. An empty answer edits nothing.
+type ReviewResponseResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// set_headers replace any response header of the same name.
+	SetHeaders []*Header `protobuf:"bytes,1,rep,name=set_headers,json=setHeaders,proto3" json:"set_headers,omitempty"`
+	// remove_headers are deleted (applied before set_headers).
+	RemoveHeaders []string `protobuf:"bytes,2,rep,name=remove_headers,json=removeHeaders,proto3" json:"remove_headers,omitempty"`
+	// cache lets the edge reuse the answer for responses of the same tunnel
+	// with the same status whose named RESPONSE headers (depends_on) carry
+	// the same values; the status is always part of the key. Absent means
+	// ask again for every response.
+	Cache         *CacheHint `protobuf:"bytes,3,opt,name=cache,proto3" json:"cache,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReviewResponseResponse) Reset() {
+	*x = ReviewResponseResponse{}
+	mi := &file_plugin_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReviewResponseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReviewResponseResponse) ProtoMessage() {}
+
+func (x *ReviewResponseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReviewResponseResponse.ProtoReflect.Descriptor instead.
+func (*ReviewResponseResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *ReviewResponseResponse) GetSetHeaders() []*Header {
+	if x != nil {
+		return x.SetHeaders
+	}
+	return nil
+}
+
+func (x *ReviewResponseResponse) GetRemoveHeaders() []string {
+	if x != nil {
+		return x.RemoveHeaders
+	}
+	return nil
+}
+
+func (x *ReviewResponseResponse) GetCache() *CacheHint {
+	if x != nil {
+		return x.Cache
+	}
+	return nil
+}
+
 // Account is the tunnel owner as an endpoint plugin sees it.
 type Account struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1968,7 +2149,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2161,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2174,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{26}
+	return file_plugin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Account) GetName() string {
@@ -2044,7 +2225,7 @@ type BindRequest struct {
 
 func (x *BindRequest) Reset() {
 	*x = BindRequest{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2056,7 +2237,7 @@ func (x *BindRequest) String() string {
 func (*BindRequest) ProtoMessage() {}
 
 func (x *BindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2069,7 +2250,7 @@ func (x *BindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindRequest.ProtoReflect.Descriptor instead.
 func (*BindRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{27}
+	return file_plugin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BindRequest) GetTunnelId() string {
@@ -2145,7 +2326,7 @@ type Binding struct {
 
 func (x *Binding) Reset() {
 	*x = Binding{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2338,7 @@ func (x *Binding) String() string {
 func (*Binding) ProtoMessage() {}
 
 func (x *Binding) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2351,7 @@ func (x *Binding) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Binding.ProtoReflect.Descriptor instead.
 func (*Binding) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{28}
+	return file_plugin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Binding) GetKind() string {
@@ -2245,7 +2426,7 @@ type BindResponse struct {
 
 func (x *BindResponse) Reset() {
 	*x = BindResponse{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2257,7 +2438,7 @@ func (x *BindResponse) String() string {
 func (*BindResponse) ProtoMessage() {}
 
 func (x *BindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2270,7 +2451,7 @@ func (x *BindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BindResponse.ProtoReflect.Descriptor instead.
 func (*BindResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{29}
+	return file_plugin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *BindResponse) GetBinding() *Binding {
@@ -2289,7 +2470,7 @@ type UnbindRequest struct {
 
 func (x *UnbindRequest) Reset() {
 	*x = UnbindRequest{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2301,7 +2482,7 @@ func (x *UnbindRequest) String() string {
 func (*UnbindRequest) ProtoMessage() {}
 
 func (x *UnbindRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2314,7 +2495,7 @@ func (x *UnbindRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbindRequest.ProtoReflect.Descriptor instead.
 func (*UnbindRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{30}
+	return file_plugin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *UnbindRequest) GetTunnelId() string {
@@ -2332,7 +2513,7 @@ type UnbindResponse struct {
 
 func (x *UnbindResponse) Reset() {
 	*x = UnbindResponse{}
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2525,7 @@ func (x *UnbindResponse) String() string {
 func (*UnbindResponse) ProtoMessage() {}
 
 func (x *UnbindResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2538,7 @@ func (x *UnbindResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnbindResponse.ProtoReflect.Descriptor instead.
 func (*UnbindResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{31}
+	return file_plugin_proto_rawDescGZIP(), []int{33}
 }
 
 var File_plugin_proto protoreflect.FileDescriptor
@@ -2367,7 +2548,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\fplugin.proto\x12\x12sshgress.plugin.v1\"\x11\n" +
 	"\x0fDescribeRequest\"L\n" +
 	"\x10DescribeResponse\x128\n" +
-	"\bmanifest\x18\x01 \x01(\v2\x1c.sshgress.plugin.v1.ManifestR\bmanifest\"\xe6\x03\n" +
+	"\bmanifest\x18\x01 \x01(\v2\x1c.sshgress.plugin.v1.ManifestR\bmanifest\"\x8b\x04\n" +
 	"\bManifest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1f\n" +
@@ -2381,7 +2562,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x13endpoint_type_specs\x18\t \x03(\v2$.sshgress.plugin.v1.EndpointTypeSpecR\x11endpointTypeSpecs\x12A\n" +
 	"\fserved_hosts\x18\n" +
 	" \x03(\v2\x1e.sshgress.plugin.v1.ServedHostR\vservedHosts\x12!\n" +
-	"\frequest_body\x18\x1f \x01(\bR\vrequestBody\"\x93\x01\n" +
+	"\frequest_body\x18\x1f \x01(\bR\vrequestBody\x12#\n" +
+	"\rresponse_head\x18\x1e \x01(\bR\fresponseHead\"\x93\x01\n" +
 	"\x10EndpointTypeSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\asummary\x18\x02 \x01(\tR\asummary\x12\x14\n" +
@@ -2512,7 +2694,20 @@ const file_plugin_proto_rawDesc = "" +
 	"\bcontinue\x18\x01 \x01(\v2\x1c.sshgress.plugin.v1.ContinueH\x00R\bcontinue\x127\n" +
 	"\arespond\x18\x02 \x01(\v2\x1b.sshgress.plugin.v1.RespondH\x00R\arespond\x123\n" +
 	"\x05cache\x18\x03 \x01(\v2\x1d.sshgress.plugin.v1.CacheHintR\x05cacheB\t\n" +
-	"\averdict\"z\n" +
+	"\averdict\"\xfc\x01\n" +
+	"\x15ReviewResponseRequest\x12\x1b\n" +
+	"\ttunnel_id\x18\x01 \x01(\tR\btunnelId\x12\x16\n" +
+	"\x06method\x18\x02 \x01(\tR\x06method\x12\x12\n" +
+	"\x04host\x18\x03 \x01(\tR\x04host\x12\x12\n" +
+	"\x04path\x18\x04 \x01(\tR\x04path\x12\x16\n" +
+	"\x06status\x18\x05 \x01(\x05R\x06status\x124\n" +
+	"\aheaders\x18\x06 \x03(\v2\x1a.sshgress.plugin.v1.HeaderR\aheaders\x128\n" +
+	"\bidentity\x18\a \x01(\v2\x1c.sshgress.plugin.v1.IdentityR\bidentity\"\xb1\x01\n" +
+	"\x16ReviewResponseResponse\x12;\n" +
+	"\vset_headers\x18\x01 \x03(\v2\x1a.sshgress.plugin.v1.HeaderR\n" +
+	"setHeaders\x12%\n" +
+	"\x0eremove_headers\x18\x02 \x03(\tR\rremoveHeaders\x123\n" +
+	"\x05cache\x18\x03 \x01(\v2\x1d.sshgress.plugin.v1.CacheHintR\x05cache\"z\n" +
 	"\aAccount\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tanonymous\x18\x02 \x01(\bR\tanonymous\x12\x18\n" +
@@ -2555,10 +2750,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\tConfigure\x12$.sshgress.plugin.v1.ConfigureRequest\x1a%.sshgress.plugin.v1.ConfigureResponse\x12[\n" +
 	"\n" +
 	"OpenTunnel\x12%.sshgress.plugin.v1.OpenTunnelRequest\x1a&.sshgress.plugin.v1.OpenTunnelResponse\x12^\n" +
-	"\vCloseTunnel\x12&.sshgress.plugin.v1.CloseTunnelRequest\x1a'.sshgress.plugin.v1.CloseTunnelResponse2Z\n" +
+	"\vCloseTunnel\x12&.sshgress.plugin.v1.CloseTunnelRequest\x1a'.sshgress.plugin.v1.CloseTunnelResponse2\xc3\x01\n" +
 	"\n" +
 	"Middleware\x12L\n" +
-	"\x05Check\x12 .sshgress.plugin.v1.CheckRequest\x1a!.sshgress.plugin.v1.CheckResponse2\xa6\x01\n" +
+	"\x05Check\x12 .sshgress.plugin.v1.CheckRequest\x1a!.sshgress.plugin.v1.CheckResponse\x12g\n" +
+	"\x0eReviewResponse\x12).sshgress.plugin.v1.ReviewResponseRequest\x1a*.sshgress.plugin.v1.ReviewResponseResponse2\xa6\x01\n" +
 	"\bEndpoint\x12I\n" +
 	"\x04Bind\x12\x1f.sshgress.plugin.v1.BindRequest\x1a .sshgress.plugin.v1.BindResponse\x12O\n" +
 	"\x06Unbind\x12!.sshgress.plugin.v1.UnbindRequest\x1a\".sshgress.plugin.v1.UnbindResponseB;Z9github.com/sshgress/sshgress/sdk/proto/plugin/v1;pluginv1b\x06proto3"
@@ -2576,43 +2772,45 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
 var file_plugin_proto_goTypes = []any{
-	(FlagType)(0),               // 0: sshgress.plugin.v1.FlagType
-	(*DescribeRequest)(nil),     // 1: sshgress.plugin.v1.DescribeRequest
-	(*DescribeResponse)(nil),    // 2: sshgress.plugin.v1.DescribeResponse
-	(*Manifest)(nil),            // 3: sshgress.plugin.v1.Manifest
-	(*EndpointTypeSpec)(nil),    // 4: sshgress.plugin.v1.EndpointTypeSpec
-	(*ServedHost)(nil),          // 5: sshgress.plugin.v1.ServedHost
-	(*FlagSpec)(nil),            // 6: sshgress.plugin.v1.FlagSpec
-	(*ConfigureRequest)(nil),    // 7: sshgress.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil),   // 8: sshgress.plugin.v1.ConfigureResponse
-	(*StringList)(nil),          // 9: sshgress.plugin.v1.StringList
-	(*OpenTunnelRequest)(nil),   // 10: sshgress.plugin.v1.OpenTunnelRequest
-	(*OpenTunnelResponse)(nil),  // 11: sshgress.plugin.v1.OpenTunnelResponse
-	(*StaticRules)(nil),         // 12: sshgress.plugin.v1.StaticRules
-	(*RateLimit)(nil),           // 13: sshgress.plugin.v1.RateLimit
-	(*CircuitBreaker)(nil),      // 14: sshgress.plugin.v1.CircuitBreaker
-	(*HeaderEdits)(nil),         // 15: sshgress.plugin.v1.HeaderEdits
-	(*HeaderField)(nil),         // 16: sshgress.plugin.v1.HeaderField
-	(*CloseTunnelRequest)(nil),  // 17: sshgress.plugin.v1.CloseTunnelRequest
-	(*CloseTunnelResponse)(nil), // 18: sshgress.plugin.v1.CloseTunnelResponse
-	(*Header)(nil),              // 19: sshgress.plugin.v1.Header
-	(*TLSFacts)(nil),            // 20: sshgress.plugin.v1.TLSFacts
-	(*CheckRequest)(nil),        // 21: sshgress.plugin.v1.CheckRequest
-	(*Identity)(nil),            // 22: sshgress.plugin.v1.Identity
-	(*Continue)(nil),            // 23: sshgress.plugin.v1.Continue
-	(*Respond)(nil),             // 24: sshgress.plugin.v1.Respond
-	(*CacheHint)(nil),           // 25: sshgress.plugin.v1.CacheHint
-	(*CheckResponse)(nil),       // 26: sshgress.plugin.v1.CheckResponse
-	(*Account)(nil),             // 27: sshgress.plugin.v1.Account
-	(*BindRequest)(nil),         // 28: sshgress.plugin.v1.BindRequest
-	(*Binding)(nil),             // 29: sshgress.plugin.v1.Binding
-	(*BindResponse)(nil),        // 30: sshgress.plugin.v1.BindResponse
-	(*UnbindRequest)(nil),       // 31: sshgress.plugin.v1.UnbindRequest
-	(*UnbindResponse)(nil),      // 32: sshgress.plugin.v1.UnbindResponse
-	nil,                         // 33: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
-	nil,                         // 34: sshgress.plugin.v1.BindRequest.ValuesEntry
+	(FlagType)(0),                  // 0: sshgress.plugin.v1.FlagType
+	(*DescribeRequest)(nil),        // 1: sshgress.plugin.v1.DescribeRequest
+	(*DescribeResponse)(nil),       // 2: sshgress.plugin.v1.DescribeResponse
+	(*Manifest)(nil),               // 3: sshgress.plugin.v1.Manifest
+	(*EndpointTypeSpec)(nil),       // 4: sshgress.plugin.v1.EndpointTypeSpec
+	(*ServedHost)(nil),             // 5: sshgress.plugin.v1.ServedHost
+	(*FlagSpec)(nil),               // 6: sshgress.plugin.v1.FlagSpec
+	(*ConfigureRequest)(nil),       // 7: sshgress.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),      // 8: sshgress.plugin.v1.ConfigureResponse
+	(*StringList)(nil),             // 9: sshgress.plugin.v1.StringList
+	(*OpenTunnelRequest)(nil),      // 10: sshgress.plugin.v1.OpenTunnelRequest
+	(*OpenTunnelResponse)(nil),     // 11: sshgress.plugin.v1.OpenTunnelResponse
+	(*StaticRules)(nil),            // 12: sshgress.plugin.v1.StaticRules
+	(*RateLimit)(nil),              // 13: sshgress.plugin.v1.RateLimit
+	(*CircuitBreaker)(nil),         // 14: sshgress.plugin.v1.CircuitBreaker
+	(*HeaderEdits)(nil),            // 15: sshgress.plugin.v1.HeaderEdits
+	(*HeaderField)(nil),            // 16: sshgress.plugin.v1.HeaderField
+	(*CloseTunnelRequest)(nil),     // 17: sshgress.plugin.v1.CloseTunnelRequest
+	(*CloseTunnelResponse)(nil),    // 18: sshgress.plugin.v1.CloseTunnelResponse
+	(*Header)(nil),                 // 19: sshgress.plugin.v1.Header
+	(*TLSFacts)(nil),               // 20: sshgress.plugin.v1.TLSFacts
+	(*CheckRequest)(nil),           // 21: sshgress.plugin.v1.CheckRequest
+	(*Identity)(nil),               // 22: sshgress.plugin.v1.Identity
+	(*Continue)(nil),               // 23: sshgress.plugin.v1.Continue
+	(*Respond)(nil),                // 24: sshgress.plugin.v1.Respond
+	(*CacheHint)(nil),              // 25: sshgress.plugin.v1.CacheHint
+	(*CheckResponse)(nil),          // 26: sshgress.plugin.v1.CheckResponse
+	(*ReviewResponseRequest)(nil),  // 27: sshgress.plugin.v1.ReviewResponseRequest
+	(*ReviewResponseResponse)(nil), // 28: sshgress.plugin.v1.ReviewResponseResponse
+	(*Account)(nil),                // 29: sshgress.plugin.v1.Account
+	(*BindRequest)(nil),            // 30: sshgress.plugin.v1.BindRequest
+	(*Binding)(nil),                // 31: sshgress.plugin.v1.Binding
+	(*BindResponse)(nil),           // 32: sshgress.plugin.v1.BindResponse
+	(*UnbindRequest)(nil),          // 33: sshgress.plugin.v1.UnbindRequest
+	(*UnbindResponse)(nil),         // 34: sshgress.plugin.v1.UnbindResponse
+	nil,                            // 35: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	nil,                            // 36: sshgress.plugin.v1.BindRequest.ValuesEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	3,  // 0: sshgress.plugin.v1.DescribeResponse.manifest:type_name -> sshgress.plugin.v1.Manifest
@@ -2620,7 +2818,7 @@ var file_plugin_proto_depIdxs = []int32{
 	4,  // 2: sshgress.plugin.v1.Manifest.endpoint_type_specs:type_name -> sshgress.plugin.v1.EndpointTypeSpec
 	5,  // 3: sshgress.plugin.v1.Manifest.served_hosts:type_name -> sshgress.plugin.v1.ServedHost
 	0,  // 4: sshgress.plugin.v1.FlagSpec.type:type_name -> sshgress.plugin.v1.FlagType
-	33, // 5: sshgress.plugin.v1.OpenTunnelRequest.values:type_name -> sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
+	35, // 5: sshgress.plugin.v1.OpenTunnelRequest.values:type_name -> sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry
 	12, // 6: sshgress.plugin.v1.OpenTunnelResponse.static_rules:type_name -> sshgress.plugin.v1.StaticRules
 	13, // 7: sshgress.plugin.v1.StaticRules.rate_limit:type_name -> sshgress.plugin.v1.RateLimit
 	14, // 8: sshgress.plugin.v1.StaticRules.circuit_breaker:type_name -> sshgress.plugin.v1.CircuitBreaker
@@ -2635,30 +2833,36 @@ var file_plugin_proto_depIdxs = []int32{
 	23, // 17: sshgress.plugin.v1.CheckResponse.continue:type_name -> sshgress.plugin.v1.Continue
 	24, // 18: sshgress.plugin.v1.CheckResponse.respond:type_name -> sshgress.plugin.v1.Respond
 	25, // 19: sshgress.plugin.v1.CheckResponse.cache:type_name -> sshgress.plugin.v1.CacheHint
-	27, // 20: sshgress.plugin.v1.BindRequest.account:type_name -> sshgress.plugin.v1.Account
-	34, // 21: sshgress.plugin.v1.BindRequest.values:type_name -> sshgress.plugin.v1.BindRequest.ValuesEntry
-	29, // 22: sshgress.plugin.v1.BindResponse.binding:type_name -> sshgress.plugin.v1.Binding
-	9,  // 23: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
-	9,  // 24: sshgress.plugin.v1.BindRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
-	1,  // 25: sshgress.plugin.v1.Plugin.Describe:input_type -> sshgress.plugin.v1.DescribeRequest
-	7,  // 26: sshgress.plugin.v1.Plugin.Configure:input_type -> sshgress.plugin.v1.ConfigureRequest
-	10, // 27: sshgress.plugin.v1.Plugin.OpenTunnel:input_type -> sshgress.plugin.v1.OpenTunnelRequest
-	17, // 28: sshgress.plugin.v1.Plugin.CloseTunnel:input_type -> sshgress.plugin.v1.CloseTunnelRequest
-	21, // 29: sshgress.plugin.v1.Middleware.Check:input_type -> sshgress.plugin.v1.CheckRequest
-	28, // 30: sshgress.plugin.v1.Endpoint.Bind:input_type -> sshgress.plugin.v1.BindRequest
-	31, // 31: sshgress.plugin.v1.Endpoint.Unbind:input_type -> sshgress.plugin.v1.UnbindRequest
-	2,  // 32: sshgress.plugin.v1.Plugin.Describe:output_type -> sshgress.plugin.v1.DescribeResponse
-	8,  // 33: sshgress.plugin.v1.Plugin.Configure:output_type -> sshgress.plugin.v1.ConfigureResponse
-	11, // 34: sshgress.plugin.v1.Plugin.OpenTunnel:output_type -> sshgress.plugin.v1.OpenTunnelResponse
-	18, // 35: sshgress.plugin.v1.Plugin.CloseTunnel:output_type -> sshgress.plugin.v1.CloseTunnelResponse
-	26, // 36: sshgress.plugin.v1.Middleware.Check:output_type -> sshgress.plugin.v1.CheckResponse
-	30, // 37: sshgress.plugin.v1.Endpoint.Bind:output_type -> sshgress.plugin.v1.BindResponse
-	32, // 38: sshgress.plugin.v1.Endpoint.Unbind:output_type -> sshgress.plugin.v1.UnbindResponse
-	32, // [32:39] is the sub-list for method output_type
-	25, // [25:32] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	19, // 20: sshgress.plugin.v1.ReviewResponseRequest.headers:type_name -> sshgress.plugin.v1.Header
+	22, // 21: sshgress.plugin.v1.ReviewResponseRequest.identity:type_name -> sshgress.plugin.v1.Identity
+	19, // 22: sshgress.plugin.v1.ReviewResponseResponse.set_headers:type_name -> sshgress.plugin.v1.Header
+	25, // 23: sshgress.plugin.v1.ReviewResponseResponse.cache:type_name -> sshgress.plugin.v1.CacheHint
+	29, // 24: sshgress.plugin.v1.BindRequest.account:type_name -> sshgress.plugin.v1.Account
+	36, // 25: sshgress.plugin.v1.BindRequest.values:type_name -> sshgress.plugin.v1.BindRequest.ValuesEntry
+	31, // 26: sshgress.plugin.v1.BindResponse.binding:type_name -> sshgress.plugin.v1.Binding
+	9,  // 27: sshgress.plugin.v1.OpenTunnelRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
+	9,  // 28: sshgress.plugin.v1.BindRequest.ValuesEntry.value:type_name -> sshgress.plugin.v1.StringList
+	1,  // 29: sshgress.plugin.v1.Plugin.Describe:input_type -> sshgress.plugin.v1.DescribeRequest
+	7,  // 30: sshgress.plugin.v1.Plugin.Configure:input_type -> sshgress.plugin.v1.ConfigureRequest
+	10, // 31: sshgress.plugin.v1.Plugin.OpenTunnel:input_type -> sshgress.plugin.v1.OpenTunnelRequest
+	17, // 32: sshgress.plugin.v1.Plugin.CloseTunnel:input_type -> sshgress.plugin.v1.CloseTunnelRequest
+	21, // 33: sshgress.plugin.v1.Middleware.Check:input_type -> sshgress.plugin.v1.CheckRequest
+	27, // 34: sshgress.plugin.v1.Middleware.ReviewResponse:input_type -> sshgress.plugin.v1.ReviewResponseRequest
+	30, // 35: sshgress.plugin.v1.Endpoint.Bind:input_type -> sshgress.plugin.v1.BindRequest
+	33, // 36: sshgress.plugin.v1.Endpoint.Unbind:input_type -> sshgress.plugin.v1.UnbindRequest
+	2,  // 37: sshgress.plugin.v1.Plugin.Describe:output_type -> sshgress.plugin.v1.DescribeResponse
+	8,  // 38: sshgress.plugin.v1.Plugin.Configure:output_type -> sshgress.plugin.v1.ConfigureResponse
+	11, // 39: sshgress.plugin.v1.Plugin.OpenTunnel:output_type -> sshgress.plugin.v1.OpenTunnelResponse
+	18, // 40: sshgress.plugin.v1.Plugin.CloseTunnel:output_type -> sshgress.plugin.v1.CloseTunnelResponse
+	26, // 41: sshgress.plugin.v1.Middleware.Check:output_type -> sshgress.plugin.v1.CheckResponse
+	28, // 42: sshgress.plugin.v1.Middleware.ReviewResponse:output_type -> sshgress.plugin.v1.ReviewResponseResponse
+	32, // 43: sshgress.plugin.v1.Endpoint.Bind:output_type -> sshgress.plugin.v1.BindResponse
+	34, // 44: sshgress.plugin.v1.Endpoint.Unbind:output_type -> sshgress.plugin.v1.UnbindResponse
+	37, // [37:45] is the sub-list for method output_type
+	29, // [29:37] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2676,7 +2880,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   34,
+			NumMessages:   36,
 			NumExtensions: 0,
 			NumServices:   3,
 		},

@@ -268,7 +268,8 @@ var Plugin_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	Middleware_Check_FullMethodName = "/sshgress.plugin.v1.Middleware/Check"
+	Middleware_Check_FullMethodName          = "/sshgress.plugin.v1.Middleware/Check"
+	Middleware_ReviewResponse_FullMethodName = "/sshgress.plugin.v1.Middleware/ReviewResponse"
 )
 
 // MiddlewareClient is the client API for Middleware service.
@@ -281,6 +282,16 @@ type MiddlewareClient interface {
 	// Check decides about one request head. It has a short deadline (250 ms by
 	// default); a late, failed or malformed answer makes the edge answer 503.
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
+	// ReviewResponse sees the head of one final response of the tunnel's
+	// service, before the visitor gets it, and answers header edits. It is
+	// called only for plugins whose manifest sets response_head, in chain
+	// order, for every final response (not 1xx, not a 101 switch, not the
+	// edge's own pages or a middleware's respond verdict). The body never
+	// crosses the process boundary: it stays in the edge and streams to the
+	// visitor. Same deadline as Check; a late, failed or malformed answer
+	// makes the edge answer 503 with its own page, never the unedited
+	// response.
+	ReviewResponse(ctx context.Context, in *ReviewResponseRequest, opts ...grpc.CallOption) (*ReviewResponseResponse, error)
 }
 
 type middlewareClient struct {
@@ -301,6 +312,16 @@ func (c *middlewareClient) Check(ctx context.Context, in *CheckRequest, opts ...
 	return out, nil
 }
 
+func (c *middlewareClient) ReviewResponse(ctx context.Context, in *ReviewResponseRequest, opts ...grpc.CallOption) (*ReviewResponseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReviewResponseResponse)
+	err := c.cc.Invoke(ctx, Middleware_ReviewResponse_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // MiddlewareServer is the server API for Middleware service.
 // All implementations must embed UnimplementedMiddlewareServer
 // for forward compatibility.
@@ -311,6 +332,16 @@ type MiddlewareServer interface {
 	// Check decides about one request head. It has a short deadline (250 ms by
 	// default); a late, failed or malformed answer makes the edge answer 503.
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
+	// ReviewResponse sees the head of one final response of the tunnel's
+	// service, before the visitor gets it, and answers header edits. It is
+	// called only for plugins whose manifest sets response_head, in chain
+	// order, for every final response (not 1xx, not a 101 switch, not the
+	// edge's own pages or a middleware's respond verdict). The body never
+	// crosses the process boundary: it stays in the edge and streams to the
+	// visitor. Same deadline as Check; a late, failed or malformed answer
+	// makes the edge answer 503 with its own page, never the unedited
+	// response.
+	ReviewResponse(context.Context, *ReviewResponseRequest) (*ReviewResponseResponse, error)
 	mustEmbedUnimplementedMiddlewareServer()
 }
 
@@ -323,6 +354,9 @@ type UnimplementedMiddlewareServer struct{}
 
 func (UnimplementedMiddlewareServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedMiddlewareServer) ReviewResponse(context.Context, *ReviewResponseRequest) (*ReviewResponseResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReviewResponse not implemented")
 }
 func (UnimplementedMiddlewareServer) mustEmbedUnimplementedMiddlewareServer() {}
 func (UnimplementedMiddlewareServer) testEmbeddedByValue()                    {}
@@ -363,6 +397,24 @@ func _Middleware_Check_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Middleware_ReviewResponse_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReviewResponseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(MiddlewareServer).ReviewResponse(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Middleware_ReviewResponse_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(MiddlewareServer).ReviewResponse(ctx, req.(*ReviewResponseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Middleware_ServiceDesc is the grpc.ServiceDesc for Middleware service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -373,6 +425,10 @@ var Middleware_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _Middleware_Check_Handler,
+		},
+		{
+			MethodName: "ReviewResponse",
+			Handler:    _Middleware_ReviewResponse_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
