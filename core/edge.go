@@ -100,7 +100,12 @@ func New(ctx context.Context, cfg *config.Config, opts Options) (_ *Edge, err er
 	if log == nil {
 		log = slog.Default()
 	}
-	e := &Edge{cfg: cfg, log: log, metrics: metrics.New()}
+	e := &Edge{cfg: cfg, log: log}
+	if cfg.Metrics.Enabled {
+		// Off, e.metrics stays nil: every part takes a nil *Metrics as
+		// "count nothing", so the hot paths hold no counters at all.
+		e.metrics = metrics.New()
+	}
 	defer func() {
 		if err != nil {
 			e.undoSetup()

@@ -180,6 +180,40 @@ func TestMetricsCountTraffic(t *testing.T) {
 	}
 }
 
+// TestMetricsOff runs an edge with metrics.enabled false: a tunnel still
+// serves (basic auth and all), the edge holds no collectors, /metrics
+// answers 404 with the sentence that says why, and /healthz and /readyz
+// are unchanged. TestMetricsCountTraffic is the same edge with them on.
+func TestMetricsOff(t *testing.T) {
+	be := &counting{}
+	port := serveBackend(t, be)
+	ann := e2e.NewKey(t, t.TempDir(), "ann")
+	edge := authEdge(t, func(c *config.Config) {
+		c.Accounts = []config.Account{{Name: "ann", Keys: []string{ann.AuthorizedKey}}}
+		c.Metrics.Enabled = false
+	})
+	if edge.Metrics() != nil {
+		t.Fatal("metrics.enabled false: the edge still built its collectors")
+	}
+	s := edge.RunSSH(t, ann, "-R", "80:localhost:"+port, "v2@127.0.0.1", "http", "--basic-auth", "ann:correct-horse")
+	url := s.URL(t)
+	if got := curl(t, edge, url); got != http.StatusUnauthorized {
+		t.Fatalf("without credentials: status %d, want 401", got)
+	}
+	if got := curl(t, edge, url, "-u", "ann:correct-horse"); got != http.StatusOK || be.n.Load() != 1 {
+		t.Fatalf("with credentials: status %d, backend saw %d; want 200 and 1", got, be.n.Load())
+	}
+	if status, body := scrape(t, edge, "/metrics"); status != http.StatusNotFound || !strings.Contains(body, "metrics.enabled is false") {
+		t.Errorf("GET /metrics with the metrics off: %d %s, want 404 saying metrics.enabled is false", status, body)
+	}
+	if status, body := scrape(t, edge, "/healthz"); status != http.StatusOK {
+		t.Errorf("GET /healthz with the metrics off: %d %s, want 200", status, body)
+	}
+	if status, notReady := readyz(t, edge); status != http.StatusOK {
+		t.Errorf("GET /readyz with the metrics off: %d, not ready %v; want 200", status, notReady)
+	}
+}
+
 // readyz GETs /readyz and decodes its body.
 func readyz(t *testing.T, edge *e2e.Edge) (int, []string) {
 	t.Helper()

@@ -38,9 +38,16 @@ type Readiness struct {
 	Checks   []Check  `json:"checks"`
 }
 
+// MetricsOffMessage is what GET /metrics answers, with 404, on an edge
+// whose metrics are turned off.
+const MetricsOffMessage = "metrics are turned off on this edge (metrics.enabled is false): set it to true and restart the edge to serve /metrics"
+
 // Probes are the endpoints an operator's monitoring calls.
 type Probes struct {
-	// Metrics serves GET /metrics (Prometheus' text format).
+	// Metrics serves GET /metrics (Prometheus' text format). Nil means
+	// the metrics are turned off: /metrics answers 404 with
+	// MetricsOffMessage (after the token check, so a stranger learns
+	// nothing more).
 	Metrics http.Handler
 	// Ready runs the readiness checks, bounded by ctx.
 	Ready func(ctx context.Context) []Check
@@ -78,18 +85,20 @@ func (a *API) WithProbes(p Probes) http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, status, body)
 	})
-	if p.Metrics != nil {
-		mux.HandleFunc("GET "+PathMetrics, func(w http.ResponseWriter, r *http.Request) {
-			if p.MetricsNeedToken {
-				if scope, ok := a.authenticate(r); !ok || !scope.Operator {
-					w.Header().Set("WWW-Authenticate", `Bearer realm="sshgress"`)
-					writeError(w, http.StatusUnauthorized, "on a listener beyond loopback /metrics needs the operator token: send Authorization: Bearer <token> (Prometheus: authorization.credentials_file)")
-					return
-				}
+	mux.HandleFunc("GET "+PathMetrics, func(w http.ResponseWriter, r *http.Request) {
+		if p.MetricsNeedToken {
+			if scope, ok := a.authenticate(r); !ok || !scope.Operator {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="sshgress"`)
+				writeError(w, http.StatusUnauthorized, "on a listener beyond loopback /metrics needs the operator token: send Authorization: Bearer <token> (Prometheus: authorization.credentials_file)")
+				return
 			}
-			w.Header().Set("Cache-Control", "no-store")
-			p.Metrics.ServeHTTP(w, r)
-		})
-	}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		if p.Metrics == nil {
+			writeError(w, http.StatusNotFound, MetricsOffMessage)
+			return
+		}
+		p.Metrics.ServeHTTP(w, r)
+	})
 	return mux
 }

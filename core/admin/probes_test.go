@@ -79,3 +79,47 @@ func TestProbes(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// TestMetricsOff serves the probes with no metrics handler (metrics.enabled
+// false): /metrics answers 404 with the sentence that says why, after the
+// same token check as when the metrics are on, and the other probes stay.
+func TestMetricsOff(t *testing.T) {
+	st := admintest.New()
+	api, err := admin.New(admin.Config{Store: st, Tunnels: st, OperatorToken: opToken, BaseDomain: "tunnel.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := func(context.Context) []admin.Check { return []admin.Check{{Name: "listener ssh", OK: true}} }
+	for _, tc := range []struct {
+		name      string
+		needToken bool
+		token     string
+		path      string
+		want      int
+		wantBody  string
+	}{
+		{"loopback, no token", false, "", admin.PathMetrics, http.StatusNotFound, admin.MetricsOffMessage},
+		{"beyond loopback, no token", true, "", admin.PathMetrics, http.StatusUnauthorized, "operator token"},
+		{"beyond loopback, operator token", true, opToken, admin.PathMetrics, http.StatusNotFound, admin.MetricsOffMessage},
+		{"healthz", false, "", admin.PathHealthz, http.StatusOK, "ok"},
+		{"readyz", false, "", admin.PathReadyz, http.StatusOK, `"ready": true`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(api.WithProbes(admin.Probes{Ready: ready, MetricsNeedToken: tc.needToken}))
+			defer srv.Close()
+			req, _ := http.NewRequest("GET", srv.URL+tc.path, nil)
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, err := srv.Client().Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.want || !strings.Contains(string(b), tc.wantBody) {
+				t.Errorf("GET %s: %d %s, want %d containing %q", tc.path, resp.StatusCode, b, tc.want, tc.wantBody)
+			}
+		})
+	}
+}

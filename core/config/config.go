@@ -62,6 +62,10 @@ type Config struct {
 	// Admin configures the management API listener (core/admin).
 	Admin Admin `koanf:"admin"`
 
+	// Metrics configures the Prometheus metrics served at /metrics on the
+	// admin listener (core/metrics).
+	Metrics Metrics `koanf:"metrics"`
+
 	// Plugins configures plugins by name: the bundled ones (basicauth,
 	// oauth, tcp, tls) and third-party executables. Default none, which
 	// leaves every bundled plugin disabled. Names are lowercase letters,
@@ -338,6 +342,14 @@ type Limits struct {
 	// inspector off on this edge. Default inspect.DefaultEdgeBytes
 	// (256 MiB). Each tunnel keeps at most inspect.DefaultTunnelBytes.
 	InspectorBytes int64 `koanf:"inspector_bytes"`
+}
+
+// Metrics configures the edge's Prometheus metrics.
+type Metrics struct {
+	// Enabled counts and serves the metrics. Default true. False records
+	// nothing (the hot paths hold no counters at all) and /metrics answers
+	// 404 with a sentence saying so; a change needs a restart.
+	Enabled bool `koanf:"enabled"`
 }
 
 // Account is one user allowed to open tunnels.

@@ -74,7 +74,8 @@ func defaults(lookup func(string) (string, bool)) *Config {
 			Addr: "127.0.0.1:8443",
 			ACME: ACME{OrdersPerHour: certs.DefaultOrdersPerHour},
 		},
-		Admin: Admin{Addr: "127.0.0.1:2280"},
+		Admin:   Admin{Addr: "127.0.0.1:2280"},
+		Metrics: Metrics{Enabled: true},
 		Limits: Limits{
 			ForwardsPerConn:   sshserver.DefaultMaxForwards,
 			TunnelsPerAccount: ssh.TunnelsPerAccount,

@@ -146,7 +146,11 @@ func New() *Metrics {
 
 // Handler serves the registry in Prometheus' text format (GET /metrics).
 // A failing collector is logged by the caller's error log, not served.
+// Nil for a nil *Metrics (the metrics are turned off).
 func (m *Metrics) Handler() http.Handler {
+	if m == nil {
+		return nil
+	}
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError, MaxRequestsInFlight: 4, Timeout: 10 * time.Second})
 }
 
