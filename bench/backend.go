@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,6 +27,10 @@ type backend struct {
 	tcpBytes int64
 	chunk    []byte
 	wg       sync.WaitGroup
+
+	// hits counts the GET /1k requests answered, so the pool rows can
+	// tell each member's share.
+	hits atomic.Int64
 }
 
 // startBackend listens on two loopback ports.
@@ -47,6 +52,7 @@ func startBackend(tcpBytes int64) (*backend, error) {
 	mux := http.NewServeMux()
 	one := b.chunk[:1024]
 	mux.HandleFunc("GET /1k", func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", "1024")
 		w.Write(one)
