@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +32,10 @@ type backend struct {
 	chunk    []byte
 	json     []byte
 	wg       sync.WaitGroup
+
+	// hits counts the GET /1k requests answered, so the pool rows can
+	// tell each member's share.
+	hits atomic.Int64
 }
 
 // startBackend listens on two loopback ports.
@@ -52,6 +57,7 @@ func startBackend(tcpBytes int64) (*backend, error) {
 	mux := http.NewServeMux()
 	one := b.chunk[:1024]
 	mux.HandleFunc("GET /1k", func(w http.ResponseWriter, r *http.Request) {
+		b.hits.Add(1)
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Content-Length", "1024")
 		w.Write(one)

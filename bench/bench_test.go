@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -287,5 +288,133 @@ func TestWrkCountsEveryNon2xx(t *testing.T) {
 				t.Fatalf("runWrk against a %d: error %v, want one containing %q", tt.status, err, tt.wantErr)
 			}
 		})
+	}
+}
+
+// TestSummariseRatios checks the rows measured against a base row in the
+// same run (on/off, pool/one) and the pool's share targets.
+func TestSummariseRatios(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name      string
+		samples   map[string][]float64 // sshgress samples by key
+		key       string
+		wantRatio float64 // 0: no ratio
+		wantOf    string
+		wantMet   string // "yes", "no" or "" (no target or not known)
+	}{
+		{"metrics on within 3 %", map[string][]float64{"obs_off": {100, 90, 110}, "obs_metrics": {98}}, "obs_metrics", 0.98, "on/off", "yes"},
+		{"everything on 10 % slower", map[string][]float64{"obs_off": {100}, "obs_all": {90}}, "obs_all", 0.90, "on/off", "no"},
+		{"no base measured", map[string][]float64{"obs_all": {90}}, "obs_all", 0, "", ""},
+		{"pool over one tunnel", map[string][]float64{"pool_off": {200}, "pool_on": {150}}, "pool_on", 0.75, "pool/one", ""},
+		{"auth keeps its base", map[string][]float64{"auth_off": {100}, "auth_on": {95}}, "auth_on", 0.95, "on/off", "yes"},
+		{"share even", map[string][]float64{poolShareKey(1): {33.3}}, poolShareKey(1), 0, "", "yes"},
+		{"share at the edge", map[string][]float64{poolShareKey(2): {23.4}}, poolShareKey(2), 0, "", "yes"},
+		{"share too small", map[string][]float64{poolShareKey(3): {20}}, poolShareKey(3), 0, "", "no"},
+		{"share too large", map[string][]float64{poolShareKey(1): {50}}, poolShareKey(1), 0, "", "no"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := newResults(figureDefs(o))
+			for k, vs := range tt.samples {
+				for _, v := range vs {
+					res.add(k, tGress, v)
+				}
+			}
+			var f *Figure
+			for _, g := range res.summarise() {
+				if g.Key == tt.key {
+					f = g
+				}
+			}
+			if f == nil {
+				t.Fatalf("no figure %q", tt.key)
+			}
+			switch {
+			case tt.wantRatio == 0 && f.Ratio != nil:
+				t.Errorf("%s: ratio %v %s, want none", tt.key, *f.Ratio, f.RatioOf)
+			case tt.wantRatio != 0 && (f.Ratio == nil || math.Abs(*f.Ratio-tt.wantRatio) > 1e-9 || f.RatioOf != tt.wantOf):
+				t.Errorf("%s: ratio %v %q, want %v %q", tt.key, f.Ratio, f.RatioOf, tt.wantRatio, tt.wantOf)
+			}
+			met := ""
+			if f.Met != nil {
+				met = map[bool]string{true: "yes", false: "no"}[*f.Met]
+			}
+			if met != tt.wantMet {
+				t.Errorf("%s: met %q, want %q", tt.key, met, tt.wantMet)
+			}
+		})
+	}
+}
+
+// TestShares checks each pool member's share of the requests counted
+// between two readings.
+func TestShares(t *testing.T) {
+	tests := []struct {
+		name          string
+		before, after []int64
+		want          []float64
+		ok            bool
+	}{
+		{"even", []int64{10, 20, 30}, []int64{110, 120, 130}, []float64{100.0 / 3, 100.0 / 3, 100.0 / 3}, true},
+		{"uneven", []int64{0, 0, 0}, []int64{50, 25, 25}, []float64{50, 25, 25}, true},
+		{"one idle member", []int64{5, 5, 5}, []int64{5, 15, 15}, []float64{0, 50, 50}, true},
+		{"nothing counted", []int64{5, 5, 5}, []int64{5, 5, 5}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := shares(tt.before, tt.after)
+			if (err == nil) != tt.ok {
+				t.Fatalf("shares(%v, %v) error %v, want ok=%v", tt.before, tt.after, err, tt.ok)
+			}
+			for i := range tt.want {
+				if math.Abs(got[i]-tt.want[i]) > 1e-9 {
+					t.Errorf("shares(%v, %v) = %v, want %v", tt.before, tt.after, got, tt.want)
+					break
+				}
+			}
+		})
+	}
+}
+
+// TestStepFiguresAreRows keeps stepFigures and figureDefs in step: every
+// figure a step names is a row of the table.
+func TestStepFiguresAreRows(t *testing.T) {
+	o, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := newResults(figureDefs(o))
+	for st, keys := range stepFigures {
+		for _, k := range keys {
+			if !res.wants(k) {
+				t.Errorf("step %s names %q, which is no row of figureDefs", st, k)
+			}
+		}
+	}
+	for i := 1; i <= poolSize; i++ {
+		if !slices.Contains(stepFigures["pool"], poolShareKey(i)) {
+			t.Errorf("step pool does not name %q", poolShareKey(i))
+		}
+	}
+}
+
+// TestObserveSetups keeps the observe rows, their edges and their step in
+// step.
+func TestObserveSetups(t *testing.T) {
+	setups := (&env{dir: t.TempDir()}).observeSetups()
+	if len(setups) != len(observeKeys) {
+		t.Errorf("observeSetups has %d edges, observeKeys %d rows", len(setups), len(observeKeys))
+	}
+	for _, k := range observeKeys {
+		if setups[k] == nil {
+			t.Errorf("observe row %s has no edge setup", k)
+		}
+	}
+	if !slices.Equal(stepFigures["observe"], observeKeys) {
+		t.Errorf("stepFigures[observe] = %v, want observeKeys %v", stepFigures["observe"], observeKeys)
 	}
 }

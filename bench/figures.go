@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 )
 
@@ -49,12 +50,40 @@ func figureDefs(o options) []figureDef {
 		figureDef{key: "rss_per_tunnel", name: fmt.Sprintf("RSS per idle tunnel at %d", maxIdle), unit: "KiB", want: gress, target: "≤ 64 KiB", met: gressAtMost(64)},
 		figureDef{key: "idle_cpu", name: fmt.Sprintf("edge CPU with %d idle tunnels", maxIdle), unit: "% of a core", want: gress},
 		figureDef{key: "auth_off", name: "HTTP req/s × " + c + ", basic-auth plugin enabled, flag off", unit: "req/s", higher: true, want: gress},
-		figureDef{key: "auth_on", name: "HTTP req/s × " + c + ", --basic-auth on", unit: "req/s", higher: true, want: gress, target: "≥ 0.9× off", met: ratioAtLeast(0.9)},
-		figureDef{key: "cidr_on", name: "HTTP req/s × " + c + ", --cidr-allow/--cidr-deny/--ua-filter-deny on (static rules)", unit: "req/s", higher: true, want: gress, target: "≥ 0.95× off", met: ratioAtLeast(0.95)},
-		figureDef{key: "headers_on", name: "HTTP req/s × " + c + ", --request-header-add/-remove, --response-header-add/-remove, --host-header on (static edits)", unit: "req/s", higher: true, want: gress, target: "≥ 0.95× off", met: ratioAtLeast(0.95)},
+		figureDef{key: "auth_on", name: "HTTP req/s × " + c + ", --basic-auth on", unit: "req/s", higher: true, want: gress, target: "≥ 0.9× off", met: ratioAtLeast(0.9), base: "auth_off", ratioOf: "on/off"},
+		figureDef{key: "cidr_on", name: "HTTP req/s × " + c + ", --cidr-allow/--cidr-deny/--ua-filter-deny on (static rules)", unit: "req/s", higher: true, want: gress, target: "≥ 0.95× off", met: ratioAtLeast(0.95), base: "auth_off", ratioOf: "on/off"},
+		figureDef{key: "headers_on", name: "HTTP req/s × " + c + ", --request-header-add/-remove, --response-header-add/-remove, --host-header on (static edits)", unit: "req/s", higher: true, want: gress, target: "≥ 0.95× off", met: ratioAtLeast(0.95), base: "auth_off", ratioOf: "on/off"},
+		figureDef{key: "pool_off", name: "HTTP req/s × " + c + ", one tunnel (the pool row's base)", unit: "req/s", higher: true, want: gress},
+		figureDef{key: "pool_on", name: "HTTP req/s × " + c + ", a pool of " + strconv.Itoa(poolSize) + " (--pooling-enabled, one backend each)", unit: "req/s", higher: true, want: gress, base: "pool_off", ratioOf: "pool/one"},
+	)
+	for i := 1; i <= poolSize; i++ {
+		defs = append(defs, figureDef{key: poolShareKey(i), name: fmt.Sprintf("… member %d's share of the pool's requests", i), unit: "%", want: gress,
+			target: fmt.Sprintf("%.0f %% ± %.0f %%", 100.0/poolSize, poolShareSlack), met: gressWithin(100.0/poolSize, poolShareSlack)})
+	}
+	defs = append(defs,
+		figureDef{key: "obs_off", name: "HTTP req/s × " + c + ", metrics, access log and inspector off", unit: "req/s", higher: true, want: gress},
+		figureDef{key: "obs_metrics", name: "HTTP req/s × " + c + ", metrics on (access log, inspector off)", unit: "req/s", higher: true, want: gress, target: "≥ 0.97× off", met: ratioAtLeast(0.97), base: "obs_off", ratioOf: "on/off"},
+		figureDef{key: "obs_access", name: "HTTP req/s × " + c + ", metrics and access log (to a file) on, inspector off", unit: "req/s", higher: true, want: gress, base: "obs_off", ratioOf: "on/off"},
+		figureDef{key: "obs_inspect", name: "HTTP req/s × " + c + ", metrics and inspector on, access log off", unit: "req/s", higher: true, want: gress, base: "obs_off", ratioOf: "on/off"},
+		figureDef{key: "obs_all", name: "HTTP req/s × " + c + ", metrics, access log (to a file) and inspector on", unit: "req/s", higher: true, want: gress, target: "≥ 0.97× off", met: ratioAtLeast(0.97), base: "obs_off", ratioOf: "on/off"},
 	)
 	defs = append(defs, compressFigureDefs(c, jsonBytes)...)
 	return defs
+}
+
+// The pool rows: members in the pool, and how far (in percentage points)
+// each member's share of the requests may be from an even split.
+const (
+	poolSize       = 3
+	poolShareSlack = 10.0
+)
+
+// poolShareKey names member i's (from 1) share row.
+func poolShareKey(i int) string { return "pool_share_" + strconv.Itoa(i) }
+
+// gressWithin checks that the sshgress median is within slack of want.
+func gressWithin(want, slack float64) func(*Figure) bool {
+	return func(f *Figure) bool { return math.Abs(f.Values[tGress].Median-want) <= slack }
 }
 
 // httpTarget is one way to reach the backend's HTTP server.

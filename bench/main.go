@@ -46,7 +46,7 @@ type options struct {
 }
 
 // allSteps names the steps of a repetition, in the order they run.
-var allSteps = []string{"http", "one", "download", "cipher", "tcp", "auth", "compress", "first200", "idle"}
+var allSteps = []string{"http", "one", "download", "cipher", "tcp", "auth", "compress", "pool", "observe", "first200", "idle"}
 
 // stepFigures names the figures each step produces.
 var stepFigures = map[string][]string{
@@ -57,6 +57,8 @@ var stepFigures = map[string][]string{
 	"tcp":      {"tcp"},
 	"auth":     {"auth_off", "auth_on", "cidr_on", "headers_on"},
 	"compress": {"compress_off", "compress_on", "compress_on_br", "compress_wire_gzip", "compress_wire_br"},
+	"pool":     {"pool_off", "pool_on", "pool_share_1", "pool_share_2", "pool_share_3"}, // poolShareKey(1…poolSize)
+	"observe":  {"obs_off", "obs_metrics", "obs_access", "obs_inspect", "obs_all"},      // observeKeys
 	"first200": {"first200_session", "first200_n"},
 	"idle":     {"rss_per_tunnel", "idle_cpu"}, // and rss_N
 }

@@ -29,6 +29,10 @@ type figureDef struct {
 	target string   // the issue's target, as text
 	// met checks the target against the row; nil when there is none.
 	met func(f *Figure) bool
+	// base, when set, is the key of the row this one is a ratio to
+	// (sshgress medians, this row's over base's, measured in the same
+	// run), labelled ratioOf; without it the ratio is sshgress/sshd.
+	base, ratioOf string
 }
 
 // Stat summarises one figure for one target over the repetitions.
@@ -40,8 +44,9 @@ type Stat struct {
 }
 
 // Figure is one row of the result: every target's statistics, the ratio
-// sshgress/sshd of the medians (for the basic-auth row: on/off), the
-// target and whether it was met.
+// sshgress/sshd of the medians (for a row with a base, such as basic auth
+// on: its sshgress median over the base row's, "on/off"), the target and
+// whether it was met.
 type Figure struct {
 	Key      string           `json:"key"`
 	Name     string           `json:"name"`
@@ -130,9 +135,19 @@ func (r *results) summarise() []*Figure {
 		for t, s := range r.samples[d.key] {
 			f.Values[t] = stat(s)
 		}
-		if s, g := f.Values[tSSHD], f.Values[tGress]; s != nil && g != nil && s.Median != 0 {
-			v := g.Median / s.Median
-			f.Ratio, f.RatioOf = &v, "sshgress/sshd"
+		switch {
+		case d.base != "":
+			if b, g := r.samples[d.base][tGress], f.Values[tGress]; len(b) > 0 && g != nil {
+				if bm := stat(b).Median; bm != 0 {
+					v := g.Median / bm
+					f.Ratio, f.RatioOf = &v, d.ratioOf
+				}
+			}
+		default:
+			if s, g := f.Values[tSSHD], f.Values[tGress]; s != nil && g != nil && s.Median != 0 {
+				v := g.Median / s.Median
+				f.Ratio, f.RatioOf = &v, "sshgress/sshd"
+			}
 		}
 		if d.met != nil && f.Skipped == "" {
 			if ok, known := safeMet(d.met, f); known {

@@ -172,6 +172,24 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 		tcpErr = fmt.Errorf("bench: the tcp tunnel did not open: %w", tcpErr)
 		e.logf("tcp: %v", tcpErr)
 	}
+	// The pool rows: poolSize members of one name on the main edge, beside
+	// its plain tunnel; started only when the step runs.
+	var pool *poolTunnel
+	if o.steps["pool"] {
+		p, err := e.startPool(ctx, mainEdge)
+		defer p.close()
+		if err != nil {
+			p.target = &httpTarget{name: tGress, err: err}
+		}
+		pool = p
+	}
+	// The observe rows: an edge each with metrics, access log and
+	// inspector switched as observeSetups says.
+	obsKeys := observeKeys
+	var obsTargets map[string]*httpTarget
+	if o.steps["observe"] {
+		obsTargets = e.startObserve(ctx, gressBin)
+	}
 	// Every HTTP tunnel must answer before measuring.
 	var all []*httpTarget
 	all = append(all, direct)
@@ -179,6 +197,12 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 		all = append(all, sshdH[c], gressT[c])
 	}
 	all = append(all, authTargets["auth_off"], authTargets["auth_on"], authTargets["cidr_on"], authTargets["headers_on"])
+	if pool != nil {
+		all = append(all, pool.target)
+	}
+	for _, key := range when(o.steps["observe"], obsKeys) {
+		all = append(all, obsTargets[key])
+	}
 	for _, t := range all {
 		if t.err != nil {
 			continue
@@ -299,6 +323,44 @@ func run(ctx context.Context, o options, progress io.Writer) (*Report, error) {
 		if o.steps["compress"] {
 			e.logf("  JSON page, --compression off/on")
 			e.compressStep(ctx, res, compress, o, i)
+		}
+
+		e.logf("  one tunnel, a pool of %d", poolSize)
+		for _, key := range when(o.steps["pool"], rotate([]string{"pool_off", "pool_on"}, i)) {
+			if key == "pool_off" {
+				r, err := wrkStep(gressT[""], o.conns, o.dur)
+				if err != nil {
+					res.fail(key, tGress, err)
+					continue
+				}
+				res.add(key, tGress, r.rps)
+				continue
+			}
+			before := pool.hits()
+			r, err := wrkStep(pool.target, o.conns, o.dur)
+			if err != nil {
+				res.fail(key, tGress, err)
+				continue
+			}
+			res.add(key, tGress, r.rps)
+			sh, err := shares(before, pool.hits())
+			if err != nil {
+				res.fail(poolShareKey(1), tGress, err)
+				continue
+			}
+			for m, v := range sh {
+				res.add(poolShareKey(m+1), tGress, v)
+			}
+		}
+
+		e.logf("  metrics, access log and inspector off/on")
+		for _, key := range when(o.steps["observe"], rotate(obsKeys, i)) {
+			r, err := wrkStep(obsTargets[key], o.conns, o.dur)
+			if err != nil {
+				res.fail(key, tGress, err)
+				continue
+			}
+			res.add(key, tGress, r.rps)
 		}
 
 		e.logf("  ssh start → first 200")

@@ -414,14 +414,21 @@ type gressTunnel struct {
 // against the edge with the command words cmd and waits for the
 // Forwarding line.
 func (e *env) startGressTunnel(ctx context.Context, name string, ep *edgeProc, cipher string, cmd ...string) (*gressTunnel, error) {
-	extra := cipherArgs(cipher)
+	forward := "80:" + e.back.httpAddr
+	if len(cmd) > 0 && cmd[0] == "tcp" {
+		forward = "0:" + e.back.tcpAddr
+	}
+	return e.startGressForward(ctx, name, ep, cipher, forward, cmd...)
+}
+
+// startGressForward is startGressTunnel with the -R argument given
+// (NAME:80:BACKEND for a named tunnel, such as a pool member's).
+func (e *env) startGressForward(ctx context.Context, name string, ep *edgeProc, cipher, forward string, cmd ...string) (*gressTunnel, error) {
 	scheme := "http://"
 	if len(cmd) > 0 && cmd[0] == "tcp" {
 		scheme = "tcp://"
-		extra = append(extra, "-R", "0:"+e.back.tcpAddr)
-	} else {
-		extra = append(extra, "-R", "80:"+e.back.httpAddr)
 	}
+	extra := append(cipherArgs(cipher), "-R", forward)
 	c, err := e.startSSH(name, ep.sshPort, "v2", extra, cmd...)
 	if err != nil {
 		return nil, err
