@@ -176,7 +176,8 @@ func TestPythonPlugin(t *testing.T) {
 	if code := help.Wait(10 * time.Second); code != 0 {
 		t.Fatalf("http --help: exit %d (-1: still running after 10s), want 0", code)
 	}
-	if got := help.Stdout.String(); !strings.Contains(got, "--require-header NAME") || !strings.Contains(got, "Refuse requests that lack this header with 403.") {
+	// The help wraps its text to the widest flag: compare words, not lines.
+	if got := help.Stdout.String(); !strings.Contains(got, "--require-header NAME") || !strings.Contains(strings.Join(strings.Fields(got), " "), "Refuse requests that lack this header with 403.") {
 		t.Errorf("http --help lacks the Python plugin's flag and help:\n%s", got)
 	}
 
