@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 
 	"github.com/sshgress/sshgress/core/connlimit"
@@ -113,7 +114,7 @@ func (e *Edge) serve(name string, f func() error) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
-		if err := f(); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := f(); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, http.ErrServerClosed) {
 			e.log.Error("listener stopped", "listener", name, "err", err)
 			e.health.stopped(name)
 		}

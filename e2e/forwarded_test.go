@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 type rawBackend struct {
 	Port     string
 	requests chan string
+	conns    atomic.Int32 // connections accepted (channels the edge opened)
 }
 
 func newRawBackend(t *testing.T) *rawBackend {
@@ -41,6 +43,7 @@ func newRawBackend(t *testing.T) *rawBackend {
 			if err != nil {
 				return
 			}
+			b.conns.Add(1)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

@@ -1,5 +1,6 @@
-// Package httpedge is the HTTP side of the edge: the listener visitors
-// reach, routing by Host to a tunnel, the visitor-side header hygiene
+// Package httpedge is the HTTP side of the edge: the listeners visitors
+// reach (serve.go: HTTP/1 served by the edge's own loop, package h1;
+// HTTP/2 by net/http), routing by Host to a tunnel, the visitor-side header hygiene
 // (StripVisitorHeaders, SetForwarded), the middleware chain's verdicts and
 // loop detection. Each request it lets through goes to the tunnel owner's
 // local service through the forwarding engine, package forward (one

@@ -15,7 +15,9 @@ import (
 
 	"github.com/sshgress/sshgress/core/accesslog"
 	"github.com/sshgress/sshgress/core/account"
+	"github.com/sshgress/sshgress/core/connlisten"
 	"github.com/sshgress/sshgress/core/httpedge/forward"
+	"github.com/sshgress/sshgress/core/httpedge/h1"
 	"github.com/sshgress/sshgress/core/inspect"
 	"github.com/sshgress/sshgress/core/pluginhost"
 	"github.com/sshgress/sshgress/core/route"
@@ -117,6 +119,15 @@ type Edge struct {
 	loopHeader []string
 	// poolTurn rotates where picking a pool member starts (pool.go).
 	poolTurn atomic.Uint32
+
+	// h1 serves HTTP/1 visitors (package h1); srv serves the HTTP/2 ones,
+	// handed to it through h2conns (serve.go).
+	h1      *h1.Server
+	h2conns *connlisten.Listener
+	h2once  sync.Once
+	lnMu    sync.Mutex
+	lns     []net.Listener
+	closing bool
 }
 
 var _ tunnel.EndpointType = (*Edge)(nil)
@@ -159,6 +170,15 @@ func New(opts Options) *Edge {
 		loopID: newLoopID(),
 	}
 	e.loopHeader = []string{e.loopID}
+	e.h1 = &h1.Server{
+		Handler:           e,
+		ReadHeaderTimeout: opts.ReadHeaderTimeout,
+		IdleTimeout:       opts.IdleTimeout,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		Refuse:            writeRefusal,
+		Logger:            opts.Logger,
+	}
+	e.h2conns = connlisten.New()
 	e.srv = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: opts.ReadHeaderTimeout,
@@ -178,26 +198,6 @@ func New(opts Options) *Edge {
 	return e
 }
 
-// Serve accepts visitors on l until Shutdown. A new connection may wait up
-// to IdleTimeout for its first request to begin (firstByteListener).
-func (e *Edge) Serve(l net.Listener) error {
-	return e.serve(firstByteListener{Listener: l, idle: e.opts.IdleTimeout, header: e.opts.ReadHeaderTimeout})
-}
-
-func (e *Edge) serve(l net.Listener) error {
-	err := e.srv.Serve(l)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
-}
-
-// ServeTLS serves visitors whose TLS the caller terminates: l returns
-// *tls.Conn connections (handshake not yet done; the server does it, bounded
-// by ReadHeaderTimeout). HTTP/2 is offered to visitors that negotiate h2.
-// Shutdown closes l too.
-func (e *Edge) ServeTLS(l net.Listener) error { return e.serve(l) }
-
 // Serves reports whether the normalised host is bound to an http endpoint
 // right now, or is one the edge serves itself (the OAuth auth host): the
 // TLS port terminates only such names.
@@ -215,12 +215,6 @@ func (e *Edge) IsSystemHost(host string) bool { return e.isSystemHost(host) }
 func (e *Edge) lookup(host string) (*endpoint, bool) {
 	ep := e.pick(e.names.Members(host, route.KindHTTP), nil)
 	return ep, ep != nil
-}
-
-// Shutdown stops accepting visitors and waits for in-flight requests,
-// bounded by ctx.
-func (e *Edge) Shutdown(ctx context.Context) error {
-	return e.srv.Shutdown(ctx)
 }
 
 // Routes returns how many hostnames are bound (for tests and metrics);

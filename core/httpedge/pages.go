@@ -74,6 +74,16 @@ var (
 		Detail: "The host name %s in this request is not valid.",
 		NoHost: "This request names no host (an HTTP/1.0 request without a Host header), so it cannot reach a tunnel. Send the tunnel's host name in a Host header.",
 	}
+	// PageMalformed answers a request the HTTP/1 loop refuses before
+	// routing: a malformed or ambiguous head (400), one too large (431),
+	// an unsupported transfer coding (501), Expect (417) or HTTP version
+	// (505); writeRefusal sets the status and the reason.
+	PageMalformed = Page{
+		Status: http.StatusBadRequest,
+		Code:   "ERR_SSHGRESS_MALFORMED_REQUEST",
+		Title:  "Bad request",
+		Detail: "The edge could not accept this request. It was not passed on.",
+	}
 	// PageBadBody answers a request whose body the visitor's client framed
 	// wrongly or cut short (bad chunk sizes or line ends, a body shorter
 	// than its Content-Length): the visitor's fault, so 400, never a 502

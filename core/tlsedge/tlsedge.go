@@ -33,6 +33,7 @@ import (
 	"github.com/sshgress/sshgress/core/accesslog"
 	"github.com/sshgress/sshgress/core/account"
 	"github.com/sshgress/sshgress/core/certs"
+	"github.com/sshgress/sshgress/core/connlisten"
 	"github.com/sshgress/sshgress/core/cryptopolicy"
 	"github.com/sshgress/sshgress/core/relay"
 	"github.com/sshgress/sshgress/core/route"
@@ -98,7 +99,7 @@ type Edge struct {
 	namer  *route.Namer
 	names  route.Registry
 	tlsCfg *tls.Config
-	shim   *connListener
+	shim   *connlisten.Listener
 
 	pending  atomic.Int64
 	poolTurn atomic.Uint32 // rotates where pick starts (pool.go)
@@ -148,7 +149,7 @@ func New(opts Options) *Edge {
 			return opts.Certs.GetCertificate(hello)
 		},
 	}
-	e.shim = newConnListener()
+	e.shim = connlisten.New()
 	return e
 }
 
@@ -166,7 +167,7 @@ func (e *Edge) Serve(l net.Listener) error {
 		return nil
 	}
 	e.lns = append(e.lns, l)
-	e.shim.setAddr(l.Addr())
+	e.shim.SetAddr(l.Addr())
 	e.mu.Unlock()
 	for {
 		c, err := l.Accept()
@@ -230,7 +231,7 @@ func (e *Edge) route(c net.Conn) {
 	}
 	if e.opts.HTTP.Serves(name) {
 		c.SetReadDeadline(time.Time{})
-		if !e.shim.deliver(tls.Server(pc, e.tlsCfg)) {
+		if !e.shim.Deliver(tls.Server(pc, e.tlsCfg)) {
 			c.Close()
 		}
 		return

@@ -2,6 +2,7 @@ package httpedge
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -20,7 +21,9 @@ func firstByteEdge(t *testing.T, header, idle time.Duration) string {
 	done := make(chan struct{})
 	go func() { e.Serve(ln); close(done) }()
 	t.Cleanup(func() {
-		e.srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		e.Shutdown(ctx)
 		<-done
 	})
 	return ln.Addr().String()
