@@ -22,7 +22,7 @@ type headScan struct {
 	name    [len("transfer-encoding") + 1]byte
 	nameLen int
 	cl, te  int
-	hosts   int // Host lines, for checkRequest
+	hosts   int    // Host lines, for checkRequest
 	problem string // the first problem found, "" when none
 }
 
