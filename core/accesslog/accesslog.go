@@ -62,8 +62,9 @@ const Message = "access"
 // Log is an open access log. Its methods are safe for concurrent use; a
 // nil *Log logs nothing.
 type Log struct {
-	h    slog.Handler
-	file *reopener // nil unless the destination is a file
+	h     slog.Handler
+	file  *reopener // nil unless the destination is a file
+	batch *batch    // gathers lines before the destination (batch.go)
 }
 
 // Open returns the access log for destination (Stderr, Off or a file
@@ -88,6 +89,8 @@ func Open(destination, format string, stderr io.Writer) (*Log, error) {
 		l.file = &reopener{path: destination, f: f}
 		w = l.file
 	}
+	l.batch = newBatch(w)
+	w = l.batch
 	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
 	switch format {
 	case FormatJSON:
@@ -119,12 +122,29 @@ func (l *Log) Reopen() error {
 	if l == nil || l.file == nil {
 		return nil
 	}
+	_ = l.batch.Flush()
 	return l.file.reopen()
 }
 
-// Close closes the log file; later lines are dropped. Idempotent.
+// Flush writes the lines still waiting in the batch (at most FlushAfter
+// old). A nil *Log has none.
+func (l *Log) Flush() error {
+	if l == nil || l.batch == nil {
+		return nil
+	}
+	return l.batch.Flush()
+}
+
+// Close writes the waiting lines and closes the log file; later lines
+// are dropped. Idempotent.
 func (l *Log) Close() error {
-	if l == nil || l.file == nil {
+	if l == nil {
+		return nil
+	}
+	if l.batch != nil {
+		_ = l.batch.Flush()
+	}
+	if l.file == nil {
 		return nil
 	}
 	return l.file.close()

@@ -3,10 +3,12 @@ package accesslog
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -25,6 +27,7 @@ func TestRequestLine(t *testing.T) {
 				Total: 1500 * time.Microsecond, Visitor: netip.MustParseAddr("::ffff:203.0.113.7"),
 				UserAgent: strings.Repeat("u", 1000), Verdict: RespondVerdict(401, false),
 			})
+			l.Flush()
 			line := buf.String()
 			if strings.Contains(line, "QUERYSECRET") {
 				t.Errorf("line holds the query: %s", line)
@@ -97,6 +100,7 @@ func TestFileReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	l.Conn(&Conn{Tunnel: "three"})
+	l.Flush()
 	old, _ := os.ReadFile(path + ".1")
 	cur, _ := os.ReadFile(path)
 	if !strings.Contains(string(old), `"one"`) || !strings.Contains(string(old), `"two"`) || strings.Contains(string(old), `"three"`) {
@@ -105,4 +109,63 @@ func TestFileReopen(t *testing.T) {
 	if !strings.Contains(string(cur), `"three"`) || strings.Count(string(cur), "\n") != 1 {
 		t.Errorf("new file: %s", cur)
 	}
+}
+
+// TestBatchedLines: lines wait at most FlushAfter and reach the writer
+// whole, in order, in one write per batch; Close writes what waits.
+func TestBatchedLines(t *testing.T) {
+	w := &countingWriter{}
+	l, err := Open(Stderr, FormatText, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		l.Conn(&Conn{Tunnel: fmt.Sprint("t", i)})
+	}
+	if got := w.text(); got != "" {
+		t.Fatalf("lines written at once (%q), want them batched", got)
+	}
+	deadline := time.Now().Add(10 * FlushAfter)
+	for w.text() == "" && time.Now().Before(deadline) {
+		time.Sleep(FlushAfter / 10)
+	}
+	lines := strings.Split(strings.TrimSuffix(w.text(), "\n"), "\n")
+	if len(lines) != 50 || w.writes() != 1 {
+		t.Fatalf("got %d lines in %d writes after %v, want 50 in 1", len(lines), w.writes(), 10*FlushAfter)
+	}
+	for i, line := range lines {
+		if !strings.Contains(line, fmt.Sprintf("tunnel=t%d ", i)) && !strings.HasSuffix(line, fmt.Sprintf("tunnel=t%d", i)) {
+			t.Fatalf("line %d is %q", i, line)
+		}
+	}
+	l.Conn(&Conn{Tunnel: "last"})
+	l.Close()
+	if !strings.Contains(w.text(), "tunnel=last") {
+		t.Fatal("Close did not write the waiting line")
+	}
+}
+
+type countingWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+	n  int
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	return c.b.Write(p)
+}
+
+func (c *countingWriter) text() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.b.String()
+}
+
+func (c *countingWriter) writes() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
 }

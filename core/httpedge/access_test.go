@@ -49,6 +49,7 @@ func TestAccessCountsBytes(t *testing.T) {
 	io.ReadAll(r.Body)
 	io.WriteString(w, "abc")
 	a.finish(accessFacts{status: 201, visitor: netip.MustParseAddr("192.0.2.1"), verdict: accesslog.VerdictNone})
+	l.Flush()
 	if r.Body != body {
 		t.Error("the visitor's body was not put back")
 	}
