@@ -62,7 +62,7 @@ func (u *Upstream) UseHTTP2(tlsCfg *UpstreamTLS) {
 				return nil, &dialError{err}
 			}
 			if cfg == nil {
-				return tunnel.NetConn(c), nil
+				return u.trackH2(tunnel.NetConn(c))
 			}
 			tc, err := tlsHandshake(ctx, c, cfg)
 			if err != nil {
@@ -73,7 +73,7 @@ func (u *Upstream) UseHTTP2(tlsCfg *UpstreamTLS) {
 				return nil, &UpstreamTLSError{err: errors.New("the service did not offer HTTP/2 (ALPN h2)"),
 					hint: "upstream TLS: your service did not offer HTTP/2 in its TLS handshake (ALPN h2); drop --upstream-protocol http2 to speak HTTP/1.1 to it"}
 			}
-			return tc, nil
+			return u.trackH2(tc)
 		},
 	}
 	u.h2, u.h2Scheme = t, "http"
@@ -92,10 +92,20 @@ func (e *dialError) Unwrap() error { return e.err }
 func (u *Upstream) forwardH2(w http.ResponseWriter, r *http.Request, hasBody bool) (int, error) {
 	u.mu.Lock()
 	closed := u.closed
+	if !closed {
+		u.h2active++
+	}
 	u.mu.Unlock()
 	if closed {
 		return u.failEarly(w, r, UpstreamDown, errClosed)
 	}
+	defer func() {
+		u.mu.Lock()
+		u.h2active--
+		drained := u.h2Drained()
+		u.mu.Unlock()
+		closeAll(drained)
+	}()
 	body := io.Reader(http.NoBody)
 	if hasBody {
 		body = &visitorBody{r.Body}
@@ -139,6 +149,67 @@ func (u *Upstream) forwardH2(w http.ResponseWriter, r *http.Request, hasBody boo
 	}
 	defer resp.Body.Close()
 	return u.relayH2(w, r, resp)
+}
+
+// trackH2 records c among the HTTP/2 connections Close ends (c forgets
+// itself when the transport closes it); after Close it closes c instead.
+func (u *Upstream) trackH2(c net.Conn) (net.Conn, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		_ = c.Close()
+		return nil, &dialError{errClosed}
+	}
+	if u.h2conns == nil {
+		u.h2conns = make(map[net.Conn]struct{})
+	}
+	u.h2conns[c] = struct{}{}
+	t := trackedConn{Conn: c, u: u}
+	if tc, ok := c.(*tls.Conn); ok {
+		return trackedTLSConn{t, tc}, nil
+	}
+	return t, nil
+}
+
+// trackedConn is an HTTP/2 connection of u's that leaves u.h2conns when
+// closed.
+type trackedConn struct {
+	net.Conn
+	u *Upstream
+}
+
+func (c trackedConn) Close() error {
+	c.u.mu.Lock()
+	delete(c.u.h2conns, c.Conn)
+	c.u.mu.Unlock()
+	return c.Conn.Close()
+}
+
+// trackedTLSConn keeps the TLS state visible to the transport.
+type trackedTLSConn struct {
+	trackedConn
+	tc *tls.Conn
+}
+
+func (c trackedTLSConn) ConnectionState() tls.ConnectionState { return c.tc.ConnectionState() }
+
+// h2Drained returns, and forgets, the HTTP/2 connections to close: all of
+// them once u is closed and no request is using them, else none. u.mu
+// must be held.
+func (u *Upstream) h2Drained() map[net.Conn]struct{} {
+	if !u.closed || u.h2active > 0 {
+		return nil
+	}
+	conns := u.h2conns
+	u.h2conns = nil
+	return conns
+}
+
+// closeAll closes each of conns.
+func closeAll(conns map[net.Conn]struct{}) {
+	for c := range conns {
+		_ = c.Close()
+	}
 }
 
 // visitorBody marks a failed read of the visitor's body (visitorError),

@@ -1,18 +1,24 @@
 package forward_test
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/h2c"
 
 	"github.com/sshgress/sshgress/core/httpedge/forward"
+	"github.com/sshgress/sshgress/core/tunnel"
 )
 
 // protoEcho answers with the protocol, Host and body it got.
@@ -60,6 +66,65 @@ func TestHTTP2Cleartext(t *testing.T) {
 	e.u.SetRequestHost("localhost:3000")
 	if _, body := send(t, e, http.MethodGet, ""); !strings.Contains(body, " localhost:3000 ") {
 		t.Errorf("with a Host override the service saw %q, want Host localhost:3000", body)
+	}
+}
+
+// TestHTTP2CloseWaitsForRequests: Close leaves an HTTP/2 connection
+// serving a request in flight alone and closes it when that request ends,
+// so no connection to the service outlives the tunnel.
+func TestHTTP2CloseWaitsForRequests(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	backend := httptest.NewServer(h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(entered)
+		<-release
+		io.WriteString(w, "done")
+	}), &http2.Server{}))
+	t.Cleanup(backend.Close)
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
+	dial := func(ctx context.Context, from netip.AddrPort) (tunnel.Conn, error) {
+		c, err := tcpDial(backend.Listener.Addr().String())(ctx, from)
+		if err == nil {
+			mu.Lock()
+			conns = append(conns, c.(net.Conn))
+			mu.Unlock()
+		}
+		return c, err
+	}
+	e := newTestEdge(t, dial, forward.Options{})
+	e.u.UseHTTP2(nil)
+	got := make(chan string, 1)
+	go func() {
+		resp, err := e.srv.Client().Get(e.srv.URL + "/slow")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	<-entered
+	e.u.Close()
+	mu.Lock()
+	c := conns[0]
+	mu.Unlock()
+	// SetReadBuffer fails on a closed connection and changes nothing else.
+	if err := c.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatalf("Close ended the connection of a request in flight: %v", err)
+	}
+	close(release)
+	if body := <-got; body != "done" {
+		t.Fatalf("the request in flight at Close got %q, want its response", body)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for c.(*net.TCPConn).SetReadBuffer(64<<10) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the HTTP/2 connection is still open 5 s after its last request ended on a closed Upstream")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

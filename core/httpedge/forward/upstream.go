@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"net"
 	"net/http"
 	"net/netip"
 	"sync"
@@ -87,6 +88,12 @@ type Upstream struct {
 	sweep      *time.Timer // closes expired idle connections; nil until first needed
 	sweepArmed bool
 	sweepAt    time.Time // when the armed sweep fires
+	// h2conns are the HTTP/2 connections u.h2 opened, and h2active the
+	// forwardH2 calls in progress: Close ends the connections once no
+	// request uses them, which the transport's CloseIdleConnections alone
+	// misses while it is still forgetting a stream that just ended.
+	h2conns  map[net.Conn]struct{}
+	h2active int
 }
 
 // NewUpstream returns an Upstream that opens connections with dial, with
@@ -187,6 +194,7 @@ func (u *Upstream) Close() {
 	if u.sweep != nil {
 		u.sweep.Stop()
 	}
+	h2conns := u.h2Drained()
 	u.mu.Unlock()
 	for _, pc := range idle {
 		_ = pc.c.Close()
@@ -194,6 +202,7 @@ func (u *Upstream) Close() {
 	if u.h2 != nil {
 		u.h2.CloseIdleConnections()
 	}
+	closeAll(h2conns)
 }
 
 // Forward sends r to the upstream and streams the response to w. It
