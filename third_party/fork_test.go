@@ -33,6 +33,7 @@ var (
 		"FORK.md", "version.go",
 		"ssh/sshgress_pool_test.go", "ssh/sshgress_toolarge_test.go",
 		"ssh/sshgress_race_test.go", "ssh/sshgress_norace_test.go",
+		"ssh/sshgress_coalesce.go", "ssh/sshgress_coalesce_test.go",
 	}
 )
 

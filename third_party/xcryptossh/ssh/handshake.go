@@ -638,7 +638,31 @@ func (t *handshakeTransport) sendKexInit() error {
 
 var errSendBannerPhase = errors.New("ssh: SendAuthBanner outside of authentication phase")
 
+// deferredWriter is a keyingTransport whose writes can be queued under
+// t.mu and written after it is released (sshgress patch).
+type deferredWriter interface {
+	writePacketDeferred(p []byte) error
+	flushDeferred() error
+}
+
+// writePacket writes p. With a transport that supports it, p is encrypted
+// and queued under t.mu and written after t.mu is released, so that
+// packets of other channels queued meanwhile leave in the same write(2)
+// (sshgress patch).
 func (t *handshakeTransport) writePacket(p []byte) error {
+	dw, deferred := t.conn.(deferredWriter)
+	err := t.writePacketLocked(p, dw)
+	if deferred {
+		if ferr := dw.flushDeferred(); err == nil {
+			err = ferr
+		}
+	}
+	return err
+}
+
+// writePacketLocked is upstream's writePacket, pushing p deferred when dw
+// is set (sshgress patch).
+func (t *handshakeTransport) writePacketLocked(p []byte, dw deferredWriter) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
@@ -688,7 +712,11 @@ func (t *handshakeTransport) writePacket(p []byte) error {
 		t.requestKeyExchange()
 	}
 
-	if err := t.pushPacket(p); err != nil {
+	push := t.pushPacket
+	if dw != nil && !debugHandshake {
+		push = dw.writePacketDeferred // sshgress patch
+	}
+	if err := push(p); err != nil {
 		t.writeError = err
 		t.writeCond.Broadcast()
 		return err

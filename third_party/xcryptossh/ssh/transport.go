@@ -40,6 +40,9 @@ type transport struct {
 
 	bufReader *bufio.Reader
 	bufWriter *bufio.Writer
+	// coalescer is under bufWriter and is the Closer: packets written at
+	// once leave in one write (sshgress patch).
+	coalescer *writeCoalescer
 	rand      io.Reader
 	isClient  bool
 	io.Closer
@@ -225,6 +228,19 @@ func (t *transport) writePacket(packet []byte) error {
 	return t.writer.writePacket(t.bufWriter, t.rand, packet, t.strictMode)
 }
 
+// writePacketDeferred is writePacket for a caller that holds the
+// handshake lock: the packet is only queued, and flushDeferred, called
+// after the lock is released, writes it (sshgress patch).
+func (t *transport) writePacketDeferred(packet []byte) error {
+	t.coalescer.setDeferred(true)
+	defer t.coalescer.setDeferred(false)
+	return t.writePacket(packet)
+}
+
+// flushDeferred writes what writePacketDeferred queued, unless a write in
+// progress takes it along (sshgress patch).
+func (t *transport) flushDeferred() error { return t.coalescer.flush() }
+
 func (s *connectionState) writePacket(w *bufio.Writer, rand io.Reader, packet []byte, strictMode bool) error {
 	changeKeys := len(packet) > 0 && packet[0] == msgNewKeys
 
@@ -251,9 +267,11 @@ func (s *connectionState) writePacket(w *bufio.Writer, rand io.Reader, packet []
 }
 
 func newTransport(rwc io.ReadWriteCloser, rand io.Reader, isClient bool) *transport {
+	wc := newWriteCoalescer(rwc) // sshgress patch
 	t := &transport{
 		bufReader: bufio.NewReader(rwc),
-		bufWriter: bufio.NewWriter(rwc),
+		bufWriter: bufio.NewWriter(wc),
+		coalescer: wc,
 		rand:      rand,
 		reader: connectionState{
 			packetCipher:     &streamPacketCipher{cipher: noneCipher{}},
@@ -263,7 +281,7 @@ func newTransport(rwc io.ReadWriteCloser, rand io.Reader, isClient bool) *transp
 			packetCipher:     &streamPacketCipher{cipher: noneCipher{}},
 			pendingKeyChange: make(chan packetCipher, 1),
 		},
-		Closer: rwc,
+		Closer: wc,
 	}
 	t.isClient = isClient
 
