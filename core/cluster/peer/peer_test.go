@@ -219,7 +219,9 @@ func TestWarmConnections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n.stream(t)
+		if s := n.stream(t); s.From != "eu-1" { // resumed handshakes name the node too
+			t.Fatalf("stream from %q, want eu-1", s.From)
+		}
 		c.Close()
 	}
 	relay()
@@ -230,6 +232,17 @@ func TestWarmConnections(t *testing.T) {
 	}
 	if st := d.Stats(); st.Fresh != 1 || st.Warm != 5 {
 		t.Fatalf("stats = %+v, want 1 fresh and 5 warm", st)
+	}
+	d.mu.Lock()
+	resumed := 0
+	for _, w := range d.idle["eu-2 "+n.addr] {
+		if w.c.ConnectionState().DidResume {
+			resumed++
+		}
+	}
+	d.mu.Unlock()
+	if resumed == 0 {
+		t.Error("no warm connection resumed a TLS session")
 	}
 
 	// The peer restarts: its warm connections die; the next relay dials.
