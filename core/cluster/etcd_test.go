@@ -6,13 +6,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sshgress/sshgress/e2e"
 
 	"github.com/sshgress/sshgress/core/route"
 )
@@ -31,21 +32,6 @@ type etcdServer struct {
 	stopOnFail sync.Once
 }
 
-// requireTool returns the path of a command the test needs: without it the
-// test is skipped on a developer's machine but fails in CI (CI=…), where
-// .ci/run installs it (e2e.RequireTool's rule; core does not import e2e).
-func requireTool(t testing.TB, name, pkg string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s missing in CI (Debian package %s): %v", name, pkg, err)
-		}
-		t.Skipf("no %s (apt-get install %s)", name, pkg)
-	}
-	return path
-}
-
 // freePort returns a loopback port nobody listens on right now.
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -60,7 +46,7 @@ func freePort(t testing.TB) int {
 // startEtcd starts etcd and waits until it is healthy; cleanup kills it.
 func startEtcd(t testing.TB) *etcdServer {
 	t.Helper()
-	bin := requireTool(t, "etcd", "etcd-server")
+	bin := e2e.RequireTool(t, "etcd", "etcd-server")
 	e := &etcdServer{
 		t: t, bin: bin, dir: filepath.Join(t.TempDir(), "etcd"),
 		clientURL: "http://127.0.0.1:" + strconv.Itoa(freePort(t)),

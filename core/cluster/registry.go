@@ -337,47 +337,19 @@ func (r *Registry) readName(ctx context.Context, name string) (nameState, error)
 func decide(c route.Claim, st nameState) ([]*stored, error) {
 	if len(st.holders) == 0 {
 		if st.hold != nil && st.hold.Owner != c.Owner {
-			return nil, usererr.Wrap(route.ErrInUse, c.Name+" is in use by another tunnel")
+			return nil, route.InUse(c.Name)
 		}
 		return nil, nil
 	}
 	h := st.holders[0]
-	switch {
-	case h.kind != c.Kind:
-		return nil, usererr.Wrap(route.ErrInUse, c.Name+" is in use by "+article(h.kind)+" "+h.kind.String()+" tunnel; pick another name")
-	case h.rec.Owner != c.Owner:
-		return nil, usererr.Wrap(route.ErrInUse, c.Name+" is in use by another tunnel")
-	case h.rec.Pool != c.Pool:
-		return nil, poolMismatch(c.Name, h.rec.Pool)
-	case c.Pool:
-		if h.rec.Terms != c.PoolTerms {
-			return nil, usererr.Wrap(route.ErrPoolMismatch, "the tunnels of a pool must be opened with the same flags, and "+c.Name+" is pooled with other flags; use the same flags as the pool's other tunnels, or pick another name")
-		}
-		if len(st.holders) >= route.MaxPoolMembers {
-			return nil, usererr.Wrap(route.ErrPoolMismatch, c.Name+" is served by "+strconv.Itoa(route.MaxPoolMembers)+" pooled tunnels already, the most a pool may have")
-		}
-		return nil, nil
-	case !c.Takeover:
-		return nil, usererr.Wrap(route.ErrInUse, c.Name+" is in use by another tunnel")
+	held := route.Held{Kind: h.kind, Owner: h.rec.Owner, Pool: h.rec.Pool, Terms: h.rec.Terms, Members: len(st.holders)}
+	if err := route.Refusal(c, held); err != nil {
+		return nil, err
+	}
+	if c.Pool {
+		return nil, nil // joins the pool
 	}
 	return st.holders, nil
-}
-
-// article is "a" or "an" before a kind's name (route.Kind.article).
-func article(k route.Kind) string {
-	if k == route.KindHTTP {
-		return "an"
-	}
-	return "a"
-}
-
-// poolMismatch is route's error for a claim whose pooling differs from the
-// holders' of the same owner (the same texts as route.Memory's).
-func poolMismatch(name string, heldPool bool) error {
-	if heldPool {
-		return usererr.Wrap(route.ErrPoolMismatch, name+" is served by a pool of your tunnels (--pooling-enabled); add --pooling-enabled to join the pool, or pick another name")
-	}
-	return usererr.Wrap(route.ErrPoolMismatch, name+" is held by a tunnel of yours opened without --pooling-enabled; close that tunnel (or reopen it with --pooling-enabled) to pool the name, or pick another name")
 }
 
 // writeMember writes lh's key (and the name's hold) if the name is still

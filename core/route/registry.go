@@ -213,32 +213,21 @@ func (r *Memory) Claim(ctx context.Context, c Claim) ([]Entry, error) {
 		r.m = make(map[string]*holding)
 	}
 	held, ok := r.m[c.Name]
-	switch {
-	case !ok:
-	case held.kind != c.Kind:
-		return nil, usererr.Wrap(ErrInUse, c.Name+" is in use by "+held.kind.article()+" "+held.kind.String()+" tunnel; pick another name")
-	case held.owner != c.Owner:
-		return nil, usererr.Wrap(ErrInUse, c.Name+" is in use by another tunnel")
-	case held.pool != c.Pool:
-		return nil, poolMismatch(c.Name, held)
-	case c.Pool:
-		if slices.Contains(held.members, c.Member) {
+	if ok {
+		if c.Pool && held.pool && slices.Contains(held.members, c.Member) {
 			return nil, errors.New("route: claim: member already in the pool")
 		}
-		if held.terms != c.PoolTerms {
-			return nil, usererr.Wrap(ErrPoolMismatch, "the tunnels of a pool must be opened with the same flags, and "+c.Name+" is pooled with other flags; use the same flags as the pool's other tunnels, or pick another name")
+		if err := Refusal(c, Held{Kind: held.kind, Owner: held.owner, Pool: held.pool, Terms: held.terms, Members: len(held.members)}); err != nil {
+			return nil, err
 		}
-		if len(held.members) >= MaxPoolMembers {
-			return nil, usererr.Wrap(ErrPoolMismatch, c.Name+" is served by "+strconv.Itoa(MaxPoolMembers)+" pooled tunnels already, the most a pool may have")
+		if c.Pool {
+			r.m[c.Name] = &holding{
+				kind: held.kind, owner: held.owner, pool: true, terms: held.terms,
+				entries: append(slices.Clip(held.entries), e),
+				members: append(slices.Clip(held.members), c.Member),
+			}
+			return nil, nil
 		}
-		r.m[c.Name] = &holding{
-			kind: held.kind, owner: held.owner, pool: true, terms: held.terms,
-			entries: append(slices.Clip(held.entries), e),
-			members: append(slices.Clip(held.members), c.Member),
-		}
-		return nil, nil
-	case !c.Takeover:
-		return nil, usererr.Wrap(ErrInUse, c.Name+" is in use by another tunnel")
 	}
 	r.m[c.Name] = &holding{kind: c.Kind, owner: c.Owner, pool: c.Pool, terms: c.PoolTerms, entries: []Entry{e}, members: []Member{c.Member}}
 	if ok {
@@ -247,13 +236,50 @@ func (r *Memory) Claim(ctx context.Context, c Claim) ([]Entry, error) {
 	return nil, nil
 }
 
-// poolMismatch is the error for a claim whose pooling differs from the
-// holders' of the same owner.
-func poolMismatch(name string, held *holding) error {
-	if held.pool {
-		return usererr.Wrap(ErrPoolMismatch, name+" is served by a pool of your tunnels (--pooling-enabled); add --pooling-enabled to join the pool, or pick another name")
+// Held is who holds a name, as Refusal needs it.
+type Held struct {
+	// Kind, Owner, Pool and Terms are the holders' (Claim's fields).
+	Kind  Kind
+	Owner string
+	Pool  bool
+	Terms string
+	// Members is how many members hold the name.
+	Members int
+}
+
+// Refusal applies Registry's rules to claim c of a name that held holds:
+// nil when c may have it (joining the pool for a pooled claim, replacing
+// the members with Takeover), else the user error saying why not. Every
+// Registry implementation decides with it, so the rules and their words
+// are one.
+func Refusal(c Claim, held Held) error {
+	switch {
+	case held.Kind != c.Kind:
+		return usererr.Wrap(ErrInUse, c.Name+" is in use by "+held.Kind.article()+" "+held.Kind.String()+" tunnel; pick another name")
+	case held.Owner != c.Owner:
+		return InUse(c.Name)
+	case held.Pool != c.Pool:
+		if held.Pool {
+			return usererr.Wrap(ErrPoolMismatch, c.Name+" is served by a pool of your tunnels (--pooling-enabled); add --pooling-enabled to join the pool, or pick another name")
+		}
+		return usererr.Wrap(ErrPoolMismatch, c.Name+" is held by a tunnel of yours opened without --pooling-enabled; close that tunnel (or reopen it with --pooling-enabled) to pool the name, or pick another name")
+	case c.Pool:
+		if held.Terms != c.PoolTerms {
+			return usererr.Wrap(ErrPoolMismatch, "the tunnels of a pool must be opened with the same flags, and "+c.Name+" is pooled with other flags; use the same flags as the pool's other tunnels, or pick another name")
+		}
+		if held.Members >= MaxPoolMembers {
+			return usererr.Wrap(ErrPoolMismatch, c.Name+" is served by "+strconv.Itoa(MaxPoolMembers)+" pooled tunnels already, the most a pool may have")
+		}
+	case !c.Takeover:
+		return InUse(c.Name)
 	}
-	return usererr.Wrap(ErrPoolMismatch, name+" is held by a tunnel of yours opened without --pooling-enabled; close that tunnel (or reopen it with --pooling-enabled) to pool the name, or pick another name")
+	return nil
+}
+
+// InUse is the user error for a name another tunnel holds (or is kept
+// for while its owner reconnects).
+func InUse(name string) error {
+	return usererr.Wrap(ErrInUse, name+" is in use by another tunnel")
 }
 
 // Release unbinds name from m if m still holds it; see Registry.

@@ -14,6 +14,7 @@ import (
 
 	proxyproto "github.com/pires/go-proxyproto"
 
+	"github.com/sshgress/sshgress/core/relay"
 	"github.com/sshgress/sshgress/core/route"
 )
 
@@ -344,17 +345,7 @@ func encode(h Header) ([]byte, error) {
 	if !dst.IsValid() {
 		dst = netip.AddrPortFrom(netip.IPv4Unspecified(), 0)
 	}
-	src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-	dst = netip.AddrPortFrom(dst.Addr().Unmap(), dst.Port())
-	if src.Addr().Is4() != dst.Addr().Is4() {
-		// Both addresses of one header share a family; the source matters.
-		if src.Addr().Is4() {
-			dst = netip.AddrPortFrom(netip.IPv4Unspecified(), dst.Port())
-		} else {
-			dst = netip.AddrPortFrom(netip.IPv6Unspecified(), dst.Port())
-		}
-	}
-	ph := proxyproto.HeaderProxyFromAddrs(2, net.TCPAddrFromAddrPort(src), net.TCPAddrFromAddrPort(dst))
+	ph := relay.ProxyHeader(2, src, dst)
 	if err := ph.SetTLVs([]proxyproto.TLV{
 		{Type: proxyproto.PP2_TYPE_AUTHORITY, Value: []byte(h.Name)},
 		{Type: tlvKind, Value: []byte{byte(h.Kind)}},
